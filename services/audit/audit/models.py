@@ -1,0 +1,23 @@
+"""The audit log: append-only entries, each with its RFC 6962 leaf hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime
+from sqlmodel import Column, Field, SQLModel
+
+
+class LogEntry(SQLModel, table=True):
+    __tablename__ = "log_entries"
+
+    index: int = Field(primary_key=True, description="0-based position in the log, in arrival order")
+    event_id: str = Field(unique=True, max_length=64)
+    source: str = Field(max_length=100, index=True)
+    sequence: int
+    type: str = Field(max_length=200, index=True)
+    subject: str = Field(max_length=200, index=True)
+    event_time: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    entry: str = Field(description="the canonical JSON bytes that were hashed")
+    leaf_hash: str = Field(max_length=64)
+    appended_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -1,0 +1,21 @@
+"""App factory of the crowdfunding service: `uvicorn --factory crowdfunding.main:create_app`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from crowdfunding.consumers import SUBSCRIPTIONS
+from crowdfunding.settings import CrowdfundingSettings
+from shared.replica import replica_router
+from shared.service_app import ServiceDefinition, build_app
+
+
+def create_app(settings: CrowdfundingSettings | None = None) -> FastAPI:
+    definition = ServiceDefinition(
+        name="crowdfunding", title="Sizhong 众筹 crowdfunding: campaigns, pledges, custody",
+        migrations=str(Path(__file__).parent / "migrations"),
+        routers=[replica_router()], subscriptions=SUBSCRIPTIONS,
+    )
+    return build_app(definition, settings or CrowdfundingSettings())

@@ -1,0 +1,67 @@
+"""Gateway commands: each one transaction, state and outbox event together."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from gateway.contracts import OrganisationRegistered, PersonRegistered
+from gateway.domain.passwords import hash_password, protect_number, verify_password
+from gateway.domain.uscc import InvalidUSCC, parse_uscc
+from gateway.models import Organisation, Person
+from shared.db import Database
+from shared.ids import new_id, utcnow
+from shared.problems import DomainError
+from shared.uow import UnitOfWork
+
+
+async def register_person(uow: UnitOfWork, username: str, password: str, display_name: str,
+                          roles: set[str]) -> Person:
+    existing = (await uow.session.execute(select(Person).where(Person.username == username))).first()
+    if existing is not None:
+        raise DomainError(409, f"username {username!r} is taken", field="username")
+    person = Person(id=new_id(), username=username, display_name=display_name,
+                    password_hash=hash_password(password), roles=" ".join(sorted(roles)), created_at=utcnow())
+    uow.session.add(person)
+    uow.publish(PersonRegistered(person_id=person.id, username=username, roles=sorted(roles)),
+                subject=person.id, actor=person.id)
+    await _commit_unique(uow, "username", f"username {username!r} is taken")
+    return person
+
+
+async def authenticate(db: Database, username: str, password: str) -> Person | None:
+    async with db.reading() as session:
+        person = (await session.execute(select(Person).where(Person.username == username))).scalars().first()
+    if person is None or not verify_password(password, person.password_hash):
+        return None
+    return person
+
+
+async def register_organisation(uow: UnitOfWork, pii_key: str, name: str, uscc_raw: str,
+                                owner_id: str) -> Organisation:
+    try:
+        uscc = parse_uscc(uscc_raw)
+    except InvalidUSCC as exc:
+        raise DomainError(422, f"uscc: {exc}", field="uscc") from exc
+    uscc_hash = protect_number(pii_key, uscc.code)
+    taken = (await uow.session.execute(select(Organisation.id).where(Organisation.uscc_hash == uscc_hash))).first()
+    if taken is not None:
+        raise DomainError(409, "an organisation with this unified social credit code is registered", field="uscc")
+    organisation = Organisation(id=new_id(), name=name, uscc_hash=uscc_hash, uscc_masked=uscc.masked,
+                                region_code=uscc.region_code, owner_id=owner_id, created_at=utcnow())
+    uow.session.add(organisation)
+    uow.publish(
+        OrganisationRegistered(organisation_id=organisation.id, name=name, uscc_masked=uscc.masked,
+                               region_code=uscc.region_code, owner_id=owner_id),
+        subject=organisation.id, actor=owner_id,
+    )
+    await _commit_unique(uow, "uscc", "an organisation with this unified social credit code is registered")
+    return organisation
+
+
+async def _commit_unique(uow: UnitOfWork, field: str, message: str) -> None:
+    """Commit; a unique-constraint race lost to a concurrent command becomes a 409, not a 500."""
+    try:
+        await uow.commit()
+    except IntegrityError as exc:
+        raise DomainError(409, message, field=field) from exc

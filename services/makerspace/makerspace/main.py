@@ -1,0 +1,21 @@
+"""App factory of the makerspace service: `uvicorn --factory makerspace.main:create_app`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from makerspace.consumers import SUBSCRIPTIONS
+from makerspace.settings import MakerspaceSettings
+from shared.replica import replica_router
+from shared.service_app import ServiceDefinition, build_app
+
+
+def create_app(settings: MakerspaceSettings | None = None) -> FastAPI:
+    definition = ServiceDefinition(
+        name="makerspace", title="Sizhong 众创 maker-spaces: spaces, residency, bookings",
+        migrations=str(Path(__file__).parent / "migrations"),
+        routers=[replica_router()], subscriptions=SUBSCRIPTIONS,
+    )
+    return build_app(definition, settings or MakerspaceSettings())

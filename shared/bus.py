@@ -1,0 +1,69 @@
+"""Kafka plumbing used by the relay, the consumers and the tests: topics, producers, headers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from shared.envelope import CONTENT_TYPE
+
+log = logging.getLogger(__name__)
+TOPIC_EXISTS = 36
+COMPACTED_TOPICS = frozenset({"sizhong.credit.listings"})
+
+
+async def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, replication: int) -> None:
+    """Create the topics that do not exist yet; an existing topic is left as it is."""
+    wanted = sorted(set(topics))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, partitions, replication,
+                     topic_configs={"cleanup.policy": "compact"} if name in COMPACTED_TOPICS else {})
+            for name in wanted if name not in existing
+        ]
+        if missing:
+            response = await admin.create_topics(missing)
+            for topic, code, *rest in response.topic_errors:
+                if code not in (0, TOPIC_EXISTS):
+                    raise RuntimeError(f"cannot create topic {topic}: error {code} {rest}")
+            log.info("topics created", extra={"topics": [t.name for t in missing]})
+    finally:
+        await admin.close()
+
+
+def new_producer(bootstrap: str) -> AIOKafkaProducer:
+    """acks=all, no idempotence (the dev broker has none): duplicates are the consumers' inbox's job."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=2,
+        request_timeout_ms=5000,
+        retry_backoff_ms=200,
+        metadata_max_age_ms=5000,
+    )
+
+
+def event_headers(event_type: str, event_id: str) -> list[tuple[str, bytes]]:
+    """Binary hints beside the structured body, so tools can filter without parsing JSON."""
+    return [("content-type", CONTENT_TYPE.encode()), ("ce_type", event_type.encode()),
+            ("ce_id", event_id.encode())]
+
+
+async def broker_reachable(bootstrap: str, wait_seconds: float = 1.0) -> bool:
+    """A TCP connection to the first bootstrap address; readiness needs no more than that."""
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host or "127.0.0.1", int(port)),
+                                                 wait_seconds)
+    except (OSError, TimeoutError, ValueError):
+        return False
+    writer.close()
+    return True

@@ -1,0 +1,219 @@
+"""Consumers: one explicit subscription list per service, applied effect-exactly-once.
+
+Kafka path: fetch, apply each event in its own transaction with its inbox row, then commit the
+offset. A crash between the two redelivers the event and the inbox skips it. A handler that keeps
+failing is retried a bounded number of times, then the event goes to `<topic>.dlq` with error
+headers, is marked dead-lettered in the inbox, and the consumer carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from shared.bus import ensure_topics, new_producer
+from shared.db import Database
+from shared.envelope import CloudEvent, EventData
+from shared.inbox import Outcome, already_handled, record_handled
+from shared.settings import dlq_for, topic_for
+from shared.tracing import current_traceparent
+from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[UnitOfWork, CloudEvent, Any], Awaitable[None]]
+CatchAllHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One event type (wire name from the publisher's contract) and the handler that applies it."""
+
+    event_model: type[EventData]
+    handler: Handler
+
+
+@dataclass(frozen=True)
+class Subscriptions:
+    """Everything a service listens to, in one place: the sources and the handler per event type."""
+
+    sources: tuple[str, ...]
+    handlers: Sequence[Subscription] = ()
+    catch_all: CatchAllHandler | None = None
+    by_type: dict[str, Subscription] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_type", {sub.event_model.event_type: sub for sub in self.handlers})
+
+    @property
+    def topics(self) -> list[str]:
+        return [topic_for(source) for source in self.sources]
+
+
+class EventApplier:
+    """Applies one event with its inbox row in one transaction; shared by the Kafka path and backfill."""
+
+    def __init__(self, db: Database, service: str, consumer: str, subscriptions: Subscriptions,
+                 on_commit: Callable[[], None] | None = None,
+                 after_commit: Callable[[CloudEvent], None] | None = None) -> None:
+        self.db = db
+        self.service = service
+        self.consumer = consumer
+        self.subscriptions = subscriptions
+        self._on_commit = on_commit
+        self._after_commit = after_commit
+        self._lock = asyncio.Lock()
+
+    async def apply(self, event: CloudEvent) -> bool:
+        """True when applied now, False when it had been handled before (a duplicate)."""
+        async with self._lock:
+            token = current_traceparent.set(event.traceparent)
+            try:
+                async with UnitOfWork(self.db, self.service, self._on_commit) as uow:
+                    if await already_handled(uow.session, self.consumer, event.id):
+                        return False
+                    outcome = await self._dispatch(uow, event)
+                    await record_handled(uow.session, self.consumer, event, outcome)
+                    await uow.commit()
+            except IntegrityError:
+                # Another replica applied it first; its inbox row won the race.
+                return False
+            finally:
+                current_traceparent.reset(token)
+        if self._after_commit is not None:
+            self._after_commit(event)
+        return True
+
+    async def _dispatch(self, uow: UnitOfWork, event: CloudEvent) -> Outcome:
+        subscription = self.subscriptions.by_type.get(event.type)
+        if subscription is not None:
+            await subscription.handler(uow, event, subscription.event_model.model_validate(event.data))
+            return Outcome.APPLIED
+        if self.subscriptions.catch_all is not None:
+            await self.subscriptions.catch_all(uow, event)
+            return Outcome.APPLIED
+        return Outcome.IGNORED
+
+    async def mark_dead_lettered(self, event: CloudEvent) -> None:
+        async with self._lock, UnitOfWork(self.db, self.service) as uow:
+            if not await already_handled(uow.session, self.consumer, event.id):
+                await record_handled(uow.session, self.consumer, event, Outcome.DEAD_LETTERED)
+                await uow.commit()
+
+
+class KafkaEventConsumer:
+    """The Kafka side: fetch, apply, then commit offsets; poison events to the dead-letter topic."""
+
+    def __init__(self, applier: EventApplier, *, bootstrap: str, partitions: int, replication: int,
+                 max_attempts: int, retry_backoff: float, fault_kill_after_commit_type: str = "") -> None:
+        self._applier = applier
+        self._bootstrap = bootstrap
+        self._partitions = partitions
+        self._replication = replication
+        self._max_attempts = max_attempts
+        self._retry_backoff = retry_backoff
+        self._fault_type = fault_kill_after_commit_type
+        self._task: asyncio.Task[None] | None = None
+        self.dead_lettered = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self._applier.consumer}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        topics = self._applier.subscriptions.topics
+        while True:
+            consumer: AIOKafkaConsumer | None = None
+            producer = None
+            try:
+                await ensure_topics(self._bootstrap, topics + [dlq_for(t) for t in topics],
+                                    self._partitions, self._replication)
+                consumer = AIOKafkaConsumer(
+                    *topics, bootstrap_servers=self._bootstrap, group_id=self._applier.consumer,
+                    enable_auto_commit=False, auto_offset_reset="earliest", metadata_max_age_ms=3000,
+                    max_poll_records=500, request_timeout_ms=10000, session_timeout_ms=10000,
+                    heartbeat_interval_ms=1000,
+                )
+                producer = new_producer(self._bootstrap)
+                await consumer.start()
+                await producer.start()
+                backoff = 0.2
+                await self._consume(consumer, producer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer restarting", extra={"consumer": self._applier.consumer, "error": repr(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                for client in (consumer, producer):
+                    if client is not None:
+                        try:
+                            await asyncio.wait_for(client.stop(), 5)
+                        except Exception:
+                            log.debug("client stop failed", exc_info=True)
+
+    async def _consume(self, consumer: AIOKafkaConsumer, producer: Any) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            for partition, records in batches.items():
+                for record in records:
+                    await self._handle_record(record, producer)
+                await consumer.commit({partition: records[-1].offset + 1})
+
+    async def _handle_record(self, record: ConsumerRecord[bytes, bytes], producer: Any) -> None:
+        try:
+            event = CloudEvent.from_json_bytes(record.value or b"")
+        except (ValidationError, ValueError) as exc:
+            await self._dead_letter(producer, record, exc, attempts=1)
+            return
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                applied = await self._applier.apply(event)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("handler failed", extra={"event_id": event.id, "type": event.type,
+                                                     "attempt": attempt, "error": repr(exc)})
+                if attempt == self._max_attempts:
+                    await self._dead_letter(producer, record, exc, attempts=attempt)
+                    await self._applier.mark_dead_lettered(event)
+                    return
+                await asyncio.sleep(self._retry_backoff * attempt)
+        if applied and self._fault_type and event.type == self._fault_type:
+            log.error("fault injection: killing the process after commit, before offset commit")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    async def _dead_letter(self, producer: Any, record: ConsumerRecord[bytes, bytes], exc: BaseException,
+                           attempts: int) -> None:
+        headers = [
+            *(record.headers or ()),
+            ("error.type", type(exc).__name__.encode()),
+            ("error.message", str(exc)[:2000].encode()),
+            ("error.consumer", self._applier.consumer.encode()),
+            ("error.attempts", str(attempts).encode()),
+            ("original.topic", record.topic.encode()),
+            ("original.partition", str(record.partition).encode()),
+            ("original.offset", str(record.offset).encode()),
+        ]
+        await producer.send_and_wait(dlq_for(record.topic), value=record.value, key=record.key, headers=headers)
+        self.dead_lettered += 1
+        log.error("event dead-lettered", extra={"topic": record.topic, "offset": record.offset,
+                                                "error": repr(exc)})
+
+

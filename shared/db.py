@@ -1,0 +1,74 @@
+"""Async database access: one engine for writes, one for reads, SQLite or PostgreSQL.
+
+On SQLite (the embedded default) every write transaction starts with BEGIN IMMEDIATE on a single
+pooled connection, so writers queue instead of failing with "database is locked", and the file runs
+in WAL mode so readers never wait for writers. On PostgreSQL both engines are the same pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The service's own database. Built in the app's lifespan, disposed at shutdown."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if is_sqlite(url):
+            self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1)
+            self.read_engine = _sqlite_engine(url, immediate=False, pool_size=5)
+        else:
+            self.write_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.read_engine = self.write_engine
+        self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=True)
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session; never commits."""
+        async with self.read_sessions() as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.read_engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()

@@ -1,0 +1,100 @@
+"""Alembic plumbing shared by every service: run to head at start, and the platform's own tables.
+
+Each service keeps its own `migrations/` folder (its history, its tables); the tables every service
+has (outbox, inbox, completeness) are created by `create_platform_tables`, written once here.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+
+from shared.db import Database
+
+
+def _config(script_location: str, connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade_to_head(db: Database, script_location: str) -> None:
+    """Migrate the service's database to the newest revision (idempotent)."""
+
+    def _upgrade(connection: Connection) -> None:
+        command.upgrade(_config(script_location, connection), "head")
+
+    async with db.write_engine.begin() as connection:
+        await connection.run_sync(_upgrade)
+
+
+def run_env() -> None:
+    """Body of every service's env.py: online migrations on the connection handed over by the app."""
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations through the service (it migrates at start) or shared.migrations")
+    context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _timestamp(name: str, nullable: bool = False) -> sa.Column[object]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+def create_platform_tables() -> None:
+    op.create_table(
+        "outbox",
+        sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("event_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("type", sa.String(200), nullable=False),
+        sa.Column("subject", sa.String(200), nullable=False),
+        sa.Column("partition_key", sa.String(200), nullable=False),
+        sa.Column("envelope", sa.Text, nullable=False),
+        _timestamp("created_at"),
+        _timestamp("sent_at", nullable=True),
+    )
+    op.create_index("ix_outbox_unsent", "outbox", ["sequence"], sqlite_where=sa.text("sent_at IS NULL"),
+                    postgresql_where=sa.text("sent_at IS NULL"))
+    op.create_table(
+        "outbox_sequence",
+        sa.Column("source", sa.String(100), primary_key=True),
+        sa.Column("last_sequence", sa.Integer, nullable=False),
+    )
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("source", sa.String(100), nullable=False),
+        sa.Column("sequence", sa.Integer, nullable=False),
+        sa.Column("type", sa.String(200), nullable=False),
+        sa.Column("outcome", sa.String(20), nullable=False),
+        _timestamp("handled_at"),
+    )
+    op.create_index("ix_inbox_source_sequence", "inbox", ["consumer", "source", "sequence"])
+    op.create_table(
+        "source_progress",
+        sa.Column("consumer", sa.String(100), primary_key=True),
+        sa.Column("source", sa.String(100), primary_key=True),
+        sa.Column("contiguous_through", sa.Integer, nullable=False),
+        sa.Column("highest_seen", sa.Integer, nullable=False),
+    )
+
+
+def create_subject_replica_table() -> None:
+    """The crowd services' local replica of registered subjects (see shared.replica)."""
+    op.create_table(
+        "subject_replica",
+        sa.Column("subject_id", sa.String(64), primary_key=True),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("owner_id", sa.String(64), nullable=False),
+        sa.Column("region_code", sa.String(6), nullable=False),
+        sa.Column("registration_number_masked", sa.String(32), nullable=False),
+        _timestamp("registered_at"),
+        sa.Column("source_event_id", sa.String(64), nullable=False),
+    )

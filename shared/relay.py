@@ -1,0 +1,141 @@
+"""The outbox relay: publishes unsent rows in sequence order, marks them sent after the broker's ack.
+
+It survives the broker being away for minutes: every failure drops the producer, waits with
+exponential backoff, re-creates the topics (the dev broker forgets them when it restarts) and
+tries the same rows again. A row is marked sent only after its ack, so the worst case is a
+duplicate, which the consumers' inbox absorbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from shared.bus import ensure_topics, event_headers, new_producer
+from shared.db import Database
+from shared.ids import utcnow
+from shared.outbox import OutboxRecord
+
+log = logging.getLogger(__name__)
+SEND_TIMEOUT_SECONDS = 15.0
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        bootstrap: str,
+        topic: str,
+        topics_to_ensure: Iterable[str],
+        partitions: int,
+        replication: int,
+        batch_size: int = 500,
+        poll_seconds: float = 0.5,
+        max_backoff_seconds: float = 5.0,
+    ) -> None:
+        self._db = db
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._topics_to_ensure = sorted(set(topics_to_ensure))
+        self._partitions = partitions
+        self._replication = replication
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._max_backoff = max_backoff_seconds
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.published_total = 0
+        self.last_error: str | None = None
+
+    def wake(self) -> None:
+        """Called after a commit that wrote outbox rows, so latency is not bound to the poll interval."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"relay:{self._topic}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._drop_producer()
+
+    async def _connect(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            await ensure_topics(self._bootstrap, self._topics_to_ensure, self._partitions, self._replication)
+            producer = new_producer(self._bootstrap)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), 5)
+            except Exception:
+                log.debug("producer stop failed", exc_info=True)
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                sent = await self.publish_once()
+                if self.last_error is not None:
+                    log.info("relay recovered", extra={"topic": self._topic})
+                self.last_error = None
+                backoff = 0.1
+                if sent < self._batch_size:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                    except TimeoutError:
+                        pass
+                    self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.last_error is None:
+                    log.warning("relay cannot publish, will retry", extra={"topic": self._topic,
+                                                                         "error": repr(exc)})
+                self.last_error = repr(exc)
+                await self._drop_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+
+    async def publish_once(self) -> int:
+        """Publish one batch of unsent rows in sequence order; returns how many were acknowledged."""
+        async with self._db.reading() as session:
+            rows = (await session.execute(
+                select(col(OutboxRecord.sequence), col(OutboxRecord.partition_key), col(OutboxRecord.envelope),
+                       col(OutboxRecord.type), col(OutboxRecord.event_id))
+                .where(col(OutboxRecord.sent_at).is_(None))
+                .order_by(col(OutboxRecord.sequence))
+                .limit(self._batch_size)
+            )).all()
+        if not rows:
+            return 0
+        producer = await self._connect()
+        futures = []
+        for _sequence, key, envelope, event_type, event_id in rows:
+            futures.append(await producer.send(self._topic, value=envelope.encode(), key=key.encode(),
+                                               headers=event_headers(event_type, event_id)))
+        await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_SECONDS)
+        sequences = [row[0] for row in rows]
+        async with self._db.write_sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxRecord).where(col(OutboxRecord.sequence).in_(sequences))
+                .values(sent_at=utcnow())
+            )
+        self.published_total += len(rows)
+        return len(rows)

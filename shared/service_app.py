@@ -1,0 +1,194 @@
+"""The app factory every service uses: database, migrations, relay, consumers, probes, feed, errors.
+
+Everything is built inside `build_app`/the lifespan from validated settings; nothing at import time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import SERVICE_ROLE, issue_token, require_roles
+from shared.bus import broker_reachable
+from shared.completeness import CompletenessMonitor
+from shared.consumer import EventApplier, KafkaEventConsumer, Subscriptions
+from shared.db import Database
+from shared.inbox import progress_of
+from shared.logs import configure_logging
+from shared.migrations import upgrade_to_head
+from shared.outbox import read_feed
+from shared.problems import BodySizeLimit, install_problem_handlers, problem
+from shared.relay import OutboxRelay
+from shared.settings import ServiceSettings, dlq_for
+from shared.tracing import child_of, current_traceparent
+from shared.uow import UnitOfWork
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What makes a service itself; the rest of the process is the same for all seven."""
+
+    name: str
+    title: str
+    migrations: str
+    routers: Sequence[APIRouter] = ()
+    subscriptions: Subscriptions | None = None
+    extra_topics: tuple[str, ...] = ()
+    on_start: Sequence[Hook] = field(default_factory=tuple)
+    on_stop: Sequence[Hook] = field(default_factory=tuple)
+
+
+def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level)
+        db = Database(settings.effective_database_url)
+        await upgrade_to_head(db, definition.migrations)
+        relay = OutboxRelay(
+            db, bootstrap=settings.kafka_bootstrap_servers, topic=settings.topic,
+            topics_to_ensure=[settings.topic, dlq_for(settings.topic), *definition.extra_topics],
+            partitions=settings.topic_partitions, replication=settings.topic_replication_factor,
+            batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds,
+            max_backoff_seconds=settings.relay_max_backoff_seconds,
+        )
+        app.state.db, app.state.relay = db, relay
+        app.state.applier = app.state.kafka_consumer = app.state.completeness = None
+        relay.start()
+        if definition.subscriptions is not None:
+            applier = EventApplier(db, settings.service_name, settings.service_name, definition.subscriptions,
+                                   on_commit=relay.wake)
+            kafka = KafkaEventConsumer(
+                applier, bootstrap=settings.kafka_bootstrap_servers, partitions=settings.topic_partitions,
+                replication=settings.topic_replication_factor, max_attempts=settings.consumer_max_attempts,
+                retry_backoff=settings.consumer_retry_backoff_seconds,
+                fault_kill_after_commit_type=settings.fault_kill_after_commit_type,
+            )
+            monitor = CompletenessMonitor(
+                applier, feed_urls=settings.service_urls, token=lambda: service_token(settings),
+                grace_seconds=settings.gap_grace_seconds, reconcile_seconds=settings.reconcile_interval_seconds,
+                max_attempts=settings.consumer_max_attempts,
+            )
+            app.state.applier, app.state.kafka_consumer, app.state.completeness = applier, kafka, monitor
+            kafka.start()
+            monitor.start()
+        for hook in definition.on_start:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in definition.on_stop:
+                await hook(app)
+            for part in (app.state.completeness, app.state.kafka_consumer, relay):
+                if part is not None:
+                    await part.stop()
+            await db.dispose()
+
+    app = FastAPI(title=definition.title, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service = definition
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.middleware("http")
+    async def _trace(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        token = current_traceparent.set(child_of(request.headers.get("traceparent")))
+        try:
+            response = await call_next(request)
+            response.headers["traceparent"] = current_traceparent.get() or ""
+            return response
+        finally:
+            current_traceparent.reset(token)
+
+    app.include_router(platform_router())
+    for router in definition.routers:
+        app.include_router(router)
+    return app
+
+
+def service_token(settings: ServiceSettings) -> str:
+    """A short-lived token a service presents to another service's feed."""
+    return issue_token(settings.jwt_secret, settings.jwt_issuer, f"service:{settings.service_name}",
+                       {SERVICE_ROLE}, kind="service", ttl=timedelta(minutes=5))
+
+
+async def _unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    state = request.app.state
+    async with UnitOfWork(state.db, state.settings.service_name, state.relay.wake) as uow:
+        yield uow
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.db.reading() as session:
+        yield session
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session)]
+OPERATORS = ("admin", "regulator", SERVICE_ROLE)
+
+
+def platform_router() -> APIRouter:
+    router = APIRouter(tags=["platform"])
+
+    @router.get("/healthz")
+    async def healthz(request: Request) -> dict[str, str]:
+        return {"status": "ok", "service": request.app.state.settings.service_name}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        started = time.perf_counter()
+        try:
+            await request.app.state.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        reachable = await broker_reachable(request.app.state.settings.kafka_bootstrap_servers)
+        checks["broker"] = "ok" if reachable else "unreachable"
+        ready = all(value == "ok" for value in checks.values())
+        body = {"status": "ready" if ready else "not ready", "checks": checks,
+                "elapsed_ms": round((time.perf_counter() - started) * 1000, 1)}
+        if ready:
+            return JSONResponse(body)
+        return problem(503, "Service Unavailable", "a dependency is unreachable", checks=checks)
+
+    @router.get("/events", dependencies=[require_roles(*OPERATORS)])
+    async def events_feed(
+        session: ReadSessionDep,
+        after: Annotated[int, Query(ge=0, description="return events with sequence > after")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """The replayable feed of this service's outbox, in sequence order."""
+        events, head = await read_feed(session, after, limit)
+        return {"events": [e.model_dump(mode="json") for e in events], "head": head,
+                "next_after": events[-1].sequence if events else after}
+
+    @router.get("/completeness", dependencies=[require_roles(*OPERATORS)])
+    async def completeness(request: Request, session: ReadSessionDep) -> dict[str, Any]:
+        """Per source: how far this service's consumer has everything, and what it has seen."""
+        state = request.app.state
+        sources = {}
+        if state.applier is not None:
+            for source, row in (await progress_of(session, state.applier.consumer)).items():
+                sources[source] = {"contiguous_through": row.contiguous_through,
+                                   "highest_seen": row.highest_seen,
+                                   "missing": row.highest_seen - row.contiguous_through}
+        return {
+            "service": state.settings.service_name,
+            "sources": sources,
+            "relay": {"published_total": state.relay.published_total, "last_error": state.relay.last_error},
+            "dead_lettered": state.kafka_consumer.dead_lettered if state.kafka_consumer else 0,
+            "backfilled": state.completeness.backfilled if state.completeness else 0,
+        }
+
+    return router

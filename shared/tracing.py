@@ -1,0 +1,27 @@
+"""W3C trace context carried in a contextvar: set by HTTP middleware and by consumers from the event."""
+
+from __future__ import annotations
+
+import contextvars
+import re
+import secrets
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+current_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_traceparent", default=None
+)
+
+
+def new_traceparent(trace_id: str | None = None) -> str:
+    return f"00-{trace_id or secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def child_of(traceparent: str | None) -> str:
+    """A new span in the same trace, or a new trace when the parent is missing or malformed."""
+    match = _TRACEPARENT.match(traceparent or "")
+    return new_traceparent(match.group(1) if match else None)
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    match = _TRACEPARENT.match(traceparent or "")
+    return match.group(1) if match else None

@@ -1,0 +1,50 @@
+"""Unit of work: one transaction per command; events leave only through the outbox written in it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import Database
+from shared.envelope import CloudEvent, EventData
+from shared.outbox import PendingEvent, write_outbox
+
+
+class UnitOfWork:
+    """Rolls back unless `commit()` was called; `publish()` queues events written at commit."""
+
+    def __init__(self, db: Database, service: str, on_commit: Callable[[], None] | None = None) -> None:
+        self._db = db
+        self._service = service
+        self._on_commit = on_commit
+        self._pending: list[PendingEvent] = []
+        self._committed = False
+        self.published: list[CloudEvent] = []
+        self.session: AsyncSession
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._db.write_sessions()
+        await self.session.begin()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if not self._committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def publish(self, data: EventData, *, subject: str, actor: str, partition_key: str | None = None) -> None:
+        """Queue an event; it gets its sequence and outbox row in this transaction's commit."""
+        self._pending.append(PendingEvent(data, subject, partition_key or subject, actor))
+
+    async def commit(self) -> None:
+        self.published = await write_outbox(self.session, self._service, self._pending)
+        await self.session.commit()
+        self._committed = True
+        if self.published and self._on_commit is not None:
+            self._on_commit()
