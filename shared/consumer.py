@@ -72,6 +72,7 @@ class EventApplier:
         self._on_commit = on_commit
         self._after_commit = after_commit
         self._lock = asyncio.Lock()
+        self.duplicates_skipped = 0
 
     async def apply(self, event: CloudEvent) -> bool:
         """True when applied now, False when it had been handled before (a duplicate)."""
@@ -80,12 +81,14 @@ class EventApplier:
             try:
                 async with UnitOfWork(self.db, self.service, self._on_commit) as uow:
                     if await already_handled(uow.session, self.consumer, event.id):
+                        self.duplicates_skipped += 1
                         return False
                     outcome = await self._dispatch(uow, event)
                     await record_handled(uow.session, self.consumer, event, outcome)
                     await uow.commit()
             except IntegrityError:
                 # Another replica applied it first; its inbox row won the race.
+                self.duplicates_skipped += 1
                 return False
             finally:
                 current_traceparent.reset(token)
@@ -123,7 +126,13 @@ class KafkaEventConsumer:
         self._retry_backoff = retry_backoff
         self._fault_type = fault_kill_after_commit_type
         self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
         self.dead_lettered = 0
+
+    @property
+    def assigned(self) -> bool:
+        """True once the group has given this consumer its partitions (readiness)."""
+        return self._consumer is not None and bool(self._consumer.assignment())
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self._applier.consumer}")
@@ -145,13 +154,14 @@ class KafkaEventConsumer:
                 consumer = AIOKafkaConsumer(
                     *topics, bootstrap_servers=self._bootstrap, group_id=self._applier.consumer,
                     enable_auto_commit=False, auto_offset_reset="earliest", metadata_max_age_ms=3000,
-                    max_poll_records=500, request_timeout_ms=10000, session_timeout_ms=10000,
+                    max_poll_records=500, request_timeout_ms=10000, session_timeout_ms=10000, fetch_max_wait_ms=50,
                     heartbeat_interval_ms=1000,
                 )
                 producer = new_producer(self._bootstrap)
                 await consumer.start()
                 await producer.start()
                 backoff = 0.2
+                self._consumer = consumer
                 await self._consume(consumer, producer)
             except asyncio.CancelledError:
                 raise
@@ -160,6 +170,7 @@ class KafkaEventConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
+                self._consumer = None
                 for client in (consumer, producer):
                     if client is not None:
                         try:

