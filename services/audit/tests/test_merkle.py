@@ -36,6 +36,6 @@ def test_root_matches_the_rfc_definition(size: int) -> None:
 def test_any_change_changes_the_root() -> None:
     entries = [f"entry-{i}".encode() for i in range(10)]
     root = root_of([leaf_hash(e) for e in entries])
-    swapped = entries[:3] + [entries[4], entries[3]] + entries[5:]
+    swapped = [*entries[:3], entries[4], entries[3], *entries[5:]]
     assert root_of([leaf_hash(e) for e in swapped]) != root
     assert root_of([leaf_hash(e) for e in entries[:-1]]) != root
