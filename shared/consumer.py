@@ -117,13 +117,15 @@ class KafkaEventConsumer:
     """The Kafka side: fetch, apply, then commit offsets; poison events to the dead-letter topic."""
 
     def __init__(self, applier: EventApplier, *, bootstrap: str, partitions: int, replication: int,
-                 max_attempts: int, retry_backoff: float, fault_kill_after_commit_type: str = "") -> None:
+                 max_attempts: int, retry_backoff: float, session_timeout_ms: int = 6000,
+                 fault_kill_after_commit_type: str = "") -> None:
         self._applier = applier
         self._bootstrap = bootstrap
         self._partitions = partitions
         self._replication = replication
         self._max_attempts = max_attempts
         self._retry_backoff = retry_backoff
+        self._session_timeout_ms = session_timeout_ms
         self._fault_type = fault_kill_after_commit_type
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -154,8 +156,10 @@ class KafkaEventConsumer:
                 consumer = AIOKafkaConsumer(
                     *topics, bootstrap_servers=self._bootstrap, group_id=self._applier.consumer,
                     enable_auto_commit=False, auto_offset_reset="earliest", metadata_max_age_ms=3000,
-                    max_poll_records=500, request_timeout_ms=10000, session_timeout_ms=10000, fetch_max_wait_ms=50,
-                    heartbeat_interval_ms=1000,
+                    max_poll_records=500, request_timeout_ms=10000, fetch_max_wait_ms=50,
+                    session_timeout_ms=self._session_timeout_ms,
+                    heartbeat_interval_ms=max(100, self._session_timeout_ms // 6),
+                    rebalance_timeout_ms=10000, max_poll_interval_ms=60000,
                 )
                 producer = new_producer(self._bootstrap)
                 await consumer.start()

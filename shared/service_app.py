@@ -71,6 +71,7 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
                 applier, bootstrap=settings.kafka_bootstrap_servers, partitions=settings.topic_partitions,
                 replication=settings.topic_replication_factor, max_attempts=settings.consumer_max_attempts,
                 retry_backoff=settings.consumer_retry_backoff_seconds,
+                session_timeout_ms=settings.consumer_session_timeout_ms,
                 fault_kill_after_commit_type=settings.fault_kill_after_commit_type,
             )
             monitor = CompletenessMonitor(

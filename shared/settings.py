@@ -41,6 +41,9 @@ class ServiceSettings(BaseSettings):
     relay_max_backoff_seconds: float = Field(default=5.0, gt=0, le=300)
     consumer_max_attempts: int = Field(default=3, ge=1, le=100)
     consumer_retry_backoff_seconds: float = Field(default=0.2, ge=0, le=60)
+    # The dev broker completes a group join only after about this long (and a departed member's
+    # session must expire first), so it bounds how fast a restarted consumer gets its partitions.
+    consumer_session_timeout_ms: int = Field(default=6000, ge=1000, le=300_000)
     gap_grace_seconds: float = Field(default=1.0, ge=0, le=3600)
     reconcile_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
