@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from gateway.api import router
+from gateway.console import router as console_router
 from gateway.settings import GatewaySettings
 from shared.service_app import ServiceDefinition, build_app
 
@@ -14,6 +15,6 @@ from shared.service_app import ServiceDefinition, build_app
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     definition = ServiceDefinition(
         name="gateway", title="Sizhong gateway (identity, console, routing)",
-        migrations=str(Path(__file__).parent / "migrations"), routers=[router],
+        migrations=str(Path(__file__).parent / "migrations"), routers=[router, console_router],
     )
     return build_app(definition, settings or GatewaySettings())
