@@ -79,7 +79,8 @@ def _title(status: int) -> str:
 
 
 class BodySizeLimit:
-    """Refuses bodies over the limit with 413 before the route reads them (declared or streamed)."""
+    """Refuses bodies over the limit with 413 before the route reads them (declared or streamed), and
+    NUL characters in the path or query (databases refuse them) with 400."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -89,6 +90,11 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        for part, raw in (("path", scope.get("raw_path") or b""), ("query", scope.get("query_string") or b"")):
+            if b"%00" in raw or b"\x00" in raw:
+                await problem(400, "Bad Request", f"NUL characters are not allowed in the {part}",
+                              errors=[{"field": part, "message": "contains a NUL character"}])(scope, receive, send)
+                return
         declared = dict(scope.get("headers", ())).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)

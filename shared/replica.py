@@ -16,6 +16,7 @@ from sqlmodel import Column, Field, SQLModel
 from shared.auth import SERVICE_ROLE, CurrentPrincipal, authorise_owner
 from shared.envelope import CloudEvent
 from shared.uow import UnitOfWork
+from shared.validation import ResourceId
 
 if TYPE_CHECKING:
     from gateway.contracts import OrganisationRegistered
@@ -51,7 +52,7 @@ def replica_router() -> APIRouter:
     router = APIRouter(tags=["replica"])
 
     @router.get("/subjects/{subject_id}", response_model=SubjectReplica)
-    async def read_subject(subject_id: str, request: Request, principal: CurrentPrincipal) -> SubjectReplica:
+    async def read_subject(subject_id: ResourceId, request: Request, principal: CurrentPrincipal) -> SubjectReplica:
         async with request.app.state.db.reading() as session:
             row = await session.get(SubjectReplica, subject_id)
         if row is None:

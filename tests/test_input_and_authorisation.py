@@ -69,15 +69,24 @@ async def test_duplicate_registrations_are_a_409_on_the_field(platform: Platform
 async def test_random_garbage_never_makes_a_500(platform: PlatformUnderTest) -> None:
     _, owner = await platform.person("enterprise")
     rng = secrets.SystemRandom()
-    values: list[object] = [None, 0, -1, 1.5, True, "", "x" * 300, [], {}, "９１３５０１００Ｍ", "\x00", "' OR 1=1 --"]
+    values: list[object] = [None, 0, -1, 1.5, True, "", "x" * 300, [], {}, "９１３５０１００Ｍ", "\x00",
+                            "ab\x00cd", "' OR 1=1 --", "名字\u202e"]
     async with platform.client("gateway") as gateway:
         for _ in range(40):
             body = {key: rng.choice(values) for key in rng.sample(["name", "uscc", "owner_id", "id"], k=2)}
             response = await gateway.post("/organisations", headers=owner, content=json.dumps(body),
                                           params={"x": rng.choice(["1", "%00"])})
             assert 400 <= response.status_code < 500, (body, response.text)
-        for path in ("/organisations/%00", "/organisations/" + "x" * 300):
-            assert (await gateway.get(path, headers=owner)).status_code in (403, 404)
+        for path in ("/organisations/%00", "/organisations/a%00b", "/organisations/" + "x" * 300,
+                     "/organisations/..%2f..%2fetc"):
+            assert 400 <= (await gateway.get(path, headers=owner)).status_code < 500, path
+        nul_name = await gateway.post("/organisations", headers=owner, json={"name": "ab\x00cd", "uscc": fresh_uscc()})
+        assert nul_name.status_code == 422 and nul_name.json()["errors"][0]["field"] == "name"
+    for service, path in (("credit", "/records/a%00b"), ("crowdfunding", "/subjects/a%00")):
+        response = await platform.get(service, path, platform.admin)
+        assert response.status_code == 400, (service, response.text)
+    response = await platform.get("audit", "/log/entries", platform.admin, event_id="a\x00b")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "query"
 
 
 async def test_roles_and_ownership_are_enforced_in_every_service(platform: PlatformUnderTest) -> None:

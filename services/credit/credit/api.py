@@ -11,6 +11,7 @@ from sqlmodel import select
 from credit.models import CreditRecord, CreditRecordChange
 from shared.auth import SERVICE_ROLE, CurrentPrincipal, authorise_owner
 from shared.service_app import ReadSessionDep
+from shared.validation import ResourceId
 
 router = APIRouter(tags=["credit"])
 
@@ -25,7 +26,9 @@ class CreditRecordPublic(BaseModel):
 
 
 @router.get("/records/{subject_id}", response_model=CreditRecordPublic)
-async def read_record(subject_id: str, session: ReadSessionDep, principal: CurrentPrincipal) -> CreditRecordPublic:
+async def read_record(
+    subject_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal
+) -> CreditRecordPublic:
     record = await session.get(CreditRecord, subject_id)
     if record is None:
         raise HTTPException(404, f"no credit record for subject {subject_id}")

@@ -13,6 +13,7 @@ from gateway import handlers
 from gateway.models import Organisation
 from shared.auth import CurrentPrincipal, Principal, authorise_owner, issue_token, require_roles
 from shared.service_app import ReadSessionDep, UnitOfWorkDep
+from shared.validation import PlainText, ResourceId
 
 SelfAssignableRole = Literal["enterprise", "solver", "founder", "backer", "investor", "resident", "mentor",
                              "provider"]
@@ -23,7 +24,7 @@ class SignUp(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     password: str = Field(min_length=8, max_length=128)
-    display_name: str = Field(min_length=1, max_length=100)
+    display_name: PlainText = Field(min_length=1, max_length=100)
     roles: list[SelfAssignableRole] = Field(min_length=1, max_length=8)
 
 
@@ -42,7 +43,7 @@ class Token(BaseModel):
 
 class OrganisationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=2, max_length=200)
+    name: PlainText = Field(min_length=2, max_length=200)
     uscc: str = Field(min_length=1, max_length=32, description="unified social credit code (GB 32100)")
 
 
@@ -98,7 +99,7 @@ async def register_organisation(
 
 
 @router.get("/organisations/{organisation_id}", response_model=OrganisationPublic, tags=["identity"])
-async def read_organisation(organisation_id: str, session: ReadSessionDep,
+async def read_organisation(organisation_id: ResourceId, session: ReadSessionDep,
                             principal: CurrentPrincipal) -> OrganisationPublic:
     organisation = await session.get(Organisation, organisation_id)
     if organisation is None:
