@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Column, Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel, col, select
 
+from shared.db import utc_column
 from shared.envelope import CloudEvent
 from shared.ids import utcnow
 
@@ -33,7 +33,7 @@ class InboxRecord(SQLModel, table=True):
     sequence: int
     type: str = Field(max_length=200)
     outcome: str = Field(max_length=20)
-    handled_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    handled_at: datetime = Field(sa_column=utc_column())
 
 
 class SourceProgress(SQLModel, table=True):

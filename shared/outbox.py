@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, text
+from sqlalchemy import Index, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Column, Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel, col, select
 
+from shared.db import utc_column
 from shared.envelope import CloudEvent, EventData, source_for
 from shared.ids import new_id, utcnow
 from shared.tracing import child_of, current_traceparent
@@ -29,8 +30,8 @@ class OutboxRecord(SQLModel, table=True):
     subject: str = Field(max_length=200)
     partition_key: str = Field(max_length=200)
     envelope: str
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    sent_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(sa_column=utc_column())
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class OutboxSequence(SQLModel, table=True):

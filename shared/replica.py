@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, HTTPException, Request
-from sqlalchemy import DateTime
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Field, SQLModel
 
 from shared.auth import SERVICE_ROLE, CurrentPrincipal, authorise_owner
+from shared.db import utc_column
 from shared.envelope import CloudEvent
 from shared.uow import UnitOfWork
 from shared.validation import ResourceId
@@ -31,7 +31,7 @@ class SubjectReplica(SQLModel, table=True):
     owner_id: str = Field(max_length=64)
     region_code: str = Field(max_length=6)
     registration_number_masked: str = Field(max_length=32)
-    registered_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    registered_at: datetime = Field(sa_column=utc_column())
     source_event_id: str = Field(max_length=64)
 
 

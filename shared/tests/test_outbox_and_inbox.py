@@ -112,3 +112,19 @@ async def test_a_failing_handler_leaves_nothing_behind(migrated_db: Any) -> None
     assert outcome == ["dead_lettered"]
     assert events == []
     assert await applier.apply(_event(1)) is False  # a dead-lettered event counts as handled
+
+
+async def test_timestamps_come_back_timezone_aware_utc_on_every_backend(migrated_db: Any) -> None:
+    from datetime import UTC
+
+    from sqlmodel import select
+
+    from shared.outbox import OutboxRecord
+
+    async with UnitOfWork(migrated_db, "gateway") as uow:
+        uow.publish(ThingHappened(number=1), subject="s", actor="test")
+        await uow.commit()
+    async with migrated_db.reading() as session:
+        row = (await session.execute(select(OutboxRecord))).scalars().one()
+    assert row.created_at.tzinfo is not None
+    assert row.created_at.utcoffset() == UTC.utcoffset(None)

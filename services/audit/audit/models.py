@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Field, SQLModel
+
+from shared.db import utc_column
 
 
 class LogEntry(SQLModel, table=True):
@@ -17,7 +18,7 @@ class LogEntry(SQLModel, table=True):
     sequence: int
     type: str = Field(max_length=200, index=True)
     subject: str = Field(max_length=200, index=True)
-    event_time: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    event_time: datetime = Field(sa_column=utc_column())
     entry: str = Field(description="the canonical JSON bytes that were hashed")
     leaf_hash: str = Field(max_length=64)
-    appended_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    appended_at: datetime = Field(sa_column=utc_column())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Field, SQLModel
+
+from shared.db import utc_column
 
 
 class CreditRecord(SQLModel, table=True):
@@ -16,7 +17,7 @@ class CreditRecord(SQLModel, table=True):
     owner_id: str = Field(max_length=64, index=True)
     score: int
     policy_version: str = Field(max_length=40)
-    opened_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    opened_at: datetime = Field(sa_column=utc_column())
 
 
 class CreditRecordChange(SQLModel, table=True):
@@ -28,4 +29,4 @@ class CreditRecordChange(SQLModel, table=True):
     score_before: int | None = None
     score_after: int
     policy_version: str = Field(max_length=40)
-    changed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    changed_at: datetime = Field(sa_column=utc_column())

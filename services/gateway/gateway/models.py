@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Field, SQLModel
+
+from shared.db import utc_column
 
 
 class Person(SQLModel, table=True):
@@ -16,7 +17,7 @@ class Person(SQLModel, table=True):
     display_name: str = Field(max_length=100)
     password_hash: str = Field(max_length=200)
     roles: str = Field(max_length=500, description="space-separated role names")
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=utc_column())
 
     @property
     def role_set(self) -> frozenset[str]:
@@ -32,4 +33,4 @@ class Organisation(SQLModel, table=True):
     uscc_masked: str = Field(max_length=32)
     region_code: str = Field(max_length=6)
     owner_id: str = Field(foreign_key="people.id", max_length=64, index=True)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=utc_column())
