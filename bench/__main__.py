@@ -54,7 +54,8 @@ RESULTS = Path(__file__).parent / "results" / "latest.json"
 # differ only by what our code does per event.
 RAW_CONSUMER_OPTIONS: dict[str, Any] = {
     "enable_auto_commit": False, "auto_offset_reset": "earliest", "metadata_max_age_ms": 3000,
-    "max_poll_records": 500, "request_timeout_ms": 10000, "session_timeout_ms": 10000, "heartbeat_interval_ms": 1000,
+    "max_poll_records": 500, "request_timeout_ms": 10000, "fetch_max_wait_ms": 50, "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 1000, "rebalance_timeout_ms": 10000, "max_poll_interval_ms": 60000,
 }
 OTHER_LOAD_WARNING = 0.25  # cores used by other processes, on average, above which the run is flagged
 
@@ -223,9 +224,8 @@ async def paced(rate: float, seconds: float, step: Callable[[int], Awaitable[Non
 class RawRig:
     """A plain producer and a group consumer with manual commits; no database, no envelope parsing."""
 
-    def __init__(self, bootstrap: str, topic: str, group: str, **consumer_options: Any) -> None:
+    def __init__(self, bootstrap: str, topic: str, group: str) -> None:
         self.bootstrap, self.topic, self.group = bootstrap, topic, group
-        self.consumer_options = {**RAW_CONSUMER_OPTIONS, **consumer_options}
         self.payload = raw_payload()
         self.headers = event_headers(LoadGenerated.event_type, "00000000-0000-0000-0000-000000000000")
         self.arrivals = Arrivals()
@@ -237,7 +237,7 @@ class RawRig:
         await ensure_topics(self.bootstrap, [self.topic], PARTITIONS, 1)
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=False)
         self.consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, group_id=self.group,
-                                         **self.consumer_options)
+                                         **RAW_CONSUMER_OPTIONS)
         await self.producer.start()
         await self.consumer.start()
         self._task = asyncio.create_task(self._consume(), name=f"raw:{self.group}")
@@ -292,11 +292,8 @@ async def raw_throughput(bootstrap: str, events: int, timeout: float, meter: Cpu
     return row
 
 
-async def raw_latency(bootstrap: str, rate: float, seconds: float, timeout: float, meter: CpuMeter,
-                      fetch_max_wait_ms: int | None = None) -> Row:
-    suffix = "" if fetch_max_wait_ms is None else f"-fmw{fetch_max_wait_ms}"
-    options = {} if fetch_max_wait_ms is None else {"fetch_max_wait_ms": fetch_max_wait_ms}
-    rig = RawRig(bootstrap, f"sizhong.bench.raw-latency{suffix}", f"bench-raw-latency{suffix}", **options)
+async def raw_latency(bootstrap: str, rate: float, seconds: float, timeout: float, meter: CpuMeter) -> Row:
+    rig = RawRig(bootstrap, "sizhong.bench.raw-latency", "bench-raw-latency")
     await rig.start()
     sent_at: dict[int, float] = {}
     futures: list[asyncio.Future[Any]] = []
@@ -313,14 +310,9 @@ async def raw_latency(bootstrap: str, rate: float, seconds: float, timeout: floa
     finally:
         await rig.stop()
     p50, p99, worst, arrived = latency_stats(sent_at, rig.arrivals.times)
-    name = f"raw aiokafka latency @{rate:,.0f}/s"
-    if fetch_max_wait_ms is not None:
-        name += f" fetch_max_wait {fetch_max_wait_ms} ms"
-    row = Row(name, arrived, count / achieved, achieved, p50, p99, worst, result="" if complete else "INCOMPLETE")
+    row = Row(f"raw aiokafka latency @{rate:,.0f}/s", arrived, count / achieved, achieved, p50, p99, worst,
+              result="" if complete else "INCOMPLETE")
     row.notes.append(f"send() called -> consumed; worst lag behind the send schedule {lag:.1f} ms")
-    if fetch_max_wait_ms is not None:
-        row.notes.append("informational: the consumer's fetch_max_wait_ms lowered from aiokafka's 500 ms "
-                         "(what KafkaEventConsumer uses) to show how much of the tail is the broker's fetch wait")
     row.attach_cpu(cpu)
     return row
 
@@ -476,10 +468,6 @@ async def run(args: argparse.Namespace, bootstrap: str, meter: CpuMeter) -> list
         progress(f"raw aiokafka latency, {args.rate:,.0f}/s for {args.seconds:g}s")
         raw_lat = await raw_latency(bootstrap, args.rate, args.seconds, args.timeout, meter)
         rows.append(raw_lat)
-        if args.raw_fetch_wait > 0:
-            progress(f"raw aiokafka latency, fetch_max_wait_ms={args.raw_fetch_wait}")
-            rows.append(await raw_latency(bootstrap, args.rate, args.seconds, args.timeout, meter,
-                                          fetch_max_wait_ms=args.raw_fetch_wait))
         progress(f"pipeline latency, {args.rate:,.0f}/s for {args.seconds:g}s")
         rows.append(await pipeline_latency(bootstrap, workdir, next(producers), args.rate, args.seconds,
                                            args.timeout, raw_lat, "bench-pipeline-latency", targeted=True,
@@ -508,8 +496,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--low-rate", type=float, default=0.0,
                         help="extra pipeline latency row at this rate (0: half the measured 1 event/tx "
                              "throughput, when that is below --rate; negative: no extra row)")
-    parser.add_argument("--raw-fetch-wait", type=int, default=100,
-                        help="extra raw latency row with this consumer fetch_max_wait_ms (0: no extra row)")
     parser.add_argument("--timeout", type=float, default=60.0, help="max wait for the last event per scenario")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")

@@ -19,12 +19,13 @@ import httpx
 from shared.consumer import EventApplier
 from shared.envelope import CloudEvent, source_for
 from shared.inbox import progress_of
+from shared.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 FEED_PAGE = 500
 
 
-class CompletenessMonitor:
+class CompletenessMonitor(BackgroundWorker):
     def __init__(self, applier: EventApplier, *, feed_urls: dict[str, str], token: Callable[[], str],
                  grace_seconds: float, reconcile_seconds: float, max_attempts: int) -> None:
         self._applier = applier
@@ -36,20 +37,21 @@ class CompletenessMonitor:
         self._gap_noticed: dict[str, float] = {}
         self._last_reconcile: dict[str, float] = {}
         self._failures: defaultdict[str, int] = defaultdict(int)
-        self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self.backfilled = 0
 
+    @property
+    def worker_name(self) -> str:
+        return f"completeness:{self._applier.consumer}"
+
     def start(self) -> None:
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0))
-        self._task = asyncio.create_task(self._run(), name=f"completeness:{self._applier.consumer}")
+        super().start()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def _cleanup(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+            self._client = None
 
     async def _run(self) -> None:
         tick = max(0.1, min(self._grace, self._reconcile) / 2)

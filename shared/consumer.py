@@ -27,6 +27,7 @@ from shared.inbox import Outcome, already_handled, record_handled
 from shared.settings import dlq_for, topic_for
 from shared.tracing import current_traceparent
 from shared.uow import UnitOfWork
+from shared.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class EventApplier:
                 await uow.commit()
 
 
-class KafkaEventConsumer:
+class KafkaEventConsumer(BackgroundWorker):
     """The Kafka side: fetch, apply, then commit offsets; poison events to the dead-letter topic."""
 
     def __init__(self, applier: EventApplier, *, bootstrap: str, partitions: int, replication: int,
@@ -127,7 +128,6 @@ class KafkaEventConsumer:
         self._retry_backoff = retry_backoff
         self._session_timeout_ms = session_timeout_ms
         self._fault_type = fault_kill_after_commit_type
-        self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.dead_lettered = 0
 
@@ -136,13 +136,9 @@ class KafkaEventConsumer:
         """True once the group has given this consumer its partitions (readiness)."""
         return self._consumer is not None and bool(self._consumer.assignment())
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"consumer:{self._applier.consumer}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    @property
+    def worker_name(self) -> str:
+        return f"consumer:{self._applier.consumer}"
 
     async def _run(self) -> None:
         backoff = 0.2

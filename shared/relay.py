@@ -20,12 +20,13 @@ from shared.bus import ensure_topics, event_headers, new_producer
 from shared.db import Database
 from shared.ids import utcnow
 from shared.outbox import OutboxRecord
+from shared.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 15.0
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundWorker):
     def __init__(
         self,
         db: Database,
@@ -50,7 +51,6 @@ class OutboxRelay:
         self._max_backoff = max_backoff_seconds
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
-        self._task: asyncio.Task[None] | None = None
         self.published_total = 0
         self.last_error: str | None = None
 
@@ -58,13 +58,11 @@ class OutboxRelay:
         """Called after a commit that wrote outbox rows, so latency is not bound to the poll interval."""
         self._wake.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"relay:{self._topic}")
+    @property
+    def worker_name(self) -> str:
+        return f"relay:{self._topic}"
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def _cleanup(self) -> None:
         await self._drop_producer()
 
     async def _connect(self) -> AIOKafkaProducer:
