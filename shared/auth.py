@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, StrictStr, ValidationError
 
 from shared.ids import utcnow
 
@@ -24,8 +24,8 @@ ALGORITHM = "HS256"
 
 
 class Principal(BaseModel):
-    subject: str
-    roles: frozenset[str]
+    subject: StrictStr
+    roles: frozenset[StrictStr]
     kind: Literal["person", "service", "api_key"] = "person"
 
     def has_any(self, *roles: str) -> bool:
@@ -47,8 +47,12 @@ def verify_token(secret: str, issuer: str, token: str) -> Principal:
     except jwt.PyJWTError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid token: {exc}",
                             headers={"WWW-Authenticate": "Bearer"}) from exc
-    return Principal(subject=claims["sub"], roles=frozenset(claims.get("roles", ())),
-                     kind=claims.get("kind", "person"))
+    try:
+        return Principal.model_validate({"subject": claims["sub"], "roles": claims.get("roles", []),
+                                         "kind": claims.get("kind", "person")})
+    except ValidationError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token: malformed claims",
+                            headers={"WWW-Authenticate": "Bearer"}) from exc
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -12,11 +12,11 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 
-from shared.consumer import EventApplier
+from shared.consumer import TRANSIENT_ERRORS, EventApplier
 from shared.envelope import CloudEvent, source_for
 from shared.inbox import progress_of
 from shared.worker import BackgroundWorker
@@ -27,13 +27,15 @@ FEED_PAGE = 500
 
 class CompletenessMonitor(BackgroundWorker):
     def __init__(self, applier: EventApplier, *, feed_urls: dict[str, str], token: Callable[[], str],
-                 grace_seconds: float, reconcile_seconds: float, max_attempts: int) -> None:
+                 grace_seconds: float, reconcile_seconds: float, max_attempts: int,
+                 dead_letter: Callable[[CloudEvent, BaseException, int], Awaitable[None]]) -> None:
         self._applier = applier
         self._feed_urls = feed_urls
         self._token = token
         self._grace = grace_seconds
         self._reconcile = reconcile_seconds
         self._max_attempts = max_attempts
+        self._dead_letter = dead_letter
         self._gap_noticed: dict[str, float] = {}
         self._last_reconcile: dict[str, float] = {}
         self._failures: defaultdict[str, int] = defaultdict(int)
@@ -96,25 +98,28 @@ class CompletenessMonitor(BackgroundWorker):
                 headers={"Authorization": f"Bearer {self._token()}"},
             )
             response.raise_for_status()
-            events = [CloudEvent.model_validate(item) for item in response.json()["events"]]
-            for event in events:
-                applied += await self._apply(event)
-                after = event.sequence
-            if len(events) < FEED_PAGE:
+            items = response.json()["events"]
+            for item in items:
+                applied += await self._apply(item)
+                after = int(item["sequence"])
+            if len(items) < FEED_PAGE:
                 break
         if applied:
             self.backfilled += applied
             log.info("backfilled from feed", extra={"source": service, "applied": applied})
         return applied
 
-    async def _apply(self, event: CloudEvent) -> int:
+    async def _apply(self, item: dict[str, object]) -> int:
+        """Apply one feed item; one that keeps failing is dead-lettered like a Kafka one, then skipped."""
+        event = CloudEvent.model_validate(item)  # the source's own outbox: a bad item is the source's bug
         try:
             return int(await self._applier.apply(event))
+        except TRANSIENT_ERRORS:
+            raise
         except Exception as exc:
             self._failures[event.id] += 1
             if self._failures[event.id] < self._max_attempts:
                 raise
-            log.error("backfilled event keeps failing; marked dead-lettered",
-                      extra={"event_id": event.id, "error": repr(exc)})
+            await self._dead_letter(event, exc, self._failures.pop(event.id))
             await self._applier.mark_dead_lettered(event)
             return 0

@@ -16,14 +16,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from shared.bus import ensure_topics, new_producer
+from shared.bus import ensure_topics, event_headers, new_producer
 from shared.db import Database
 from shared.envelope import CloudEvent, EventData
-from shared.inbox import Outcome, already_handled, record_handled
+from shared.inbox import Outcome, advance_progress, already_handled, claim
 from shared.settings import dlq_for, topic_for
 from shared.tracing import current_traceparent
 from shared.uow import UnitOfWork
@@ -31,6 +31,8 @@ from shared.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
+# Failures of the database rather than of the event: never dead-letter for these, retry later.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, TimeoutError, OSError)
 Handler = Callable[[UnitOfWork, CloudEvent, Any], Awaitable[None]]
 CatchAllHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
 
@@ -84,34 +86,42 @@ class EventApplier:
                     if await already_handled(uow.session, self.consumer, event.id):
                         self.duplicates_skipped += 1
                         return False
-                    outcome = await self._dispatch(uow, event)
-                    await record_handled(uow.session, self.consumer, event, outcome)
+                    try:
+                        await claim(uow.session, self.consumer, event, self._outcome_for(event))
+                    except IntegrityError:
+                        self.duplicates_skipped += 1  # another replica holds or applied it
+                        return False
+                    await self._dispatch(uow, event)
+                    await advance_progress(uow.session, self.consumer, event)
                     await uow.commit()
-            except IntegrityError:
-                # Another replica applied it first; its inbox row won the race.
-                self.duplicates_skipped += 1
-                return False
             finally:
                 current_traceparent.reset(token)
         if self._after_commit is not None:
             self._after_commit(event)
         return True
 
-    async def _dispatch(self, uow: UnitOfWork, event: CloudEvent) -> Outcome:
-        subscription = self.subscriptions.by_type.get(event.type)
-        if subscription is not None:
-            await subscription.handler(uow, event, subscription.event_model.model_validate(event.data))
-            return Outcome.APPLIED
-        if self.subscriptions.catch_all is not None:
-            await self.subscriptions.catch_all(uow, event)
+    def _outcome_for(self, event: CloudEvent) -> Outcome:
+        if event.type in self.subscriptions.by_type or self.subscriptions.catch_all is not None:
             return Outcome.APPLIED
         return Outcome.IGNORED
 
+    async def _dispatch(self, uow: UnitOfWork, event: CloudEvent) -> None:
+        subscription = self.subscriptions.by_type.get(event.type)
+        if subscription is not None:
+            await subscription.handler(uow, event, subscription.event_model.model_validate(event.data))
+        elif self.subscriptions.catch_all is not None:
+            await self.subscriptions.catch_all(uow, event)
+
     async def mark_dead_lettered(self, event: CloudEvent) -> None:
         async with self._lock, UnitOfWork(self.db, self.service) as uow:
-            if not await already_handled(uow.session, self.consumer, event.id):
-                await record_handled(uow.session, self.consumer, event, Outcome.DEAD_LETTERED)
-                await uow.commit()
+            if await already_handled(uow.session, self.consumer, event.id):
+                return
+            try:
+                await claim(uow.session, self.consumer, event, Outcome.DEAD_LETTERED)
+            except IntegrityError:
+                return
+            await advance_progress(uow.session, self.consumer, event)
+            await uow.commit()
 
 
 class KafkaEventConsumer(BackgroundWorker):
@@ -129,6 +139,7 @@ class KafkaEventConsumer(BackgroundWorker):
         self._session_timeout_ms = session_timeout_ms
         self._fault_type = fault_kill_after_commit_type
         self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
         self.dead_lettered = 0
 
     @property
@@ -161,7 +172,7 @@ class KafkaEventConsumer(BackgroundWorker):
                 await consumer.start()
                 await producer.start()
                 backoff = 0.2
-                self._consumer = consumer
+                self._consumer, self._producer = consumer, producer
                 await self._consume(consumer, producer)
             except asyncio.CancelledError:
                 raise
@@ -170,7 +181,7 @@ class KafkaEventConsumer(BackgroundWorker):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
-                self._consumer = None
+                self._consumer = self._producer = None
                 for client in (consumer, producer):
                     if client is not None:
                         try:
@@ -198,6 +209,8 @@ class KafkaEventConsumer(BackgroundWorker):
                 break
             except asyncio.CancelledError:
                 raise
+            except TRANSIENT_ERRORS:
+                raise  # the database is away: restart the consumer, the offset stays uncommitted
             except Exception as exc:
                 log.warning("handler failed", extra={"event_id": event.id, "type": event.type,
                                                      "attempt": attempt, "error": repr(exc)})
@@ -212,19 +225,30 @@ class KafkaEventConsumer(BackgroundWorker):
 
     async def _dead_letter(self, producer: Any, record: ConsumerRecord[bytes, bytes], exc: BaseException,
                            attempts: int) -> None:
-        headers = [
-            *(record.headers or ()),
-            ("error.type", type(exc).__name__.encode()),
-            ("error.message", str(exc)[:2000].encode()),
-            ("error.consumer", self._applier.consumer.encode()),
-            ("error.attempts", str(attempts).encode()),
-            ("original.topic", record.topic.encode()),
-            ("original.partition", str(record.partition).encode()),
-            ("original.offset", str(record.offset).encode()),
-        ]
-        await producer.send_and_wait(dlq_for(record.topic), value=record.value, key=record.key, headers=headers)
+        origin = [("original.topic", record.topic.encode()), ("original.partition", str(record.partition).encode()),
+                  ("original.offset", str(record.offset).encode())]
+        await self._send_dead_letter(producer, record.topic, record.key, record.value,
+                                     [*(record.headers or ()), *origin], exc, attempts)
+
+    async def dead_letter_from_feed(self, event: CloudEvent, exc: BaseException, attempts: int) -> None:
+        """A backfilled event that keeps failing goes to the same dead-letter topic as a Kafka one."""
+        producer = self._producer
+        if producer is None:
+            raise RuntimeError("no broker connection to dead-letter through; will retry")
+        topic = topic_for(event.service)
+        origin = [("original.topic", topic.encode()), ("original.feed_sequence", str(event.sequence).encode())]
+        await self._send_dead_letter(producer, topic, event.partitionkey.encode(), event.to_json_bytes(),
+                                     [*event_headers(event.type, event.id), *origin], exc, attempts)
+
+    async def _send_dead_letter(self, producer: Any, topic: str, key: bytes | None, value: bytes | None,
+                                headers: list[tuple[str, bytes]], exc: BaseException, attempts: int) -> None:
+        headers = [*headers,
+                   ("error.type", type(exc).__name__.encode()),
+                   ("error.message", str(exc)[:2000].encode()),
+                   ("error.consumer", self._applier.consumer.encode()),
+                   ("error.attempts", str(attempts).encode())]
+        await producer.send_and_wait(dlq_for(topic), value=value, key=key, headers=headers)
         self.dead_lettered += 1
-        log.error("event dead-lettered", extra={"topic": record.topic, "offset": record.offset,
-                                                "error": repr(exc)})
+        log.error("event dead-lettered", extra={"topic": topic, "error": repr(exc)})
 
 

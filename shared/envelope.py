@@ -30,9 +30,13 @@ class EventData(BaseModel):
 
 
 class CloudEvent(BaseModel):
-    """One event as it travels: on the broker, in the replay feed and in the audit log."""
+    """One event as it travels: on the broker, in the replay feed and in the audit log.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Unknown extension attributes are kept, not refused (CloudEvents consumers must tolerate them), so a
+    producer that adds one does not break older consumers, and the audit log records the event whole.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     specversion: Literal["1.0"] = "1.0"
     id: str = Field(min_length=1, max_length=64)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
@@ -49,15 +50,26 @@ async def already_handled(session: AsyncSession, consumer: str, event_id: str) -
     return await session.get(InboxRecord, (consumer, event_id)) is not None
 
 
-async def record_handled(session: AsyncSession, consumer: str, event: CloudEvent, outcome: Outcome) -> None:
-    """Write the inbox row and move the source's completeness mark, in the caller's transaction."""
+async def claim(session: AsyncSession, consumer: str, event: CloudEvent, outcome: Outcome) -> None:
+    """Insert the inbox row first: a concurrent replica handling the same event fails here, on the key,
+    with an IntegrityError that means "duplicate" and nothing else."""
     session.add(InboxRecord(consumer=consumer, event_id=event.id, source=event.source, sequence=event.sequence,
                             type=event.type, outcome=outcome.value, handled_at=utcnow()))
     await session.flush()
-    progress = await session.get(SourceProgress, (consumer, event.source))
-    if progress is None:
-        progress = SourceProgress(consumer=consumer, source=event.source)
-        session.add(progress)
+
+
+async def advance_progress(session: AsyncSession, consumer: str, event: CloudEvent) -> None:
+    """Move the source's completeness mark, holding its row lock so that replicas walk one at a time
+    and each sees the inbox rows the others committed (READ COMMITTED re-reads after the lock)."""
+    await session.execute(
+        text("INSERT INTO source_progress (consumer, source, contiguous_through, highest_seen) "
+             "VALUES (:c, :s, 0, 0) ON CONFLICT (consumer, source) DO NOTHING"),
+        {"c": consumer, "s": event.source},
+    )
+    progress = (await session.execute(
+        select(SourceProgress).where(SourceProgress.consumer == consumer, SourceProgress.source == event.source)
+        .with_for_update().execution_options(populate_existing=True)
+    )).scalars().one()
     progress.highest_seen = max(progress.highest_seen, event.sequence)
     if event.sequence == progress.contiguous_through + 1 or event.sequence <= progress.contiguous_through:
         progress.contiguous_through = await _walk_contiguous(session, consumer, event.source,

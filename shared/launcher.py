@@ -217,8 +217,9 @@ def _dev_secrets(var_dir: Path) -> dict[str, str]:
     if path.exists():
         return dict(json.loads(path.read_text()))
     values = {"JWT_SECRET": secrets.token_urlsafe(48), "PII_KEY": secrets.token_urlsafe(48)}
-    path.write_text(json.dumps(values))
-    path.chmod(0o600)
+    descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)  # never readable by others
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(json.dumps(values))
     return values
 
 

@@ -26,6 +26,9 @@ async def upgrade_to_head(db: Database, script_location: str) -> None:
     """Migrate the service's database to the newest revision (idempotent)."""
 
     def _upgrade(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together migrate one at a time (released at commit).
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(4242001)"))
         command.upgrade(_config(script_location, connection), "head")
 
     async with db.write_engine.begin() as connection:

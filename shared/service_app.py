@@ -77,7 +77,7 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
             monitor = CompletenessMonitor(
                 applier, feed_urls=settings.service_urls, token=lambda: service_token(settings),
                 grace_seconds=settings.gap_grace_seconds, reconcile_seconds=settings.reconcile_interval_seconds,
-                max_attempts=settings.consumer_max_attempts,
+                max_attempts=settings.consumer_max_attempts, dead_letter=kafka.dead_letter_from_feed,
             )
             app.state.applier, app.state.kafka_consumer, app.state.completeness = applier, kafka, monitor
             kafka.start()
@@ -136,6 +136,7 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session)]
 OPERATORS = ("admin", "regulator", SERVICE_ROLE)
+MAX_SEQUENCE = 2**31 - 1  # sequences and log indexes are 32-bit integer columns
 
 
 def platform_router() -> APIRouter:
@@ -170,7 +171,7 @@ def platform_router() -> APIRouter:
     @router.get("/events", dependencies=[require_roles(*OPERATORS)])
     async def events_feed(
         session: ReadSessionDep,
-        after: Annotated[int, Query(ge=0, description="return events with sequence > after")] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE, description="return events with sequence > after")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """The replayable feed of this service's outbox, in sequence order."""

@@ -98,3 +98,15 @@ async def test_unexpected_errors_are_problems_without_internals(client: httpx.As
     assert response.status_code == 500
     assert "secret internals" not in response.text
     assert response.headers["content-type"] == PROBLEM
+
+
+@pytest.mark.parametrize("claims", [{"roles": 5}, {"roles": [1, 2]}, {"sub": 7}, {"kind": "root"}])
+async def test_tokens_with_malformed_claims_are_401_not_500(client: httpx.AsyncClient, claims: dict) -> None:
+    import jwt
+
+    from shared.ids import utcnow
+
+    now = int(utcnow().timestamp())
+    body = {"iss": "sizhong-gateway", "sub": "p1", "roles": ["regulator"], "iat": now, "exp": now + 60, **claims}
+    headers = {"Authorization": f"Bearer {jwt.encode(body, SECRET, algorithm='HS256')}"}
+    assert (await client.get("/things/p1", headers=headers)).status_code == 401

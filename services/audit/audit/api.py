@@ -10,7 +10,7 @@ from sqlmodel import select
 from audit.domain.merkle import root_of
 from audit.models import LogEntry
 from shared.auth import require_roles
-from shared.service_app import ReadSessionDep
+from shared.service_app import MAX_SEQUENCE, ReadSessionDep
 
 router = APIRouter(tags=["audit"], dependencies=[require_roles("regulator", "admin")])
 
@@ -18,7 +18,7 @@ router = APIRouter(tags=["audit"], dependencies=[require_roles("regulator", "adm
 @router.get("/log/entries")
 async def list_entries(
     session: ReadSessionDep,
-    after_index: Annotated[int, Query(ge=-1)] = -1,
+    after_index: Annotated[int, Query(ge=-1, le=MAX_SEQUENCE)] = -1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     event_id: Annotated[str | None, Query(max_length=64)] = None,
     source: Annotated[str | None, Query(max_length=100)] = None,

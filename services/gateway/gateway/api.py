@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -17,12 +18,13 @@ from shared.validation import PlainText, ResourceId
 
 SelfAssignableRole = Literal["enterprise", "solver", "founder", "backer", "investor", "resident", "mentor",
                              "provider"]
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 ORGANISATION_ROLES = ("enterprise", "founder", "provider", "agency", "space_operator", "admin")
 
 
 class SignUp(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    username: str = Field(min_length=3, max_length=64, pattern=USERNAME.pattern)
     password: str = Field(min_length=8, max_length=128)
     display_name: PlainText = Field(min_length=1, max_length=100)
     roles: list[SelfAssignableRole] = Field(min_length=1, max_length=8)
@@ -73,6 +75,9 @@ async def sign_up(body: SignUp, uow: UnitOfWorkDep) -> PersonPublic:
 @router.post("/auth/token", response_model=Token, tags=["identity"])
 async def log_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request) -> Token:
     settings = request.app.state.settings
+    if not USERNAME.fullmatch(form.username) or "\x00" in form.password:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password",
+                            headers={"WWW-Authenticate": "Bearer"})
     person = await handlers.authenticate(request.app.state.db, form.username, form.password)
     if person is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password",
