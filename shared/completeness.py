@@ -99,15 +99,27 @@ class CompletenessMonitor(BackgroundWorker):
             )
             response.raise_for_status()
             items = response.json()["events"]
-            for item in items:
-                applied += await self._apply(item)
-                after = int(item["sequence"])
+            applied += await self._apply_page(items)
+            if items:
+                after = int(items[-1]["sequence"])
             if len(items) < FEED_PAGE:
                 break
         if applied:
             self.backfilled += applied
             log.info("backfilled from feed", extra={"source": service, "applied": applied})
         return applied
+
+    async def _apply_page(self, items: list[dict[str, object]]) -> int:
+        """A page in one transaction; if anything in it fails, item by item."""
+        try:
+            return sum(await self._applier.apply_batch([CloudEvent.model_validate(item) for item in items]))
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            applied = 0
+            for item in items:
+                applied += await self._apply(item)
+            return applied
 
     async def _apply(self, item: dict[str, object]) -> int:
         """Apply one feed item; one that keeps failing is dead-lettered like a Kafka one, then skipped."""

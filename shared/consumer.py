@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from shared.bus import ensure_topics, event_headers, new_producer
 from shared.db import Database
 from shared.envelope import CloudEvent, EventData
-from shared.inbox import Outcome, advance_progress, already_handled, claim
+from shared.inbox import Outcome, advance_progress, already_handled, claim, handled_among
 from shared.settings import dlq_for, topic_for
 from shared.tracing import current_traceparent
 from shared.uow import UnitOfWork
@@ -79,26 +79,45 @@ class EventApplier:
 
     async def apply(self, event: CloudEvent) -> bool:
         """True when applied now, False when it had been handled before (a duplicate)."""
+        try:
+            return (await self.apply_batch([event]))[0]
+        except BatchConflict:
+            self.duplicates_skipped += 1  # another replica holds or applied it
+            return False
+
+    async def apply_batch(self, events: Sequence[CloudEvent]) -> list[bool]:
+        """Apply events in order in one transaction, skipping those handled before; per event, True when
+        applied now. Any failure rolls back the whole batch (the caller then goes one by one), and a
+        key conflict with another replica raises BatchConflict."""
         async with self._lock:
-            token = current_traceparent.set(event.traceparent)
-            try:
-                async with UnitOfWork(self.db, self.service, self._on_commit) as uow:
-                    if await already_handled(uow.session, self.consumer, event.id):
-                        self.duplicates_skipped += 1
-                        return False
+            async with UnitOfWork(self.db, self.service, self._on_commit) as uow:
+                seen = await handled_among(uow.session, self.consumer, [event.id for event in events])
+                fresh: list[CloudEvent] = []
+                results: list[bool] = []
+                for event in events:
+                    results.append(event.id not in seen)  # a repeat inside the batch counts once
+                    if results[-1]:
+                        seen.add(event.id)
+                        fresh.append(event)
+                if fresh:
                     try:
-                        await claim(uow.session, self.consumer, event, self._outcome_for(event))
-                    except IntegrityError:
-                        self.duplicates_skipped += 1  # another replica holds or applied it
-                        return False
-                    await self._dispatch(uow, event)
-                    await advance_progress(uow.session, self.consumer, event)
+                        await claim(uow.session, self.consumer, fresh, [self._outcome_for(e) for e in fresh])
+                    except IntegrityError as exc:
+                        raise BatchConflict from exc
+                    for event in fresh:
+                        token = current_traceparent.set(event.traceparent)
+                        try:
+                            await self._dispatch(uow, event)
+                        finally:
+                            current_traceparent.reset(token)
+                    for source, sequences in _sequences_by_source(fresh).items():
+                        await advance_progress(uow.session, self.consumer, source, sequences)
                     await uow.commit()
-            finally:
-                current_traceparent.reset(token)
+        self.duplicates_skipped += len(events) - len(fresh)
         if self._after_commit is not None:
-            self._after_commit(event)
-        return True
+            for event in fresh:
+                self._after_commit(event)
+        return results
 
     def _outcome_for(self, event: CloudEvent) -> Outcome:
         if event.type in self.subscriptions.by_type or self.subscriptions.catch_all is not None:
@@ -117,11 +136,22 @@ class EventApplier:
             if await already_handled(uow.session, self.consumer, event.id):
                 return
             try:
-                await claim(uow.session, self.consumer, event, Outcome.DEAD_LETTERED)
+                await claim(uow.session, self.consumer, [event], [Outcome.DEAD_LETTERED])
             except IntegrityError:
                 return
-            await advance_progress(uow.session, self.consumer, event)
+            await advance_progress(uow.session, self.consumer, event.source, [event.sequence])
             await uow.commit()
+
+
+class BatchConflict(Exception):
+    """Another replica claimed one of the batch's events at the same moment."""
+
+
+def _sequences_by_source(events: Sequence[CloudEvent]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for event in events:
+        grouped.setdefault(event.source, []).append(event.sequence)
+    return grouped
 
 
 class KafkaEventConsumer(BackgroundWorker):
@@ -193,16 +223,31 @@ class KafkaEventConsumer(BackgroundWorker):
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=500)
             for partition, records in batches.items():
-                for record in records:
-                    await self._handle_record(record, producer)
+                await self._handle_records(records, producer)
                 await consumer.commit({partition: records[-1].offset + 1})
 
-    async def _handle_record(self, record: ConsumerRecord[bytes, bytes], producer: Any) -> None:
-        try:
-            event = CloudEvent.from_json_bytes(record.value or b"")
-        except (ValidationError, ValueError) as exc:
-            await self._dead_letter(producer, record, exc, attempts=1)
+    async def _handle_records(self, records: list[ConsumerRecord[bytes, bytes]], producer: Any) -> None:
+        """The whole fetched batch in one transaction; if anything in it fails, one event at a time."""
+        parsed: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent]] = []
+        for record in records:
+            try:
+                parsed.append((record, CloudEvent.from_json_bytes(record.value or b"")))
+            except (ValidationError, ValueError) as exc:
+                await self._dead_letter(producer, record, exc, attempts=1)
+        if not parsed:
             return
+        try:
+            results = await self._applier.apply_batch([event for _, event in parsed])
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:  # a poison event or a conflict in the batch: isolate it
+            for record, event in parsed:
+                await self._handle_event(record, event, producer)
+            return
+        for (_, event), applied in zip(parsed, results, strict=True):
+            self._maybe_fail_on_purpose(event, applied)
+
+    async def _handle_event(self, record: ConsumerRecord[bytes, bytes], event: CloudEvent, producer: Any) -> None:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 applied = await self._applier.apply(event)
@@ -219,6 +264,9 @@ class KafkaEventConsumer(BackgroundWorker):
                     await self._applier.mark_dead_lettered(event)
                     return
                 await asyncio.sleep(self._retry_backoff * attempt)
+        self._maybe_fail_on_purpose(event, applied)
+
+    def _maybe_fail_on_purpose(self, event: CloudEvent, applied: bool) -> None:
         if applied and self._fault_type and event.type == self._fault_type:
             log.error("fault injection: killing the process after commit, before offset commit")
             os.kill(os.getpid(), signal.SIGKILL)

@@ -7,6 +7,7 @@ in WAL mode so readers never wait for writers. On PostgreSQL both engines are th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -58,6 +59,24 @@ class Database:
             self.read_engine = self.write_engine
         self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=True)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        # SQLite has one writer: queue for it first-come-first-served (the pool alone lets a busy loop of
+        # commits starve the relay), instead of waiting on the pool with a timeout.
+        self.write_lock: asyncio.Lock | None = asyncio.Lock() if is_sqlite(url) else None
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction (commits when the block ends without error), in turn on SQLite."""
+        async with self.write_turn(), self.write_sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """Wait for this process's turn to write (SQLite); immediate on PostgreSQL."""
+        if self.write_lock is None:
+            yield
+            return
+        async with self.write_lock:
+            yield
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

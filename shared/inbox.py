@@ -7,12 +7,13 @@ skipped. `source_progress` keeps, per source, the highest sequence up to which n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import text
+from sqlalchemy import insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel, select
 
 from shared.db import utc_column
 from shared.envelope import CloudEvent
@@ -37,6 +38,9 @@ class InboxRecord(SQLModel, table=True):
     handled_at: datetime = Field(sa_column=utc_column())
 
 
+INBOX = SQLModel.metadata.tables["inbox"]
+
+
 class SourceProgress(SQLModel, table=True):
     __tablename__ = "source_progress"
 
@@ -46,34 +50,52 @@ class SourceProgress(SQLModel, table=True):
     highest_seen: int = 0
 
 
+PROGRESS = SQLModel.metadata.tables["source_progress"]
+
+
 async def already_handled(session: AsyncSession, consumer: str, event_id: str) -> bool:
-    return await session.get(InboxRecord, (consumer, event_id)) is not None
+    return bool(await handled_among(session, consumer, [event_id]))
 
 
-async def claim(session: AsyncSession, consumer: str, event: CloudEvent, outcome: Outcome) -> None:
-    """Insert the inbox row first: a concurrent replica handling the same event fails here, on the key,
-    with an IntegrityError that means "duplicate" and nothing else."""
-    session.add(InboxRecord(consumer=consumer, event_id=event.id, source=event.source, sequence=event.sequence,
-                            type=event.type, outcome=outcome.value, handled_at=utcnow()))
-    await session.flush()
+async def handled_among(session: AsyncSession, consumer: str, event_ids: Sequence[str]) -> set[str]:
+    """Which of these events this consumer has handled already (one query for a whole batch)."""
+    rows = await session.execute(
+        select(INBOX.c.event_id).where(INBOX.c.consumer == consumer, INBOX.c.event_id.in_(event_ids)))
+    return set(rows.scalars())
 
 
-async def advance_progress(session: AsyncSession, consumer: str, event: CloudEvent) -> None:
-    """Move the source's completeness mark, holding its row lock so that replicas walk one at a time
-    and each sees the inbox rows the others committed (READ COMMITTED re-reads after the lock)."""
+async def claim(session: AsyncSession, consumer: str, events: Sequence[CloudEvent],
+                outcomes: Sequence[Outcome]) -> None:
+    """Insert the inbox rows first: a concurrent replica handling one of the same events fails here, on
+    the key, with an IntegrityError that means "duplicate" and nothing else."""
+    now = utcnow()
+    await session.execute(insert(INBOX), [
+        {"consumer": consumer, "event_id": event.id, "source": event.source, "sequence": event.sequence,
+         "type": event.type, "outcome": outcome.value, "handled_at": now}
+        for event, outcome in zip(events, outcomes, strict=True)
+    ])
+
+
+_ENSURE_PROGRESS = text(
+    "INSERT INTO source_progress (consumer, source, contiguous_through, highest_seen) "
+    "VALUES (:c, :s, 0, 0) ON CONFLICT (consumer, source) DO NOTHING")
+
+
+async def advance_progress(session: AsyncSession, consumer: str, source: str, sequences: Sequence[int]) -> None:
+    """Move the source's completeness mark over newly handled sequences, holding its row lock so that
+    replicas walk one at a time and each sees the inbox rows the others committed (READ COMMITTED
+    re-reads after the lock)."""
+    await session.execute(_ENSURE_PROGRESS, {"c": consumer, "s": source})
+    row = (await session.execute(
+        select(PROGRESS.c.contiguous_through, PROGRESS.c.highest_seen)
+        .where(PROGRESS.c.consumer == consumer, PROGRESS.c.source == source).with_for_update()
+    )).one()
+    contiguous, highest = int(row[0]), max(int(row[1]), max(sequences))
+    if min(sequences) <= contiguous + 1:
+        contiguous = await _walk_contiguous(session, consumer, source, contiguous)
     await session.execute(
-        text("INSERT INTO source_progress (consumer, source, contiguous_through, highest_seen) "
-             "VALUES (:c, :s, 0, 0) ON CONFLICT (consumer, source) DO NOTHING"),
-        {"c": consumer, "s": event.source},
-    )
-    progress = (await session.execute(
-        select(SourceProgress).where(SourceProgress.consumer == consumer, SourceProgress.source == event.source)
-        .with_for_update().execution_options(populate_existing=True)
-    )).scalars().one()
-    progress.highest_seen = max(progress.highest_seen, event.sequence)
-    if event.sequence == progress.contiguous_through + 1 or event.sequence <= progress.contiguous_through:
-        progress.contiguous_through = await _walk_contiguous(session, consumer, event.source,
-                                                             progress.contiguous_through)
+        update(PROGRESS).where(PROGRESS.c.consumer == consumer, PROGRESS.c.source == source)
+        .values(contiguous_through=contiguous, highest_seen=highest))
 
 
 async def _walk_contiguous(session: AsyncSession, consumer: str, source: str, start: int) -> int:
@@ -81,19 +103,15 @@ async def _walk_contiguous(session: AsyncSession, consumer: str, source: str, st
     mark = start
     while True:
         sequences = (await session.execute(
-            select(InboxRecord.sequence)
-            .where(InboxRecord.consumer == consumer, InboxRecord.source == source,
-                   col(InboxRecord.sequence) > mark)
-            .order_by(col(InboxRecord.sequence)).limit(1000)
+            select(INBOX.c.sequence)
+            .where(INBOX.c.consumer == consumer, INBOX.c.source == source, INBOX.c.sequence > mark)
+            .order_by(INBOX.c.sequence).limit(1000)
         )).scalars().all()
-        advanced = False
         for sequence in sequences:
-            if sequence == mark + 1:
-                mark = sequence
-                advanced = True
-            elif sequence > mark + 1:
+            if sequence != mark + 1:
                 return mark
-        if not advanced or len(sequences) < 1000:
+            mark = sequence
+        if len(sequences) < 1000:
             return mark
 
 

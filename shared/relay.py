@@ -135,7 +135,7 @@ class OutboxRelay(BackgroundWorker):
                                                headers=event_headers(event_type, event_id)))
         await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_SECONDS)
         sequences = [row[0] for row in rows]
-        async with self._db.write_sessions() as session, session.begin():
+        async with self._db.writing() as session:
             await session.execute(
                 update(OutboxRecord).where(col(OutboxRecord.sequence).in_(sequences))
                 .values(sent_at=utcnow())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import Database
 from shared.envelope import CloudEvent, EventData
 from shared.outbox import PendingEvent, write_outbox
+from shared.tracing import child_of, current_traceparent
 
 
 class UnitOfWork:
@@ -25,8 +27,14 @@ class UnitOfWork:
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._db.write_sessions()
-        await self.session.begin()
+        self._resources = AsyncExitStack()
+        try:
+            await self._resources.enter_async_context(self._db.write_turn())
+            self.session = await self._resources.enter_async_context(self._db.write_sessions())
+            await self.session.begin()
+        except BaseException:
+            await self._resources.aclose()
+            raise
         return self
 
     async def __aexit__(
@@ -36,11 +44,12 @@ class UnitOfWork:
             if not self._committed:
                 await self.session.rollback()
         finally:
-            await self.session.close()
+            await self._resources.aclose()  # closes the session, then gives up the write turn
 
     def publish(self, data: EventData, *, subject: str, actor: str, partition_key: str | None = None) -> None:
         """Queue an event; it gets its sequence and outbox row in this transaction's commit."""
-        self._pending.append(PendingEvent(data, subject, partition_key or subject, actor))
+        self._pending.append(PendingEvent(data, subject, partition_key or subject, actor,
+                                          child_of(current_traceparent.get())))
 
     async def commit(self) -> None:
         self.published = await write_outbox(self.session, self._service, self._pending)

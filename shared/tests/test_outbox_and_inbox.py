@@ -146,3 +146,38 @@ async def test_two_replicas_applying_side_by_side_keep_the_completeness_mark_mov
         progress = (await progress_of(session, "credit"))["/sizhong/gateway"]
         inbox = (await session.execute(text("SELECT COUNT(*) FROM inbox"))).scalar_one()
     assert (progress.contiguous_through, progress.highest_seen, inbox) == (40, 40, 40)
+
+
+async def test_a_batch_is_applied_in_order_once_with_repeats_skipped(migrated_db: Any) -> None:
+    applied: list[int] = []
+
+    async def handler(_uow: UnitOfWork, _event: CloudEvent, data: ThingHappened) -> None:
+        applied.append(data.number)
+
+    applier = EventApplier(migrated_db, "credit", "credit", Subscriptions(
+        sources=("gateway",), handlers=(Subscription(ThingHappened, handler),)))
+    assert await applier.apply(_event(2)) is True
+    results = await applier.apply_batch([_event(1), _event(2), _event(3), _event(1), _event(5)])
+    assert results == [True, False, True, False, True]
+    assert applied == [2, 1, 3, 5]
+    assert applier.duplicates_skipped == 2
+    async with migrated_db.reading() as session:
+        progress = (await progress_of(session, "credit"))["/sizhong/gateway"]
+    assert (progress.contiguous_through, progress.highest_seen) == (3, 5)
+
+
+async def test_a_failing_event_rolls_back_its_whole_batch(migrated_db: Any) -> None:
+    async def handler(uow: UnitOfWork, _event: CloudEvent, data: ThingHappened) -> None:
+        uow.publish(ThingHappened(number=data.number), subject="s", actor="test")
+        if data.number == 3:
+            raise ValueError("poison")
+
+    applier = EventApplier(migrated_db, "credit", "credit", Subscriptions(
+        sources=("gateway",), handlers=(Subscription(ThingHappened, handler),)))
+    with pytest.raises(ValueError, match="poison"):
+        await applier.apply_batch([_event(1), _event(2), _event(3)])
+    async with migrated_db.reading() as session:
+        inbox = (await session.execute(text("SELECT COUNT(*) FROM inbox"))).scalar_one()
+        events, _ = await read_feed(session, 0, 10)
+    assert (inbox, events) == (0, [])
+    assert [await applier.apply(_event(n)) for n in (1, 2)] == [True, True]  # one by one, the good ones pass
