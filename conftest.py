@@ -26,6 +26,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[s
 
 
 @pytest.fixture
+async def money_db(database_url: str) -> AsyncIterator[object]:
+    """A Database with the platform tables plus the ledger and payment tables (a money-moving service's)."""
+    from pathlib import Path
+
+    import crowdfunding
+
+    from shared.db import Database
+    from shared.migrations import upgrade_to_head
+
+    db = Database(database_url)
+    await upgrade_to_head(db, str(Path(crowdfunding.__file__).parent / "migrations"))
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
 async def migrated_db(database_url: str) -> AsyncIterator[object]:
     """A Database with the platform tables (outbox, inbox, completeness), through a real migration."""
     from pathlib import Path

@@ -101,3 +101,48 @@ def create_subject_replica_table() -> None:
         _timestamp("registered_at"),
         sa.Column("source_event_id", sa.String(64), nullable=False),
     )
+
+
+def create_money_tables() -> None:
+    """The ledger and payment tables (see shared.ledger and shared.payments), for services that move money."""
+    op.create_table(
+        "ledger_transactions",
+        sa.Column("id", sa.String(120), primary_key=True),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("memo", sa.String(300), nullable=False),
+        _timestamp("posted_at"),
+    )
+    op.create_table(
+        "ledger_entries",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("transaction_id", sa.String(120), sa.ForeignKey("ledger_transactions.id"), nullable=False,
+                  index=True),
+        sa.Column("account", sa.String(200), nullable=False, index=True),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("amount", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "payment_attempts",
+        sa.Column("idempotency_key", sa.String(120), primary_key=True),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("party", sa.String(120), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("amount", sa.BigInteger, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("reference", sa.String(120), nullable=True),
+        sa.Column("failure", sa.String(300), nullable=True),
+        sa.Column("calls", sa.Integer, nullable=False),
+        _timestamp("created_at"),
+        _timestamp("updated_at"),
+    )
+    op.create_table(
+        "sandbox_provider_operations",
+        sa.Column("idempotency_key", sa.String(120), primary_key=True),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("party", sa.String(120), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("amount", sa.BigInteger, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("reference", sa.String(120), nullable=False),
+        _timestamp("executed_at"),
+    )

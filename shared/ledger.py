@@ -1,0 +1,102 @@
+"""Double-entry ledger in integer minor units: every money movement is one balanced transaction.
+
+Balances are derived from postings, never stored; the whole ledger (and each transaction) sums to
+zero per currency. A transaction id is the idempotency key of a movement: posting it again is a no-op,
+so a retried refund or payout cannot move money twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import BigInteger, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Column, Field, SQLModel
+
+from shared.db import utc_column
+from shared.ids import utcnow
+from shared.money import Money
+
+
+class LedgerTransaction(SQLModel, table=True):
+    __tablename__ = "ledger_transactions"
+
+    id: str = Field(primary_key=True, max_length=120)
+    kind: str = Field(max_length=40)
+    memo: str = Field(max_length=300)
+    posted_at: datetime = Field(sa_column=utc_column())
+
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "ledger_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    transaction_id: str = Field(foreign_key="ledger_transactions.id", max_length=120, index=True)
+    account: str = Field(max_length=200, index=True)
+    currency: str = Field(max_length=3)
+    amount: int = Field(sa_column=Column(BigInteger, nullable=False))  # + debit, - credit
+
+
+ENTRIES = SQLModel.metadata.tables["ledger_entries"]
+_CLAIM = text("INSERT INTO ledger_transactions (id, kind, memo, posted_at) VALUES (:id, :kind, :memo, :at) "
+              "ON CONFLICT (id) DO NOTHING RETURNING id")
+
+
+class UnbalancedPosting(ValueError):
+    """A transaction whose debits and credits differ would create or destroy money."""
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: str
+    amount: Money  # positive: debit (money arrives in the account), negative: credit
+
+
+def transfer(amount: Money, from_account: str, to_account: str) -> list[Posting]:
+    """The common two-line posting: `amount` moves from one account to another."""
+    return [Posting(from_account, -amount), Posting(to_account, amount)]
+
+
+async def post(session: AsyncSession, transaction_id: str, postings: Sequence[Posting], *, kind: str,
+               memo: str = "") -> bool:
+    """Post a balanced transaction in the caller's transaction; False if this id was posted before."""
+    totals: dict[str, int] = defaultdict(int)
+    for posting in postings:
+        totals[posting.amount.currency] += posting.amount.minor
+    if not postings or any(totals.values()):
+        raise UnbalancedPosting(f"transaction {transaction_id} does not balance: {dict(totals)}")
+    claimed = (await session.execute(_CLAIM, {"id": transaction_id, "kind": kind, "memo": memo[:300],
+                                              "at": utcnow()})).first()
+    if claimed is None:
+        return False
+    await session.execute(insert(ENTRIES), [
+        {"transaction_id": transaction_id, "account": p.account, "currency": p.amount.currency,
+         "amount": p.amount.minor} for p in postings if p.amount.minor != 0
+    ])
+    return True
+
+
+async def balance(session: AsyncSession, account: str, currency: str = "CNY") -> Money:
+    total = (await session.execute(
+        select(func.coalesce(func.sum(ENTRIES.c.amount), 0))
+        .where(ENTRIES.c.account == account, ENTRIES.c.currency == currency))).scalar_one()
+    return Money(currency, int(total))
+
+
+async def balances(session: AsyncSession, prefix: str = "") -> dict[tuple[str, str], int]:
+    """Per (account, currency) under `prefix`, non-zero ones only."""
+    rows = (await session.execute(
+        select(ENTRIES.c.account, ENTRIES.c.currency, func.sum(ENTRIES.c.amount))
+        .where(ENTRIES.c.account.startswith(prefix, autoescape=True))
+        .group_by(ENTRIES.c.account, ENTRIES.c.currency))).all()
+    return {(account, currency): int(total) for account, currency, total in rows if int(total) != 0}
+
+
+async def trial_balance(session: AsyncSession) -> dict[str, int]:
+    """The sum of every entry per currency: zero for every currency, always."""
+    rows = (await session.execute(
+        select(ENTRIES.c.currency, func.sum(ENTRIES.c.amount)).group_by(ENTRIES.c.currency))).all()
+    return {currency: int(total) for currency, total in rows}

@@ -1,0 +1,127 @@
+"""Payments through a provider interface, every call carrying an idempotency key.
+
+`Payments` records each call by its key before calling the provider and retries timeouts with the same
+key, so a timed-out or repeated charge, refund or payout happens once. The default provider is the
+sandbox, named as such: it moves no money. Its test parties behave like a real provider's test cards:
+a party containing "declined" is refused, one containing "timeout-once" is executed but the first call
+times out (as a network timeout after the provider acted would).
+
+Call `Payments.execute` outside a command's UnitOfWork: on SQLite there is one writer, and it takes its
+own short transactions (record the intent, then the outcome) around the provider call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal, Protocol
+
+from sqlalchemy import text
+
+from shared.db import Database
+from shared.ids import new_id, utcnow
+from shared.money import Money
+
+
+class PaymentKind(StrEnum):
+    CHARGE = "charge"
+    REFUND = "refund"
+    PAYOUT = "payout"
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    idempotency_key: str
+    status: Literal["succeeded", "failed"]
+    reference: str
+    failure: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+
+class IdempotencyMismatch(ValueError):
+    """The same key was used for a different operation: a caller bug, never silently accepted."""
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def execute(self, kind: PaymentKind, idempotency_key: str, amount: Money, party: str) -> PaymentResult: ...
+
+
+class SandboxPaymentProvider:
+    """The default provider: no real money. Keeps its operations in the service's database, by key."""
+
+    name = "sandbox"
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def execute(self, kind: PaymentKind, idempotency_key: str, amount: Money, party: str) -> PaymentResult:
+        status = "failed" if "declined" in party else "succeeded"
+        async with self._db.writing() as session:
+            inserted = (await session.execute(text(
+                "INSERT INTO sandbox_provider_operations (idempotency_key, kind, party, currency, amount, status, "
+                "reference, executed_at) VALUES (:k, :kind, :party, :cur, :amount, :status, :ref, :at) "
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key"),
+                {"k": idempotency_key, "kind": kind.value, "party": party, "cur": amount.currency,
+                 "amount": amount.minor, "status": status, "ref": f"sbx_{new_id()}", "at": utcnow()})).first()
+            row = (await session.execute(text(
+                "SELECT kind, party, currency, amount, status, reference FROM sandbox_provider_operations "
+                "WHERE idempotency_key = :k"), {"k": idempotency_key})).one()
+        if (row.kind, row.party, row.currency, row.amount) != (kind.value, party, amount.currency, amount.minor):
+            raise IdempotencyMismatch(f"key {idempotency_key} was used for another {row.kind}")
+        if inserted is not None and "timeout-once" in party:
+            raise TimeoutError("sandbox provider: executed, but the response timed out")
+        failure = "sandbox: declined (test party)" if row.status == "failed" else None
+        return PaymentResult(idempotency_key, row.status, row.reference, failure)
+
+
+class Payments:
+    """Our side of every payment: intent recorded by key, timeouts retried with the same key."""
+
+    def __init__(self, db: Database, provider: PaymentProvider, *, attempts: int = 3,
+                 backoff_seconds: float = 0.05) -> None:
+        self._db = db
+        self.provider = provider
+        self._attempts = attempts
+        self._backoff = backoff_seconds
+
+    async def execute(self, kind: PaymentKind, idempotency_key: str, amount: Money, party: str) -> PaymentResult:
+        if amount.minor <= 0:
+            raise ValueError("a payment moves a positive amount")
+        async with self._db.writing() as session:
+            await session.execute(text(
+                "INSERT INTO payment_attempts (idempotency_key, kind, party, currency, amount, status, calls, "
+                "created_at, updated_at) VALUES (:k, :kind, :party, :cur, :amount, 'pending', 0, :at, :at) "
+                "ON CONFLICT (idempotency_key) DO NOTHING"),
+                {"k": idempotency_key, "kind": kind.value, "party": party, "cur": amount.currency,
+                 "amount": amount.minor, "at": utcnow()})
+            row = (await session.execute(text(
+                "SELECT kind, party, currency, amount, status, reference, failure FROM payment_attempts "
+                "WHERE idempotency_key = :k"), {"k": idempotency_key})).one()
+        if (row.kind, row.party, row.currency, row.amount) != (kind.value, party, amount.currency, amount.minor):
+            raise IdempotencyMismatch(f"key {idempotency_key} was used for another {row.kind}")
+        if row.status != "pending":
+            return PaymentResult(idempotency_key, row.status, row.reference, row.failure)
+        result = await self._call_with_retries(kind, idempotency_key, amount, party)
+        async with self._db.writing() as session:
+            await session.execute(text(
+                "UPDATE payment_attempts SET status = :status, reference = :ref, failure = :failure, "
+                "calls = calls + 1, updated_at = :at WHERE idempotency_key = :k"),
+                {"status": result.status, "ref": result.reference, "failure": result.failure, "at": utcnow(),
+                 "k": idempotency_key})
+        return result
+
+    async def _call_with_retries(self, kind: PaymentKind, key: str, amount: Money, party: str) -> PaymentResult:
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return await self.provider.execute(kind, key, amount, party)
+            except TimeoutError:
+                if attempt == self._attempts:
+                    raise
+                await asyncio.sleep(self._backoff * attempt)
+        raise AssertionError("unreachable")
