@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import SERVICE_ROLE, issue_token, require_roles
 from shared.bus import broker_reachable
+from shared.clock import AdjustableClock, SystemClock
 from shared.completeness import CompletenessMonitor
 from shared.consumer import EventApplier, KafkaEventConsumer, Subscriptions
 from shared.db import Database
@@ -25,13 +26,17 @@ from shared.inbox import progress_of
 from shared.logs import configure_logging
 from shared.migrations import upgrade_to_head
 from shared.outbox import read_feed
+from shared.payments import Payments, SandboxPaymentProvider
 from shared.problems import BodySizeLimit, install_problem_handlers, problem
 from shared.relay import OutboxRelay
+from shared.scheduler import Job, Scheduler
 from shared.settings import ServiceSettings, dlq_for
+from shared.testing_api import testing_router
 from shared.tracing import child_of, current_traceparent
 from shared.uow import UnitOfWork
 
 Hook = Callable[[FastAPI], Awaitable[None]]
+JobsFactory = Callable[[FastAPI], Sequence[Job]]
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class ServiceDefinition:
     extra_topics: tuple[str, ...] = ()
     on_start: Sequence[Hook] = field(default_factory=tuple)
     on_stop: Sequence[Hook] = field(default_factory=tuple)
+    jobs: JobsFactory | None = None  # periodic jobs (deadlines, settlement), given the app for its state
+    moves_money: bool = False  # builds app.state.payments (provider per settings); needs the money tables
 
 
 def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
@@ -62,7 +69,8 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
             max_backoff_seconds=settings.relay_max_backoff_seconds,
         )
         app.state.db, app.state.relay = db, relay
-        app.state.applier = app.state.kafka_consumer = app.state.completeness = None
+        app.state.applier = app.state.kafka_consumer = app.state.completeness = app.state.scheduler = None
+        app.state.payments = Payments(db, SandboxPaymentProvider(db)) if definition.moves_money else None
         relay.start()
         if definition.subscriptions is not None:
             applier = EventApplier(db, settings.service_name, settings.service_name, definition.subscriptions,
@@ -84,18 +92,22 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
             monitor.start()
         for hook in definition.on_start:
             await hook(app)
+        if definition.jobs is not None:
+            app.state.scheduler = Scheduler(list(definition.jobs(app)))
+            app.state.scheduler.start()
         try:
             yield
         finally:
             for hook in definition.on_stop:
                 await hook(app)
-            for part in (app.state.completeness, app.state.kafka_consumer, relay):
+            for part in (app.state.scheduler, app.state.completeness, app.state.kafka_consumer, relay):
                 if part is not None:
                     await part.stop()
             await db.dispose()
 
     app = FastAPI(title=definition.title, lifespan=lifespan)
     app.state.settings = settings
+    app.state.clock = AdjustableClock() if settings.clock_mode == "adjustable" else SystemClock()
     app.state.service = definition
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -111,6 +123,8 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
             current_traceparent.reset(token)
 
     app.include_router(platform_router())
+    if settings.clock_mode == "adjustable":
+        app.include_router(testing_router())
     for router in definition.routers:
         app.include_router(router)
     return app

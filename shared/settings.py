@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,9 @@ class ServiceSettings(BaseSettings):
     reconcile_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
     log_level: str = "INFO"
+    # "adjustable" adds admin-only /testing routes that move this service's clock (tests, demos only).
+    clock_mode: Literal["system", "adjustable"] = "system"
+    payment_provider: Literal["sandbox"] = "sandbox"
     var_dir: Path = Path("var")
     # Fault injection for the crash tests: kill this process after the handler's commit and
     # before the offset commit, once, for an event of this type. Empty in every real deployment.

@@ -77,6 +77,7 @@ def test_make_run_starts_everything_stops_cleanly_and_keeps_its_data(tmp_path: P
     for offset, name in enumerate(SERVICES):
         assert httpx.get(f"http://127.0.0.1:{base + offset}/healthz").json() == {"status": "ok", "service": name}
     assert "Sizhong 四众 console" in httpx.get(gateway + "/").text
+    assert httpx.get(f"http://127.0.0.1:{base + 1}/testing/clock").status_code == 404  # system clock only
     assert any(line.startswith("credit       | {") for line in first.lines)
     assert any(f"  audit         http://127.0.0.1:{base + 6}" in line for line in first.lines)
 

@@ -125,7 +125,7 @@ def start_platform(tmp: Path, names: Iterable[str], env: dict[str, str] | None =
         **os.environ, "JWT_SECRET": JWT_SECRET, "PII_KEY": "test-pii-key-" + "y" * 32,
         "VAR_DIR": str(tmp / "var"), "LOG_LEVEL": "INFO", "GAP_GRACE_SECONDS": "0.5",
         "RECONCILE_INTERVAL_SECONDS": "2", "RELAY_MAX_BACKOFF_SECONDS": "1",
-        "CONSUMER_SESSION_TIMEOUT_MS": "3000", **(env or {}),
+        "CONSUMER_SESSION_TIMEOUT_MS": "3000", "CLOCK_MODE": "adjustable", **(env or {}),
     }
     ports = {name: free_port() for name in SERVICES}
     platform = Platform(broker=broker, ports=ports, base_env=base_env, database_urls=databases, sink=sink)

@@ -16,6 +16,6 @@ def create_app(settings: CrowdfundingSettings | None = None) -> FastAPI:
     definition = ServiceDefinition(
         name="crowdfunding", title="Sizhong 众筹 crowdfunding: campaigns, pledges, custody",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[replica_router()], subscriptions=SUBSCRIPTIONS,
+        routers=[replica_router()], subscriptions=SUBSCRIPTIONS, moves_money=True,
     )
     return build_app(definition, settings or CrowdfundingSettings())

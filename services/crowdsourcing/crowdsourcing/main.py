@@ -16,6 +16,6 @@ def create_app(settings: CrowdsourcingSettings | None = None) -> FastAPI:
     definition = ServiceDefinition(
         name="crowdsourcing", title="Sizhong 众包 crowdsourcing: tasks, escrow, disputes",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[replica_router()], subscriptions=SUBSCRIPTIONS,
+        routers=[replica_router()], subscriptions=SUBSCRIPTIONS, moves_money=True,
     )
     return build_app(definition, settings or CrowdsourcingSettings())
