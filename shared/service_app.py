@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import SERVICE_ROLE, issue_token, require_roles
 from shared.bus import broker_reachable
-from shared.clock import AdjustableClock, SystemClock
+from shared.clock import AdjustableClock, Clock, SystemClock
 from shared.completeness import CompletenessMonitor
 from shared.consumer import EventApplier, KafkaEventConsumer, Subscriptions
 from shared.db import Database
@@ -147,7 +147,14 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def _now(request: Request) -> datetime:
+    """The service's clock (the system clock, or the adjustable one on a test platform)."""
+    clock: Clock = request.app.state.clock
+    return clock.now()
+
+
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
+Now = Annotated[datetime, Depends(_now)]
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session)]
 OPERATORS = ("admin", "regulator", SERVICE_ROLE)
 MAX_SEQUENCE = 2**31 - 1  # sequences and log indexes are 32-bit integer columns

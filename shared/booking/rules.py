@@ -29,8 +29,8 @@ PLATFORM_ZONE = ZoneInfo("Asia/Shanghai")
 class BookingRefused(DomainError):
     """A booking (or a step of one) refused by a named rule."""
 
-    def __init__(self, status: int, rule: str, detail: str, field: str | None = None) -> None:
-        super().__init__(status, detail, field=field, rule=rule)
+    def __init__(self, status: int, rule: str, detail: str, field: str | None = None, **extra: object) -> None:
+        super().__init__(status, detail, field=field, rule=rule, **extra)
         self.rule = rule
 
 
@@ -61,7 +61,8 @@ def transition(current: str, target: BookingState) -> BookingState:
     state = BookingState(current)
     if target not in TRANSITIONS[state]:
         raise BookingRefused(409, "illegal_transition",
-                             f"a booking in state {state.value!r} cannot become {target.value!r}", field="state")
+                             f"the booking is in state {state.value!r}; it cannot become {target.value!r}",
+                             field="state", current_state=state.value)
     return target
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from makerspace.api import router
 from makerspace.consumers import SUBSCRIPTIONS
 from makerspace.settings import MakerspaceSettings
 from shared.replica import replica_router
@@ -16,6 +17,6 @@ def create_app(settings: MakerspaceSettings | None = None) -> FastAPI:
     definition = ServiceDefinition(
         name="makerspace", title="Sizhong 众创 maker-spaces: spaces, residency, bookings",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[replica_router()], subscriptions=SUBSCRIPTIONS,
+        routers=[router, replica_router()], subscriptions=SUBSCRIPTIONS,
     )
     return build_app(definition, settings or MakerspaceSettings())
