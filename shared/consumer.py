@@ -18,12 +18,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.bus import ensure_topics, event_headers, new_producer
 from shared.db import Database
 from shared.envelope import CloudEvent, EventData
-from shared.inbox import Outcome, advance_progress, already_handled, claim, handled_among
+from shared.inbox import Outcome, advance_progress, claim
 from shared.settings import dlq_for, topic_for
 from shared.tracing import current_traceparent
 from shared.uow import UnitOfWork
@@ -79,31 +79,22 @@ class EventApplier:
 
     async def apply(self, event: CloudEvent) -> bool:
         """True when applied now, False when it had been handled before (a duplicate)."""
-        try:
-            return (await self.apply_batch([event]))[0]
-        except BatchConflict:
-            self.duplicates_skipped += 1  # another replica holds or applied it
-            return False
+        return (await self.apply_batch([event]))[0]
 
     async def apply_batch(self, events: Sequence[CloudEvent]) -> list[bool]:
-        """Apply events in order in one transaction, skipping those handled before; per event, True when
-        applied now. Any failure rolls back the whole batch (the caller then goes one by one), and a
-        key conflict with another replica raises BatchConflict."""
+        """Apply events in order in one transaction, skipping those handled before (here or by another
+        replica); per event, True when applied now. Any failure rolls back the whole batch, and the caller
+        then goes one by one."""
         async with self._lock:
             async with UnitOfWork(self.db, self.service, self._on_commit) as uow:
-                seen = await handled_among(uow.session, self.consumer, [event.id for event in events])
-                fresh: list[CloudEvent] = []
-                results: list[bool] = []
+                unique: dict[str, CloudEvent] = {}
                 for event in events:
-                    results.append(event.id not in seen)  # a repeat inside the batch counts once
-                    if results[-1]:
-                        seen.add(event.id)
-                        fresh.append(event)
+                    unique.setdefault(event.id, event)  # a repeat inside the batch counts once
+                claimed = await claim(uow.session, self.consumer, list(unique.values()),
+                                      [self._outcome_for(e) for e in unique.values()])
+                fresh = [event for event in unique.values() if event.id in claimed]
+                results = [event.id in claimed and unique[event.id] is event for event in events]
                 if fresh:
-                    try:
-                        await claim(uow.session, self.consumer, fresh, [self._outcome_for(e) for e in fresh])
-                    except IntegrityError as exc:
-                        raise BatchConflict from exc
                     for event in fresh:
                         token = current_traceparent.set(event.traceparent)
                         try:
@@ -133,18 +124,11 @@ class EventApplier:
 
     async def mark_dead_lettered(self, event: CloudEvent) -> None:
         async with self._lock, UnitOfWork(self.db, self.service) as uow:
-            if await already_handled(uow.session, self.consumer, event.id):
-                return
-            try:
-                await claim(uow.session, self.consumer, [event], [Outcome.DEAD_LETTERED])
-            except IntegrityError:
+            if not await claim(uow.session, self.consumer, [event], [Outcome.DEAD_LETTERED]):
                 return
             await advance_progress(uow.session, self.consumer, event.source, [event.sequence])
             await uow.commit()
 
-
-class BatchConflict(Exception):
-    """Another replica claimed one of the batch's events at the same moment."""
 
 
 def _sequences_by_source(events: Sequence[CloudEvent]) -> dict[str, list[int]]:
@@ -222,9 +206,10 @@ class KafkaEventConsumer(BackgroundWorker):
     async def _consume(self, consumer: AIOKafkaConsumer, producer: Any) -> None:
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=500)
-            for partition, records in batches.items():
-                await self._handle_records(records, producer)
-                await consumer.commit({partition: records[-1].offset + 1})
+            if not batches:
+                continue
+            await self._handle_records([record for records in batches.values() for record in records], producer)
+            await consumer.commit({partition: records[-1].offset + 1 for partition, records in batches.items()})
 
     async def _handle_records(self, records: list[ConsumerRecord[bytes, bytes]], producer: Any) -> None:
         """The whole fetched batch in one transaction; if anything in it fails, one event at a time."""

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, select
 
@@ -65,37 +68,55 @@ async def handled_among(session: AsyncSession, consumer: str, event_ids: Sequenc
 
 
 async def claim(session: AsyncSession, consumer: str, events: Sequence[CloudEvent],
-                outcomes: Sequence[Outcome]) -> None:
-    """Insert the inbox rows first: a concurrent replica handling one of the same events fails here, on
-    the key, with an IntegrityError that means "duplicate" and nothing else."""
+                outcomes: Sequence[Outcome]) -> set[str]:
+    """Insert the inbox rows of events not handled yet, in one statement; returns the ids inserted now.
+    An id another replica holds (committed, or committing: PostgreSQL waits for it) is left out."""
     now = utcnow()
-    await session.execute(insert(INBOX), [
-        {"consumer": consumer, "event_id": event.id, "source": event.source, "sequence": event.sequence,
-         "type": event.type, "outcome": outcome.value, "handled_at": now}
-        for event, outcome in zip(events, outcomes, strict=True)
-    ])
+    rows = [{"consumer": consumer, "event_id": event.id, "source": event.source, "sequence": event.sequence,
+             "type": event.type, "outcome": outcome.value, "handled_at": now}
+            for event, outcome in zip(events, outcomes, strict=True)]
+    statement = _dialect_insert(session)(INBOX).on_conflict_do_nothing(
+        index_elements=["consumer", "event_id"]).returning(INBOX.c.event_id)
+    # executemany with RETURNING: SQLAlchemy batches it into multi-row statements compiled once
+    return set((await session.execute(statement, rows)).scalars())
 
 
-_ENSURE_PROGRESS = text(
-    "INSERT INTO source_progress (consumer, source, contiguous_through, highest_seen) "
-    "VALUES (:c, :s, 0, 0) ON CONFLICT (consumer, source) DO NOTHING")
+def _dialect_insert(session: AsyncSession) -> Any:
+    return postgresql_insert if _dialect(session) == "postgresql" else sqlite_insert
+
+
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    assert bind is not None, "sessions are bound to the service's engine"
+    return str(bind.dialect.name)
+
+
+_UPSERT_PROGRESS = (
+    "INSERT INTO source_progress (consumer, source, contiguous_through, highest_seen) VALUES (:c, :s, 0, :h) "
+    "ON CONFLICT (consumer, source) DO UPDATE SET highest_seen = {larger}(source_progress.highest_seen, "
+    "excluded.highest_seen) RETURNING contiguous_through, highest_seen"
+)
+_UPSERTS = {"postgresql": text(_UPSERT_PROGRESS.format(larger="GREATEST")),
+            "sqlite": text(_UPSERT_PROGRESS.format(larger="MAX"))}
 
 
 async def advance_progress(session: AsyncSession, consumer: str, source: str, sequences: Sequence[int]) -> None:
-    """Move the source's completeness mark over newly handled sequences, holding its row lock so that
-    replicas walk one at a time and each sees the inbox rows the others committed (READ COMMITTED
-    re-reads after the lock)."""
-    await session.execute(_ENSURE_PROGRESS, {"c": consumer, "s": source})
-    row = (await session.execute(
-        select(PROGRESS.c.contiguous_through, PROGRESS.c.highest_seen)
-        .where(PROGRESS.c.consumer == consumer, PROGRESS.c.source == source).with_for_update()
-    )).one()
-    contiguous, highest = int(row[0]), max(int(row[1]), max(sequences))
-    if min(sequences) <= contiguous + 1:
-        contiguous = await _walk_contiguous(session, consumer, source, contiguous)
-    await session.execute(
-        update(PROGRESS).where(PROGRESS.c.consumer == consumer, PROGRESS.c.source == source)
-        .values(contiguous_through=contiguous, highest_seen=highest))
+    """Move the source's completeness mark over newly handled sequences. The upsert takes the progress
+    row's lock, so replicas advance one at a time and each sees the inbox rows the others committed
+    (READ COMMITTED re-reads after the lock). Events arriving in order need no walk over the inbox."""
+    ordered = sorted(sequences)
+    contiguous, highest = (await session.execute(
+        _UPSERTS[_dialect(session)], {"c": consumer, "s": source, "h": ordered[-1]})).one()
+    in_order = ordered == list(range(contiguous + 1, contiguous + 1 + len(ordered)))
+    if in_order and highest == ordered[-1]:
+        mark = ordered[-1]
+    elif ordered[0] <= contiguous + 1:
+        mark = await _walk_contiguous(session, consumer, source, contiguous)
+    else:
+        return  # a gap before these: the mark stays until it is filled
+    if mark != contiguous:
+        await session.execute(update(PROGRESS).where(PROGRESS.c.consumer == consumer, PROGRESS.c.source == source)
+                              .values(contiguous_through=mark))
 
 
 async def _walk_contiguous(session: AsyncSession, consumer: str, source: str, start: int) -> int:
