@@ -53,6 +53,10 @@ class OutboxRelay(BackgroundWorker):
         self._producer: AIOKafkaProducer | None = None
         self.published_total = 0
         self.last_error: str | None = None
+        self._published_through = 0  # acknowledged by the broker, in this process's lifetime
+        self._marked_through = 0
+        self._marks_due = asyncio.Event()
+        self._marker: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Called after a commit that wrote outbox rows, so latency is not bound to the poll interval."""
@@ -62,7 +66,29 @@ class OutboxRelay(BackgroundWorker):
     def worker_name(self) -> str:
         return f"relay:{self._topic}"
 
+    def start(self) -> None:
+        self._marker = asyncio.create_task(self._mark_sent_forever(), name=f"relay-marks:{self._topic}")
+        super().start()
+
+    async def _mark_sent_forever(self) -> None:
+        while True:
+            try:
+                await self._mark_sent()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("could not mark rows sent; will retry", exc_info=True)
+                await asyncio.sleep(1)
+                self._marks_due.set()
+
     async def _cleanup(self) -> None:
+        if self._marker is not None:
+            self._marker.cancel()
+            await asyncio.gather(self._marker, return_exceptions=True)
+            try:
+                await asyncio.wait_for(self._mark_once(), 5)  # best effort: unmarked rows are only re-sent
+            except Exception:
+                log.info("rows left unmarked at shutdown will be sent again", exc_info=True)
         await self._drop_producer()
 
     async def _connect(self) -> AIOKafkaProducer:
@@ -122,7 +148,7 @@ class OutboxRelay(BackgroundWorker):
             rows = (await session.execute(
                 select(col(OutboxRecord.sequence), col(OutboxRecord.partition_key), col(OutboxRecord.envelope),
                        col(OutboxRecord.type), col(OutboxRecord.event_id))
-                .where(col(OutboxRecord.sent_at).is_(None))
+                .where(col(OutboxRecord.sent_at).is_(None), col(OutboxRecord.sequence) > self._published_through)
                 .order_by(col(OutboxRecord.sequence))
                 .limit(self._batch_size)
             )).all()
@@ -134,11 +160,26 @@ class OutboxRelay(BackgroundWorker):
             futures.append(await producer.send(self._topic, value=envelope.encode(), key=key.encode(),
                                                headers=event_headers(event_type, event_id)))
         await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_SECONDS)
-        sequences = [row[0] for row in rows]
-        async with self._db.writing() as session:
-            await session.execute(
-                update(OutboxRecord).where(col(OutboxRecord.sequence).in_(sequences))
-                .values(sent_at=utcnow())
-            )
+        self._published_through = rows[-1][0]
+        self._marks_due.set()
         self.published_total += len(rows)
         return len(rows)
+
+    async def _mark_sent(self) -> None:
+        """Record acknowledged rows as sent, off the publishing path and coalesced. Rows commit in sequence
+        order (the counter's lock), so everything up to the watermark was acknowledged. If the process
+        dies before marking, the rows are sent again and the consumers' inbox absorbs the duplicates."""
+        while True:
+            await self._marks_due.wait()
+            self._marks_due.clear()
+            await self._mark_once()
+
+    async def _mark_once(self) -> None:
+        through = self._published_through
+        if through > self._marked_through:
+            async with self._db.writing() as session:
+                await session.execute(
+                    update(OutboxRecord)
+                    .where(col(OutboxRecord.sequence) <= through, col(OutboxRecord.sent_at).is_(None))
+                    .values(sent_at=utcnow()))
+            self._marked_through = through
