@@ -1,0 +1,75 @@
+"""The relay against a real Tansu broker: order, acknowledgement before marking, nothing re-sent after."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
+
+from shared.envelope import CloudEvent, EventData
+from shared.launcher import Broker, free_port
+from shared.relay import OutboxRelay
+from shared.uow import UnitOfWork
+
+
+class Counted(EventData):
+    event_type = "cn.sizhong.test.item.counted.v1"
+    n: int
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Broker]:
+    broker = Broker(free_port())
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def relay_for(db: Any, broker: Broker, topic: str) -> OutboxRelay:
+    return OutboxRelay(db, bootstrap=broker.bootstrap, topic=topic, topics_to_ensure=[topic], partitions=1,
+                       replication=1, poll_seconds=0.05)
+
+
+async def test_rows_are_published_in_order_marked_sent_and_not_sent_again(migrated_db: Any, broker: Broker) -> None:
+    topic = f"sizhong.gateway.events.relaytest{free_port()}"
+    relay = relay_for(migrated_db, broker, topic)
+    relay.start()
+    for n in range(30):
+        async with UnitOfWork(migrated_db, "gateway", relay.wake) as uow:
+            uow.publish(Counted(n=n), subject="same-key", actor="test")
+            await uow.commit()
+
+    async def all_marked() -> None:
+        async with migrated_db.reading() as session:
+            unsent = (await session.execute(text("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one()
+        assert unsent == 0
+
+    for _ in range(100):
+        try:
+            await all_marked()
+            break
+        except AssertionError:
+            await asyncio.sleep(0.05)
+    await all_marked()
+    await relay.stop()
+    second = relay_for(migrated_db, broker, topic)
+    assert await second.publish_once() == 0  # a restarted relay finds nothing left to send
+    await second.stop()
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
+                                group_id=f"g{free_port()}", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        seen: list[int] = []
+        for _ in range(30):
+            if len(seen) >= 30:
+                break
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                seen += [CloudEvent.from_json_bytes(r.value or b"").data["n"] for r in records]
+    finally:
+        await consumer.stop()
+    assert seen == list(range(30))
