@@ -6,7 +6,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from crowdsourcing.api import router
 from crowdsourcing.consumers import SUBSCRIPTIONS
+from crowdsourcing.jobs import crowdsourcing_jobs
 from crowdsourcing.settings import CrowdsourcingSettings
 from shared.replica import replica_router
 from shared.service_app import ServiceDefinition, build_app
@@ -16,6 +18,7 @@ def create_app(settings: CrowdsourcingSettings | None = None) -> FastAPI:
     definition = ServiceDefinition(
         name="crowdsourcing", title="Sizhong 众包 crowdsourcing: tasks, escrow, disputes",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[replica_router()], subscriptions=SUBSCRIPTIONS, moves_money=True,
+        routers=[router, replica_router()], subscriptions=SUBSCRIPTIONS, moves_money=True,
+        jobs=crowdsourcing_jobs,
     )
     return build_app(definition, settings or CrowdsourcingSettings())

@@ -1,0 +1,54 @@
+"""How escrow is divided (pure, integer fen): prizes among winners, commission, dispute shares.
+
+The parts of every division add back up to the whole, so the ledger always balances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from shared.money import Money
+
+
+@dataclass(frozen=True)
+class Release:
+    """What one solver's share of escrow becomes: paid to the solver, and the platform's commission."""
+
+    gross: Money
+    net: Money
+    commission: Money
+
+
+def release(gross: Money, commission_rate: Fraction) -> Release:
+    commission = gross.share(commission_rate)
+    return Release(gross, gross - commission, commission)
+
+
+def prizes(escrow: Money, slots: int) -> list[Money]:
+    """Equal prizes for `slots` winners; the last takes the rounding so they add up to the escrow."""
+    if slots < 1:
+        raise ValueError("at least one winner")
+    return escrow.split([Fraction(1, slots)] * slots)
+
+
+def pieces(escrow: Money, unit: Money, accepted: int) -> tuple[Money, Money]:
+    """(paid for `accepted` pieces, left over) out of a piece-rate escrow."""
+    paid = Money(unit.currency, unit.minor * accepted)
+    if paid > escrow:
+        raise ValueError("more pieces than the escrow covers")
+    return paid, escrow - paid
+
+
+@dataclass(frozen=True)
+class DisputeSplit:
+    solver: Release
+    poster: Money
+
+
+def dispute_split(escrow: Money, solver_percent: int, commission_rate: Fraction) -> DisputeSplit:
+    """The escrow split in stated shares (e.g. 60/40); commission only on what the solver receives."""
+    if not 0 <= solver_percent <= 100:
+        raise ValueError("a share is a percentage between 0 and 100")
+    solver, poster = escrow.split([Fraction(solver_percent, 100), Fraction(100 - solver_percent, 100)])
+    return DisputeSplit(release(solver, commission_rate), poster)

@@ -1,0 +1,166 @@
+"""The task state machine, every mode: each legal step is allowed, every other step is a 409 naming the state.
+Plus the pure money rules: prizes, commission, dispute splits (integer fen, parts add up)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from itertools import pairwise, product
+
+import pytest
+from crowdsourcing.domain import dispute
+from crowdsourcing.domain.policy import DEFAULT_POLICY
+from crowdsourcing.domain.settlement import dispute_split, pieces, prizes, release
+from crowdsourcing.domain.task import (
+    TaskMode,
+    TaskState,
+    TerminalReason,
+    allowed,
+    may_be_public,
+    needs_review,
+    step,
+)
+
+from shared.money import Money
+from shared.problems import DomainError
+
+S, M = TaskState, TaskMode
+FUNDING = {
+    (S.DRAFT, S.ESCROW_FUNDED), (S.DRAFT, S.CANCELLED),
+    (S.ESCROW_FUNDED, S.UNDER_REVIEW), (S.ESCROW_FUNDED, S.OPEN), (S.ESCROW_FUNDED, S.CANCELLED),
+    (S.UNDER_REVIEW, S.OPEN), (S.UNDER_REVIEW, S.CANCELLED),
+}
+DELIVERY = {
+    (S.IN_PROGRESS, S.SUBMITTED), (S.IN_PROGRESS, S.DISPUTED),
+    (S.SUBMITTED, S.ACCEPTED), (S.SUBMITTED, S.REVISION_REQUESTED), (S.SUBMITTED, S.DISPUTED),
+    (S.REVISION_REQUESTED, S.SUBMITTED), (S.REVISION_REQUESTED, S.DISPUTED),
+    (S.ACCEPTED, S.IN_PROGRESS), (S.ACCEPTED, S.COMPLETED),
+    (S.DISPUTED, S.COMPLETED), (S.COMPLETED, S.RATED),
+}
+COMPETITIVE = FUNDING | {
+    (S.OPEN, S.IN_PROGRESS), (S.OPEN, S.EXPIRED), (S.OPEN, S.CANCELLED),
+    (S.IN_PROGRESS, S.SUBMITTED), (S.IN_PROGRESS, S.ACCEPTED), (S.SUBMITTED, S.ACCEPTED),
+    (S.ACCEPTED, S.OPEN), (S.ACCEPTED, S.COMPLETED), (S.COMPLETED, S.RATED),
+}
+LEGAL: dict[TaskMode, set[tuple[TaskState, TaskState]]] = {
+    M.BOUNTY: COMPETITIVE,
+    M.CONTEST: COMPETITIVE,
+    M.PIECE_RATE: FUNDING | {
+        (S.OPEN, S.IN_PROGRESS), (S.OPEN, S.EXPIRED), (S.OPEN, S.CANCELLED),
+        (S.IN_PROGRESS, S.SUBMITTED), (S.IN_PROGRESS, S.COMPLETED), (S.SUBMITTED, S.COMPLETED),
+        (S.COMPLETED, S.RATED),
+    },
+    M.DIRECT_HIRE: FUNDING | DELIVERY | {(S.OPEN, S.IN_PROGRESS), (S.OPEN, S.EXPIRED), (S.OPEN, S.CANCELLED)},
+    M.BID: DELIVERY | {
+        (S.DRAFT, S.UNDER_REVIEW), (S.DRAFT, S.OPEN), (S.DRAFT, S.CANCELLED),
+        (S.UNDER_REVIEW, S.OPEN), (S.UNDER_REVIEW, S.CANCELLED),
+        (S.OPEN, S.ESCROW_FUNDED), (S.OPEN, S.EXPIRED), (S.OPEN, S.CANCELLED),
+        (S.ESCROW_FUNDED, S.IN_PROGRESS),
+    },
+    M.GENERAL_CONTRACT: {
+        (S.DRAFT, S.OPEN), (S.DRAFT, S.CANCELLED), (S.OPEN, S.IN_PROGRESS), (S.OPEN, S.CANCELLED),
+        (S.IN_PROGRESS, S.COMPLETED), (S.COMPLETED, S.RATED),
+    },
+}
+HAPPY_PATHS = {
+    M.BOUNTY: [S.DRAFT, S.ESCROW_FUNDED, S.UNDER_REVIEW, S.OPEN, S.IN_PROGRESS, S.ACCEPTED, S.OPEN, S.IN_PROGRESS,
+               S.SUBMITTED, S.ACCEPTED, S.COMPLETED, S.RATED],
+    M.CONTEST: [S.DRAFT, S.ESCROW_FUNDED, S.OPEN, S.IN_PROGRESS, S.SUBMITTED, S.ACCEPTED, S.COMPLETED, S.RATED],
+    M.PIECE_RATE: [S.DRAFT, S.ESCROW_FUNDED, S.OPEN, S.IN_PROGRESS, S.SUBMITTED, S.COMPLETED, S.RATED],
+    M.DIRECT_HIRE: [S.DRAFT, S.ESCROW_FUNDED, S.OPEN, S.IN_PROGRESS, S.SUBMITTED, S.REVISION_REQUESTED,
+                    S.SUBMITTED, S.ACCEPTED, S.IN_PROGRESS, S.SUBMITTED, S.ACCEPTED, S.COMPLETED, S.RATED],
+    M.BID: [S.DRAFT, S.UNDER_REVIEW, S.OPEN, S.ESCROW_FUNDED, S.IN_PROGRESS, S.SUBMITTED, S.DISPUTED, S.COMPLETED,
+            S.RATED],
+    M.GENERAL_CONTRACT: [S.DRAFT, S.OPEN, S.IN_PROGRESS, S.COMPLETED, S.RATED],
+}
+TERMINAL = {S.CANCELLED: TerminalReason.POSTER_REQUEST, S.EXPIRED: TerminalReason.ZERO_SUBMISSIONS}
+
+
+@pytest.mark.parametrize("mode", list(TaskMode))
+def test_every_step_of_every_mode_is_legal_exactly_when_the_table_says(mode: TaskMode) -> None:
+    for current, target in product(TaskState, TaskState):
+        reason = TERMINAL.get(target)
+        if (current, target) in LEGAL[mode]:
+            assert step(mode, current, target, reason) is target
+            assert target in allowed(mode, current)
+        else:
+            with pytest.raises(DomainError) as refused:
+                step(mode, current, target, reason)
+            assert refused.value.status == 409
+            assert refused.value.extra["current_state"] == current.value
+            assert repr(current.value) in refused.value.detail
+
+
+@pytest.mark.parametrize("mode", list(TaskMode))
+def test_each_mode_walks_its_happy_path_and_final_states_are_final(mode: TaskMode) -> None:
+    path = HAPPY_PATHS[mode]
+    for current, target in pairwise(path):
+        step(mode, current, target)
+    for final in (S.RATED, S.CANCELLED, S.EXPIRED):
+        assert allowed(mode, final) == frozenset()
+
+
+def test_cancelled_and_expired_carry_a_typed_reason_and_nothing_else_does() -> None:
+    with pytest.raises(ValueError, match="terminal reason"):
+        step(M.BOUNTY, S.OPEN, S.EXPIRED)
+    with pytest.raises(ValueError, match="only cancelled and expired"):
+        step(M.BOUNTY, S.OPEN, S.IN_PROGRESS, TerminalReason.POSTER_REQUEST)
+    assert {r.value for r in TerminalReason} >= {"zero_submissions", "winner_unresponsive", "poster_request",
+                                                 "failed_review", "payment_failed"}
+    assert step(M.DIRECT_HIRE, S.OPEN, S.EXPIRED, TerminalReason.WINNER_UNRESPONSIVE) is S.EXPIRED
+    assert step(M.BID, S.OPEN, S.CANCELLED, TerminalReason.PAYMENT_FAILED) is S.CANCELLED
+
+
+def test_review_rule_and_personal_data() -> None:
+    threshold = DEFAULT_POLICY.review_threshold_fen
+    assert threshold == 500_000
+    assert needs_review(M.BOUNTY, threshold - 1, True, threshold)
+    assert not needs_review(M.BOUNTY, threshold, True, threshold)
+    assert not needs_review(M.BID, 100, True, threshold)  # the threshold is about bounties
+    assert needs_review(M.BID, 10**9, False, threshold)  # unverified posters always
+    assert not may_be_public(True) and may_be_public(False)
+
+
+def test_policy_numbers() -> None:
+    policy = DEFAULT_POLICY
+    assert policy.version.startswith("crowdsourcing-")
+    assert policy.commission == Fraction(1, 10)
+    assert (policy.acceptance_window.days, policy.selection_window.days, policy.dispute_window.days,
+            policy.rating_default_after.days) == (14, 3, 14, 12)
+
+
+@pytest.mark.parametrize(("fen", "slots", "expected"), [
+    (100_000, 2, [50_000, 50_000]), (100_001, 3, [33_334, 33_334, 33_333]), (1, 2, [1, 0]),
+])
+def test_prizes_add_up_to_the_escrow(fen: int, slots: int, expected: list[int]) -> None:
+    parts = prizes(Money.cny(fen), slots)
+    assert sum(p.minor for p in parts) == fen
+    assert sorted(p.minor for p in parts) == sorted(expected)
+
+
+def test_commission_and_dispute_split_in_integer_fen() -> None:
+    paid = release(Money.cny(300_000), DEFAULT_POLICY.commission)
+    assert (paid.net.minor, paid.commission.minor) == (270_000, 30_000)
+    split = dispute_split(Money.cny(1_000_001), 60, DEFAULT_POLICY.commission)
+    assert split.solver.gross.minor + split.poster.minor == 1_000_001
+    assert split.solver.net.minor + split.solver.commission.minor == split.solver.gross.minor
+    assert (split.solver.gross.minor, split.poster.minor) == (600_001, 400_000)
+    assert dispute_split(Money.cny(100), 0, DEFAULT_POLICY.commission).poster.minor == 100
+    with pytest.raises(ValueError):
+        dispute_split(Money.cny(100), 101, DEFAULT_POLICY.commission)
+    assert pieces(Money.cny(1_000), Money.cny(300), 3) == (Money.cny(900), Money.cny(100))
+    with pytest.raises(ValueError):
+        pieces(Money.cny(1_000), Money.cny(300), 4)
+
+
+def test_dispute_stages() -> None:
+    D = dispute.DisputeStage
+    assert dispute.step(D.NEGOTIATION, D.PLATFORM_MEDIATION) is D.PLATFORM_MEDIATION
+    assert dispute.step(D.PLATFORM_MEDIATION, D.THIRD_PARTY_MEDIATION) is D.THIRD_PARTY_MEDIATION
+    for stage in (D.NEGOTIATION, D.PLATFORM_MEDIATION, D.THIRD_PARTY_MEDIATION):
+        assert dispute.step(stage, D.RESOLVED) is D.RESOLVED
+    for current, target in ((D.NEGOTIATION, D.THIRD_PARTY_MEDIATION), (D.RESOLVED, D.PLATFORM_MEDIATION),
+                            (D.THIRD_PARTY_MEDIATION, D.NEGOTIATION)):
+        with pytest.raises(DomainError) as refused:
+            dispute.step(current, target)
+        assert refused.value.status == 409 and refused.value.extra["current_state"] == current.value
+    assert (dispute.lost_by(60), dispute.lost_by(40), dispute.lost_by(50)) == ("poster", "solver", None)
