@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,7 @@ from crowdsourcing.models import (
     Task,
 )
 from shared.auth import ROLES, SERVICE_ROLE, CurrentPrincipal, Principal, require_roles
+from shared.context import ContextDep
 from shared.ledger import LedgerEntry, LedgerTransaction, balances, trial_balance
 from shared.money import Fen
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
@@ -68,11 +69,7 @@ Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
 router = APIRouter()
 
 
-def _context(request: Request) -> flows.Context:
-    return flows.Context.of(request.app)
-
-
-Ctx = Annotated[flows.Context, Depends(_context)]
+Ctx = ContextDep
 
 
 class Strict(BaseModel):

@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from fastapi import FastAPI
 from sqlmodel import col, select
 
 from crowdsourcing import contracts as ev
 from crowdsourcing import escrow, handlers
 from crowdsourcing.models import Payout, Task
 from shared.auth import Principal
-from shared.clock import Clock
-from shared.db import Database
+from shared.context import ServiceContext
 from shared.money import Money
-from shared.payments import PaymentKind, PaymentResult, Payments
+from shared.payments import PaymentKind, PaymentResult
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
@@ -34,23 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Context:
-    """What a flow needs from the running service (built from app.state; tests build their own)."""
-
-    db: Database
-    payments: Payments
-    clock: Clock
-    wake: Callable[[], None] | None = None
-    service: str = "crowdsourcing"
-
-    @classmethod
-    def of(cls, app: FastAPI) -> Context:
-        state = app.state
-        return cls(state.db, state.payments, state.clock, state.relay.wake, state.settings.service_name)
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db, self.service, self.wake)
+Context = ServiceContext  # flows and jobs take the shared service context
 
 
 async def publish(ctx: Context, principal: Principal | None, task_id: str, now: datetime) -> Task:
