@@ -55,14 +55,18 @@ class Money:
         return Money(self.currency, whole + (1 if remainder * 2 >= ratio.denominator else 0))
 
     def split(self, ratios: list[Fraction]) -> list[Money]:
-        """Split by ratios that sum to 1; the last part takes the rounding so the parts add up exactly."""
-        if sum(ratios, Fraction(0)) != 1:
-            raise ValueError("split ratios must sum to 1")
-        parts = [self.share(r) for r in ratios[:-1]]
-        taken = sum(p.minor for p in parts)
-        if taken > self.minor:
-            raise ValueError("rounding exceeded the whole")
-        return [*parts, Money(self.currency, self.minor - taken)]
+        """Split by ratios that sum to 1 (largest remainder): each part is its exact share rounded down, and
+        the fen left over go one each to the parts with the largest remainders (earlier parts first on ties),
+        so the parts always add up exactly and none is off by more than one fen."""
+        if sum(ratios, Fraction(0)) != 1 or any(r < 0 for r in ratios):
+            raise ValueError("split ratios must be non-negative and sum to 1")
+        exact = [self.minor * r for r in ratios]
+        parts = [int(value.numerator // value.denominator) for value in exact]
+        leftover = self.minor - sum(parts)
+        by_remainder = sorted(range(len(ratios)), key=lambda i: (-(exact[i] - parts[i]), i))
+        for index in by_remainder[:leftover]:
+            parts[index] += 1
+        return [Money(self.currency, part) for part in parts]
 
     def __str__(self) -> str:
         sign = "-" if self.minor < 0 else ""

@@ -18,7 +18,9 @@ from shared.payments import IdempotencyMismatch, PaymentKind, Payments, SandboxP
     (10_000, [Fraction(7, 10), Fraction(3, 10)], [7_000, 3_000]),
     (10_001, [Fraction(7, 10), Fraction(3, 10)], [7_001, 3_000]),  # 7000.7 rounds half up
     (1, [Fraction(6, 10), Fraction(4, 10)], [1, 0]),
-    (100, [Fraction(1, 3), Fraction(1, 3), Fraction(1, 3)], [33, 33, 34]),
+    (100, [Fraction(1, 3), Fraction(1, 3), Fraction(1, 3)], [34, 33, 33]),
+    (170, [Fraction(1, 20)] * 20, [9] * 10 + [8] * 10),  # rounding each share up would exceed the whole
+    (5, [Fraction(3, 10), Fraction(3, 10), Fraction(3, 10), Fraction(1, 10)], [2, 2, 1, 0]),
     (0, [Fraction(1, 2), Fraction(1, 2)], [0, 0]),
 ])
 def test_splits_add_back_to_the_whole(fen: int, ratios: list[Fraction], parts: list[int]) -> None:
@@ -71,3 +73,18 @@ async def test_a_repeated_or_timed_out_payment_happens_once(money_db: Any) -> No
     assert operations == {"payout-1": 1, "charge-9": 1, "charge-10": 1}
     with pytest.raises(IdempotencyMismatch):
         await payments.execute(PaymentKind.PAYOUT, "payout-1", Money.cny(7_001), "founder-timeout-once")
+
+
+def test_every_split_adds_up_and_is_within_a_fen_of_exact() -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        weights = [rng.randint(0, 9) for _ in range(rng.randint(1, 12))]
+        if not sum(weights):
+            continue
+        ratios = [Fraction(w, sum(weights)) for w in weights]
+        whole = Money.cny(rng.randint(0, 10**7))
+        parts = whole.split(ratios)
+        assert sum(p.minor for p in parts) == whole.minor
+        assert all(abs(p.minor - whole.minor * r) < 1 for p, r in zip(parts, ratios, strict=True))
