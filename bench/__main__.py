@@ -596,7 +596,24 @@ async def run(args: argparse.Namespace, bootstrap: str, meter: CpuMeter) -> list
             rows.append(await pipeline_latency(bootstrap, workdir, next(producers), args.single_rate, 1,
                                                args.seconds, args.timeout, raw_lat, "bench-pipeline-latency-1ptx",
                                                targeted=False, meter=meter))
+        if args.pledges > 0:
+            progress(f"pledges per second on one worker vs a bare FastAPI endpoint, {args.pledges:,} each")
+            rows.append(await pledge_row(workdir, args.pledges))
     return rows
+
+
+async def pledge_row(workdir: Path, total: int) -> Row:
+    """Crowdfunding pledges (unit + pledge + ledger + outbox in one transaction) beside a bare endpoint."""
+    from bench.pledges import CLIENTS, TARGET, measure
+
+    result = await measure(workdir, total)
+    row = Row("pledges per second on one worker", result.pledges, result.seconds, result.per_s,
+              vs_raw=f"{result.ratio:.2f} of bare", target=f">= {TARGET:.2f} of bare",
+              result="PASS" if result.passed else "FAIL")
+    row.notes.append(f"bare FastAPI endpoint in the same run: {result.bare_per_s:,.0f} requests/s "
+                     f"({result.bare_requests:,} in {result.bare_seconds:.2f}s); {CLIENTS} concurrent clients over "
+                     f"httpx's ASGI transport for both; see bench/pledges.py")
+    return row
 
 
 def _throughput_spec(text: str) -> list[tuple[int, int]]:
@@ -625,6 +642,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="events/s of the informational 1 event/tx latency row (<= 0: no row)")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each latency scenario")
     parser.add_argument("--timeout", type=float, default=60.0, help="max wait for the last event per scenario")
+    parser.add_argument("--pledges", type=int, default=2000,
+                        help="pledges (and bare requests) in the crowdfunding pledge row (<= 0: no row)")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)

@@ -194,7 +194,7 @@ async def test_bad_input_is_a_4xx_naming_the_field(platform: PlatformUnderTest, 
                 f"/tasks/{bounty['id']}/winners", market.poster), "disputes": (
                 f"/tasks/{bounty['id']}/disputes", market.poster), "ratings": (
                 f"/tasks/{bounty['id']}/ratings", market.poster), "reports": ("/reports", solver)}
-            if target in ("submissions", "winners"):
+            if target in ("submissions", "winners", "reports"):  # a draft is not there to report
                 await market.publish_open(bounty)
             if target == "winners":
                 await market.submit(bounty, solver, f"entry {secrets.token_hex(4)}")
@@ -234,3 +234,48 @@ async def test_garbage_never_makes_a_500(platform: PlatformUnderTest) -> None:
                      "/tasks?mode=zzz", "/disputes?stage=%00"):
             response = await client.get(path, headers=market.poster)
             assert 400 <= response.status_code < 500, (path, response.text)
+
+
+async def test_invited_solvers_reports_and_reissued_payouts_are_for_the_right_people_only(
+        platform: PlatformUnderTest) -> None:
+    async with platform.client("crowdsourcing") as client:
+        market = await Market.open(platform, client)
+        organisation = await market.verified_organisation()
+        bidder_id, bidder = someone("solver")
+        secret = await market.task("bid", [600_000], organisation_id=organisation, involves_personal_data=True,
+                                   visibility="invited", invited_solver_ids=[bidder_id])
+        assert (await market.publish(secret))["invited_solver_ids"] == [bidder_id]  # the poster sees them
+        seen = await market.call("GET", f"/tasks/{secret['id']}", bidder)
+        assert seen["invited_solver_ids"] == []  # an invited solver does not learn who else is invited
+        # a task one may not see cannot be reported (it is not there)
+        _, outsider = someone("solver")
+        hidden = await client.post("/reports", headers=outsider, json={"task_id": secret["id"], "reason": "spam"})
+        assert hidden.status_code == 404, hidden.text
+        # a reviewer never decides its own report
+        _, reviewer = someone("reviewer")
+        report = await market.call("POST", "/reports", reviewer, {"task_id": secret["id"], "reason": "spam"},
+                                   status=201)
+        own = await client.post(f"/reports/{report['id']}/decision", headers=reviewer, json={"upheld": True})
+        assert own.status_code == 403, own.text
+        assert own.headers["content-type"].startswith(PROBLEM)
+
+        # a payout declined by the provider is re-issued by an admin only, under a new key
+        solver_id = f"solver-declined-{secrets.token_hex(4)}"
+        solver = mint(solver_id, "solver")
+        hire = await market.task("direct_hire", [600_000], solver_id=solver_id, organisation_id=organisation)
+        await market.publish(hire)
+        await market.call("POST", f"/tasks/{hire['id']}/hire", solver, {"accept": True})
+        work = await market.submit(hire, solver, f"work {secrets.token_hex(4)}")
+        await market.call("POST", f"/submissions/{work['id']}/accept", market.poster)
+        payouts = await market.call("GET", f"/tasks/{hire['id']}/payouts", market.poster)
+        assert [p["status"] for p in payouts] == ["failed"], payouts
+        for refused in (market.poster, solver, platform.regulator):
+            response = await client.post(f"/payouts/{payouts[0]['id']}/reissue", headers=refused)
+            assert response.status_code == 403, response.text
+        reissued = await market.call("POST", f"/payouts/{payouts[0]['id']}/reissue", platform.admin)
+        assert reissued["idempotency_key"] == f"{payouts[0]['idempotency_key']}/retry-1"
+        assert reissued["status"] == "failed"  # the sandbox declines this test party every time
+        again = await client.post(f"/payouts/{payouts[0]['id']}/reissue", headers=platform.admin)
+        assert again.status_code == 409, again.text
+        statuses = [p["status"] for p in await market.call("GET", f"/tasks/{hire['id']}/payouts", market.poster)]
+        assert sorted(statuses) == ["failed", "reissued"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
-from tests.support.platform import PlatformUnderTest, eventually, mint
+from tests.support.platform import PlatformUnderTest, eventually, mint, start_platform
 
 PROBLEM = "application/problem+json"
 
@@ -141,7 +143,7 @@ async def test_a_lapsed_training_is_refused_by_name_and_renewal_allows_booking(p
         ok = await book(client, laser["id"], member, start)
         assert ok.status_code == 201, ok.text
         mine = (await client.get("/trainings/mine", headers=member)).json()
-        assert mine[0]["last_used_at"] is not None
+        assert mine[0]["last_used_at"] is None  # booking is not using: only a check-in keeps a training alive
 
 
 async def test_approval_check_in_and_members_see_only_their_own(platform: PlatformUnderTest) -> None:
@@ -232,3 +234,58 @@ def _last_sunday(year: int, month: int) -> Any:
 
     last = date(year, month, monthrange(year, month)[1])
     return last - timedelta(days=(last.weekday() + 1) % 7)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformUnderTest]:
+    """A makerspace of its own: this test moves the service clock, which the shared platform's tests (booking
+    slots from the real time) must not see."""
+    yield from start_platform(tmp_path_factory.mktemp("sweeper"), ("makerspace",))
+
+
+async def test_the_sweeper_job_records_no_shows_and_cancels_unapproved_bookings_on_the_service_clock(
+        swept: PlatformUnderTest) -> None:
+    async with httpx.AsyncClient(base_url=swept.url("makerspace"), timeout=30) as client:
+        space = await Space.create(swept, client)
+        room = await space.resource(name="Hot desk room", credits_per_hour=10)
+        gated = await space.resource(name="Board room", requires_approval=True, credits_per_hour=10)
+        _, member = await space.member(credits=100)
+        start = next_slot(1)
+        missed = await book(client, room["id"], member, start)
+        undecided = await book(client, gated["id"], member, start)
+        assert (missed.status_code, undecided.status_code) == (201, 201), (missed.text, undecided.text)
+        assert undecided.json()["state"] == "pending"
+
+        async def run_sweeper() -> int:
+            response = await client.post("/testing/jobs/bookings/run", headers=swept.admin)
+            assert response.status_code == 200, response.text
+            return int(response.json()["acted"])
+
+        now = datetime.fromisoformat((await client.get("/testing/clock", headers=swept.admin)).json()["now"])
+        # 14 minutes after the start: the check-in grace (15 minutes) is still running for the confirmed one,
+        # but the unapproved one's start has passed
+        moved = await client.post("/testing/clock/advance", headers=swept.admin,
+                                  json={"seconds": (start - now).total_seconds() + 14 * 60})
+        assert moved.status_code == 200, moved.text
+        assert await run_sweeper() == 1
+        assert (await client.post("/testing/clock/advance", headers=swept.admin,
+                                  json={"seconds": 2 * 60})).status_code == 200
+        assert await run_sweeper() == 1
+        assert await run_sweeper() == 0  # nothing left to do
+
+        mine = {b["id"]: b for b in (await client.get("/bookings/mine", headers=member)).json()}
+        assert mine[missed.json()["id"]]["state"] == "no_show"
+        assert mine[undecided.json()["id"]]["state"] == "cancelled"
+        credits = (await client.get("/subscriptions/mine", headers=member)).json()
+        assert [s["credits_remaining"] for s in credits] == [90], credits  # the unapproved 10 came back
+
+        async def recorded() -> None:
+            response = await client.get("/events", headers=swept.admin, params={"after": 0, "limit": 1000})
+            assert response.status_code == 200, response.text
+            body = response.json()
+            events = body["events"] if isinstance(body, dict) else body
+            types = {(e["subject"], e["type"]) for e in events}
+            assert (missed.json()["id"], "cn.sizhong.makerspace.booking.no_show_recorded.v1") in types
+            assert (undecided.json()["id"], "cn.sizhong.makerspace.booking.cancelled.v1") in types
+
+        await eventually(recorded, within=10)

@@ -40,6 +40,7 @@ from shared.booking.rules import (
     TrainingRecordView,
     assess,
     local_day_bounds,
+    training_problem,
 )
 from shared.ids import new_id
 from shared.problems import DomainError
@@ -149,7 +150,9 @@ async def place_bookings(session: AsyncSession, *, resource_id: str, member_id: 
                         already_booked=already)
     assert subscription is not None  # assess refuses without one
 
-    blocking = [r.id for r in chain] + await descendant_ids(session, resource.id)
+    inside = await descendant_ids(session, resource.id)
+    await _require_trainings_inside(session, inside, member_id, max(i.start for i in intervals), now)
+    blocking = [r.id for r in chain] + inside
     taken = await conflicting(session, blocking, intervals)
     if taken is not None:
         raise BookingRefused(
@@ -174,11 +177,42 @@ async def place_bookings(session: AsyncSession, *, resource_id: str, member_id: 
                 state=assessment.state.value, credits_charged=credits, recurrence_id=recurrence_id, created_at=now)
         for interval, credits in zip(intervals, assessment.credits, strict=True)
     ]
-    session.add_all(bookings)
-    if record is not None:
-        record.last_used_at = now
+    session.add_all(bookings)  # a booking is not a use: the trainings' last use moves at check-in (record_use)
     await session.flush()
     return Placed(resource=resource, bookings=bookings, assessment=assessment, subscription=subscription)
+
+
+async def _require_trainings_inside(session: AsyncSession, inside: Sequence[str], member_id: str,
+                                    latest_start: datetime, now: datetime) -> None:
+    """Booking a room grants the use of everything inside it, so the member needs the trainings that equipment
+    (or an inner room) requires, exactly as if booking it: refused naming the training (rule `training`)."""
+    if not inside:
+        return
+    rows = (await session.execute(
+        select(BookableResource.name, BookingTraining).join(
+            BookingTraining, col(BookingTraining.id) == col(BookableResource.required_training_id))
+        .where(col(BookableResource.id).in_(inside)).order_by(col(BookableResource.name)))).all()
+    for name, training in rows:
+        record = await session.get(TrainingRecord, (training.id, member_id))
+        view = TrainingRecordView(record.certified_at, record.last_used_at) if record is not None else None
+        reason = training_problem(training.view(), view, latest_start, now)
+        if reason is not None:
+            raise BookingRefused(403, "training", f"{reason} (required for {name!r} inside this room)",
+                                 field="training")
+
+
+async def record_use(session: AsyncSession, booking: Booking, now: datetime) -> None:
+    """The member checked in: the trainings the booked resource needs (its own, and those of everything inside
+    a room) were used now, which is what keeps them from lapsing. Booking alone never does."""
+    ids = [booking.resource_id, *await descendant_ids(session, booking.resource_id)]
+    trainings = set((await session.execute(
+        select(BookableResource.required_training_id).where(
+            col(BookableResource.id).in_(ids), col(BookableResource.required_training_id).is_not(None))
+    )).scalars())
+    for training_id in sorted(t for t in trainings if t):
+        record = await session.get(TrainingRecord, (training_id, booking.member_id), with_for_update=True)
+        if record is not None and (record.last_used_at is None or record.last_used_at < now):
+            record.last_used_at = now
 
 
 async def member_bookings_on_days(session: AsyncSession, context_id: str, member_id: str,

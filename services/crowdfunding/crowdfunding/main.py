@@ -6,7 +6,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from crowdfunding.api import routers
 from crowdfunding.consumers import SUBSCRIPTIONS
+from crowdfunding.jobs import crowdfunding_jobs
 from crowdfunding.settings import CrowdfundingSettings
 from shared.replica import replica_router
 from shared.service_app import ServiceDefinition, build_app
@@ -16,6 +18,7 @@ def create_app(settings: CrowdfundingSettings | None = None) -> FastAPI:
     definition = ServiceDefinition(
         name="crowdfunding", title="Sizhong 众筹 crowdfunding: campaigns, pledges, custody",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[replica_router()], subscriptions=SUBSCRIPTIONS, moves_money=True,
+        routers=[*routers(), replica_router()], subscriptions=SUBSCRIPTIONS, moves_money=True,
+        jobs=crowdfunding_jobs,
     )
     return build_app(definition, settings or CrowdfundingSettings())

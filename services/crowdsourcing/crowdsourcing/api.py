@@ -31,7 +31,7 @@ from crowdsourcing.models import (
     Submission,
     Task,
 )
-from shared.auth import ROLES, SERVICE_ROLE, CurrentPrincipal, Principal, require_roles
+from shared.auth import ROLES, CurrentPrincipal, Principal, require_roles
 from shared.context import ContextDep
 from shared.ledger import LedgerEntry, LedgerTransaction, balances, trial_balance
 from shared.money import Fen
@@ -124,39 +124,33 @@ class TaskView(BaseModel):
     milestones: list[MilestoneView]
 
 
-async def _view(session: AsyncSession, task: Task) -> TaskView:
+async def _view(session: AsyncSession, task: Task, viewer: Principal) -> TaskView:
+    """The task as `viewer` may see it: who is invited is the poster's business (an admin acts for it)."""
     milestones = (await session.execute(
         select(Milestone).where(Milestone.task_id == task.id).order_by(col(Milestone.seq)))).scalars().all()
     held = await balances(session, f"escrow/task/{task.id}/")
     fields = task.model_dump()
     fields.pop("invited", None)
-    return TaskView(**fields, invited_solver_ids=task.invited_ids, milestones=[
+    invited = task.invited_ids if viewer.subject == task.poster_id or viewer.has_any("admin") else []
+    return TaskView(**fields, invited_solver_ids=invited, milestones=[
         MilestoneView(id=m.id, seq=m.seq, title=m.title, amount_fen=m.amount_fen, due_at=m.due_at, state=m.state,
                       revisions=m.revisions,
                       escrow_fen=held.get((f"escrow/task/{task.id}/milestone/{m.id}", task.currency), 0))
         for m in milestones])
 
 
-def _may_view(principal: Principal, task: Task) -> bool:
-    if principal.has_any(*READ_OVERRIDE, "reviewer", SERVICE_ROLE) or principal.subject == task.poster_id:
-        return True
-    if task.state in (TaskState.DRAFT, TaskState.ESCROW_FUNDED, TaskState.UNDER_REVIEW):
-        return False
-    return handlers.may_take_part(principal.subject, task)
-
-
 async def _task(session: AsyncSession, task_id: str, principal: Principal) -> Task:
     task = await session.get(Task, task_id)
-    if task is None or not _may_view(principal, task):
+    if task is None or not handlers.may_view(principal, task):
         raise HTTPException(404, f"task {task_id} not found")
     return task
 
 
-async def _viewed(ctx: flows.Context, task_id: str) -> TaskView:
+async def _viewed(ctx: flows.Context, task_id: str, viewer: Principal) -> TaskView:
     async with ctx.db.reading() as session:
         task = await session.get(Task, task_id)
         assert task is not None
-        return await _view(session, task)
+        return await _view(session, task, viewer)
 
 
 # ---------------------------------------------------------------- posting
@@ -199,14 +193,14 @@ async def post_task(body: TaskCreate, uow: UnitOfWorkDep, now: Now, principal: P
         involves_personal_data=body.involves_personal_data, visibility=body.visibility,
         invited_solver_ids=body.invited_solver_ids, parent_id=body.parent_id)
     task = await handlers.create_task(uow, principal, data, now)
-    return await _view(session, task)
+    return await _view(session, task, principal)
 
 
 @router.post("/tasks/{task_id}/publish", response_model=TaskView, tags=["tasks"])
 async def publish_task(task_id: ResourceId, ctx: Ctx, now: Now, principal: Poster) -> TaskView:
     """Draft -> escrow charged per milestone (idempotency key per milestone) -> under review or open."""
-    task = await flows.publish(ctx, principal, task_id, now)
-    return await _viewed(ctx, task.id)
+    await flows.publish(ctx, principal, task_id, now)
+    return await _viewed(ctx, task_id, principal)
 
 
 class CancelBody(Strict):
@@ -215,9 +209,9 @@ class CancelBody(Strict):
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskView, tags=["tasks"])
 async def cancel_task(task_id: ResourceId, ctx: Ctx, now: Now, principal: Poster) -> TaskView:
-    await flows.run(ctx, lambda uow: handlers.cancel_task(uow, principal, task_id, now))
-    await flows.settle_task(ctx, task_id)
-    return await _viewed(ctx, task_id)
+    """Before work starts; whatever was charged (an interrupted funding included) is refunded."""
+    await flows.cancel(ctx, principal, task_id, now)
+    return await _viewed(ctx, task_id, principal)
 
 
 class ReviewBody(Strict):
@@ -226,18 +220,18 @@ class ReviewBody(Strict):
 
 
 @router.get("/reviews/tasks", response_model=list[TaskView], tags=["review"])
-async def review_queue(session: ReadSessionDep, _reviewer: Reviewer, limit: Limit = 50,
+async def review_queue(session: ReadSessionDep, principal: Reviewer, limit: Limit = 50,
                        offset: Offset = 0) -> list[TaskView]:
     tasks = (await session.execute(select(Task).where(Task.state == TaskState.UNDER_REVIEW.value)
                                    .order_by(col(Task.updated_at), col(Task.id)).limit(limit).offset(offset))).scalars()
-    return [await _view(session, t) for t in tasks]
+    return [await _view(session, t, principal) for t in tasks]
 
 
 @router.post("/tasks/{task_id}/review", response_model=TaskView, tags=["review"])
 async def review_task(task_id: ResourceId, body: ReviewBody, ctx: Ctx, now: Now, principal: Reviewer) -> TaskView:
     await flows.run(ctx, lambda uow: handlers.review_task(uow, principal, task_id, body.approve, body.note, now))
     await flows.settle_task(ctx, task_id)
-    return await _viewed(ctx, task_id)
+    return await _viewed(ctx, task_id, principal)
 
 
 @router.get("/tasks", response_model=list[TaskView], tags=["tasks"])
@@ -257,12 +251,12 @@ async def list_tasks(session: ReadSessionDep, principal: CurrentPrincipal, limit
         query = query.where(Task.state == state.value)
     tasks = (await session.execute(query.order_by(col(Task.created_at).desc(), col(Task.id))
                                    .limit(limit).offset(offset))).scalars().all()
-    return [await _view(session, t) for t in tasks]
+    return [await _view(session, t, principal) for t in tasks]
 
 
 @router.get("/tasks/{task_id}", response_model=TaskView, tags=["tasks"])
 async def read_task(task_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal) -> TaskView:
-    return await _view(session, await _task(session, task_id, principal))
+    return await _view(session, await _task(session, task_id, principal), principal)
 
 
 # ---------------------------------------------------------------- bids and direct hire
@@ -295,8 +289,9 @@ async def list_bids(task_id: ResourceId, session: ReadSessionDep, principal: Cur
 async def choose_bid(bid_id: ResourceId, ctx: Ctx, now: Now, principal: Poster) -> TaskView:
     """Choose a bid: its solver is assigned, the milestones scale to its price, the escrow is charged."""
     task = await flows.run(ctx, lambda uow: handlers.choose_bid(uow, principal, bid_id, now))
-    await flows.publish(ctx, principal, task.id, now)
-    return await _viewed(ctx, task.id)
+    task_id = task.id
+    await flows.publish(ctx, principal, task_id, now)
+    return await _viewed(ctx, task_id, principal)
 
 
 class HireAnswer(Strict):
@@ -307,7 +302,7 @@ class HireAnswer(Strict):
 async def answer_hire(task_id: ResourceId, body: HireAnswer, ctx: Ctx, now: Now, principal: Solver) -> TaskView:
     await flows.run(ctx, lambda uow: handlers.answer_hire(uow, principal, task_id, body.accept, now))
     await flows.settle_task(ctx, task_id)
-    return await _viewed(ctx, task_id)
+    return await _viewed(ctx, task_id, principal)
 
 
 # ---------------------------------------------------------------- submissions
@@ -354,7 +349,7 @@ async def accept_submission(submission_id: ResourceId, ctx: Ctx, now: Now, princ
     """Accept delivered work: the escrow goes to the solver minus commission, paid out at once."""
     task = await flows.run(ctx, lambda uow: handlers.accept_submission(uow, principal, submission_id, now))
     await flows.settle_task(ctx, task.id)
-    return await _viewed(ctx, task.id)
+    return await _viewed(ctx, task.id, principal)
 
 
 class RevisionBody(Strict):
@@ -379,7 +374,7 @@ async def choose_winners(task_id: ResourceId, body: WinnersBody, ctx: Ctx, now: 
     await flows.run(ctx, lambda uow: handlers.select_winners(uow, principal, task_id, body.submission_ids,
                                                              body.leftover, now))
     await flows.settle_task(ctx, task_id)
-    return await _viewed(ctx, task_id)
+    return await _viewed(ctx, task_id, principal)
 
 
 # ---------------------------------------------------------------- disputes
@@ -558,10 +553,7 @@ async def list_reports(session: ReadSessionDep, _principal: Annotated[Principal,
 @router.post("/reports/{report_id}/decision", response_model=Report, tags=["reports"])
 async def decide_report(report_id: ResourceId, body: ReportDecision, ctx: Ctx, now: Now,
                         principal: Reviewer) -> Report:
-    report = await flows.run(ctx, lambda uow: handlers.decide_report(uow, principal, report_id, body.upheld,
-                                                                     body.note, now))
-    await flows.settle_task(ctx, report.task_id)
-    return report
+    return await flows.decide_report(ctx, principal, report_id, body.upheld, body.note, now)
 
 
 # ---------------------------------------------------------------- money: payouts and the ledger
@@ -575,6 +567,12 @@ async def task_payouts(task_id: ResourceId, session: ReadSessionDep, principal: 
     if principal.subject != task.poster_id and not principal.has_any(*READ_OVERRIDE):
         query = query.where(Payout.party_id == principal.subject)
     return list((await session.execute(query.order_by(col(Payout.created_at), col(Payout.id)))).scalars())
+
+
+@router.post("/payouts/{payout_id}/reissue", response_model=Payout, tags=["ledger"])
+async def reissue_payout(payout_id: ResourceId, ctx: Ctx, now: Now, principal: Admin) -> Payout:
+    """Re-issue a declined payout or refund: a new payout from the same payable, key `<original>/retry-N`."""
+    return await flows.reissue_payout(ctx, principal, payout_id, now)
 
 
 @router.get("/tasks/{task_id}/ledger", tags=["ledger"])

@@ -208,6 +208,16 @@ class PayoutFailed(_PayoutFacts):
     failure: str
 
 
+class PayoutReissued(_PayoutFacts):
+    """An admin re-issued a declined payout or refund: a new payout (new idempotency key) from the same payable."""
+
+    event_type = f"{PREFIX}.payout.reissued.v1"
+
+    replaces_payout_id: str
+    replaces_idempotency_key: str
+    reissued_by: str
+
+
 class BidPlaced(EventData):
     event_type = f"{PREFIX}.bid.placed.v1"
 

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from crowdsourcing import contracts as ev
 from crowdsourcing import escrow, handlers
-from crowdsourcing.models import Payout, Task
+from crowdsourcing.models import Payout, Report, Task
 from shared.auth import Principal
 from shared.context import ServiceContext
 from shared.money import Money
@@ -35,26 +35,93 @@ Context = ServiceContext  # flows and jobs take the shared service context
 
 
 async def publish(ctx: Context, principal: Principal | None, task_id: str, now: datetime) -> Task:
-    """Publish a draft (or resume funding a chosen bid): charge each unfunded milestone, then post it."""
+    """Publish a draft (or resume funding a chosen bid): charge each unfunded milestone, then post it.
+
+    Whatever the provider charged is posted, even when a later charge times out (503: publishing again resumes
+    without charging twice, and cancelling refunds it). Returns the task as stored afterwards (the losing side
+    of two concurrent publications gets the winner's result)."""
     async with ctx.uow() as uow:
-        task, charges = await handlers.prepare_publication(uow, principal, task_id, now)
+        _, charges = await handlers.prepare_publication(uow, principal, task_id, now)
     if not charges:
-        return task
+        return await task_now(ctx, task_id)
     outcomes: list[tuple[handlers.Charge, PaymentResult]] = []
+    timed_out: TimeoutError | None = None
     for charge in charges:
         try:
             result = await ctx.payments.execute(PaymentKind.CHARGE, charge.key, charge.amount, charge.party)
         except TimeoutError as exc:
-            raise DomainError(503, "the payment provider did not answer; publish again to resume (nothing is "
-                                   "charged twice)", field="task_id") from exc
+            timed_out = exc
+            break
         outcomes.append((charge, result))
         if not result.succeeded:
             break
     actor = principal.subject if principal is not None else handlers.SYSTEM
     async with ctx.uow() as uow:
-        task = await handlers.finish_funding(uow, actor, task_id, outcomes, now)
+        await handlers.finish_funding(uow, actor, task_id, outcomes, now)
     await settle_task(ctx, task_id)
+    if timed_out is not None:
+        raise DomainError(503, "the payment provider did not answer; publish again to resume (nothing is "
+                               "charged twice)", field="task_id") from timed_out
+    return await task_now(ctx, task_id)
+
+
+async def task_now(ctx: Context, task_id: str) -> Task:
+    async with ctx.db.reading() as session:
+        task = await session.get(Task, task_id)
+    if task is None:
+        raise DomainError(404, f"task {task_id} not found", field="task_id")
     return task
+
+
+async def resolve_charges(ctx: Context, task_id: str) -> int:
+    """Ask the provider again, by the same key, about every charge of the task left without an answer (a
+    timeout, or a publication still in flight), so that a cancellation can refund what was charged. A charge
+    the provider never made is made now and refunded with the rest: nothing is held, the ledger balances."""
+    async with ctx.db.reading() as session:
+        attempts = await handlers.charge_attempts(session, task_id)
+    resolved = 0
+    for attempt in attempts:
+        if attempt.status != "pending":
+            continue
+        try:
+            await ctx.payments.execute(PaymentKind.CHARGE, attempt.key, Money(attempt.currency, attempt.amount_fen),
+                                       attempt.party)
+        except TimeoutError as exc:
+            raise DomainError(503, "the payment provider has not confirmed an earlier charge of this task; try "
+                                   "again", field="task_id") from exc
+        resolved += 1
+    return resolved
+
+
+async def _authorised_task(ctx: Context, principal: Principal | None, task_id: str) -> Task:
+    task = await task_now(ctx, task_id)
+    handlers.authorise_poster(principal, task)
+    return task
+
+
+async def cancel(ctx: Context, principal: Principal | None, task_id: str, now: datetime) -> Task:
+    """Cancel a task before work starts: unanswered charges are resolved first, then everything charged is
+    refunded."""
+    await _authorised_task(ctx, principal, task_id)
+    await resolve_charges(ctx, task_id)
+    async with ctx.uow() as uow:
+        await handlers.cancel_task(uow, principal, task_id, now)
+    await settle_task(ctx, task_id)
+    return await task_now(ctx, task_id)
+
+
+async def decide_report(ctx: Context, principal: Principal, report_id: str, upheld: bool, note: str,
+                        now: datetime) -> Report:
+    """A reviewer decides a report; an upheld spam report may cancel the task, so its unanswered charges are
+    resolved first (as for a cancellation) and its refunds are paid after."""
+    async with ctx.db.reading() as session:
+        found = await session.get(Report, report_id)
+    if found is not None and upheld and found.reason == "spam" and found.state == "open":
+        await resolve_charges(ctx, found.task_id)
+    async with ctx.uow() as uow:
+        report = await handlers.decide_report(uow, principal, report_id, upheld, note, now)
+    await settle_task(ctx, report.task_id)
+    return report
 
 
 async def settle_task(ctx: Context, task_id: str) -> int:
@@ -99,6 +166,19 @@ async def settle_payout(ctx: Context, payout_id: str) -> int:
                         subject=row.task_id, actor=handlers.SYSTEM, partition_key=row.party_id)
         await uow.commit()
     return 1
+
+
+async def reissue_payout(ctx: Context, principal: Principal, payout_id: str, now: datetime) -> Payout:
+    """An admin re-issues a declined payout or refund under a new key, and it is executed at once (a timeout
+    leaves it pending for the payouts job)."""
+    async with ctx.uow() as uow:
+        payout = await handlers.reissue_payout(uow, principal, payout_id, now)
+    new_id = payout.id
+    await settle_payout(ctx, new_id)
+    async with ctx.db.reading() as session:
+        fresh = await session.get(Payout, new_id)
+    assert fresh is not None
+    return fresh
 
 
 async def run(ctx: Context, command: Callable[[UnitOfWork], Awaitable[T]]) -> T:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crowdsourcing import contracts as ev
@@ -34,8 +36,18 @@ from crowdsourcing.domain.task import (
     needs_review,
     step,
 )
-from crowdsourcing.models import Bid, Dispute, DisputeEvidence, Milestone, Rating, Report, Submission, Task
-from shared.auth import Principal
+from crowdsourcing.models import (
+    Bid,
+    Dispute,
+    DisputeEvidence,
+    Milestone,
+    Payout,
+    Rating,
+    Report,
+    Submission,
+    Task,
+)
+from shared.auth import SERVICE_ROLE, Principal
 from shared.ids import new_id
 from shared.money import Money
 from shared.payments import PaymentResult
@@ -88,6 +100,16 @@ def may_take_part(subject: str, task: Task) -> bool:
     """A solver may bid on or submit to public tasks, and to non-public ones it is invited to or hired for."""
     return (task.visibility == "public" or subject in task.invited_ids or subject == task.direct_solver_id
             or subject == task.assignee_id)
+
+
+def may_view(principal: Principal, task: Task) -> bool:
+    """Supervisors, reviewers and the service see every task; the poster its own; anyone else a task once it is
+    open (not a draft or one in review), if public, or invited to it, hired for it or assigned to it."""
+    if principal.has_any("admin", "regulator", "reviewer", SERVICE_ROLE) or principal.subject == task.poster_id:
+        return True
+    if task.state in (S.DRAFT, S.ESCROW_FUNDED, S.UNDER_REVIEW):
+        return False
+    return may_take_part(principal.subject, task)
 
 
 def _actor(principal: Principal | None) -> str:
@@ -300,7 +322,12 @@ async def prepare_publication(uow: UnitOfWork, principal: Principal | None, task
         return task, []
     funding_bid = mode is TaskMode.BID and task.state == S.OPEN and task.chosen_bid_id is not None
     if not funding_bid:
-        step(mode, task.state, S.ESCROW_FUNDED)  # a 409 naming the state unless a draft awaits its escrow
+        if task.state != S.DRAFT:
+            # only a draft is published; an open bid task is funded by choosing a bid, never by publishing it
+            raise DomainError(409, f"the {mode.value} task is in state {task.state!r}; only a draft is published"
+                                   + (" (choose a bid to fund it)" if mode is TaskMode.BID else ""),
+                              field="task_id", current_state=task.state, rule="illegal_transition")
+        step(mode, task.state, S.ESCROW_FUNDED)
     charges = [Charge(m.id, escrow.charge_key(m), Money(task.currency, m.amount_fen), task.poster_id)
                for m in await milestones_of(uow, task.id) if m.state == "pending"]
     return task, charges
@@ -314,23 +341,32 @@ def _review_reason(task: Task) -> str:
 
 async def finish_funding(uow: UnitOfWork, actor: str, task_id: str, outcomes: Sequence[tuple[Charge, PaymentResult]],
                          now: datetime) -> Task:
-    """Post what the provider charged into escrow; then the task moves on, or is cancelled (payment failed)
-    with whatever was charged refunded. Idempotent: a second run after the first changes nothing."""
+    """Post what the provider charged into escrow; then the task moves on (once every milestone is funded), or
+    is cancelled (payment failed) with whatever was charged refunded. Outcomes may be partial (the provider
+    timed out on a later charge): what succeeded is posted all the same, so publishing again resumes and
+    cancelling refunds it. If the task moved on meanwhile (cancelled, or funded by a concurrent publication),
+    a successful charge nobody has posted yet goes into escrow and straight back to the poster. Idempotent:
+    a second run after the first changes nothing."""
     task = await task_for_update(uow, task_id)
     mode = TaskMode(task.mode)
-    expected = S.OPEN if mode is TaskMode.BID else S.DRAFT
-    if task.state != expected:
-        return task
     milestones = await milestones_of(uow, task.id)
     by_id = {m.id: m for m in milestones}
+    funding = (task.state == S.OPEN and task.chosen_bid_id is not None) if mode is TaskMode.BID else (
+        task.state == S.DRAFT)
+    if not funding:
+        for charge, result in outcomes:
+            milestone = by_id[charge.milestone_id]
+            if result.succeeded and await escrow.record_funding(uow, task, milestone, result.reference, actor, now):
+                await uow.session.flush()
+                await escrow.refund_to_poster(uow, task, milestone, None, "interrupted", actor, now)
+                milestone.state, milestone.settled_at = "settled", now
+        await uow.commit()
+        return task
     for charge, result in outcomes:
         if result.succeeded:
             await escrow.record_funding(uow, task, by_id[charge.milestone_id], result.reference, actor, now)
     if any(not result.succeeded for _, result in outcomes):
-        await uow.session.flush()
-        await _refund_all(uow, task, milestones, "payment_failed", actor, now)
-        await _close_bids(uow, task)
-        await move(uow, task, S.CANCELLED, actor, now, TerminalReason.PAYMENT_FAILED)
+        await _cancel_with_refunds(uow, task, milestones, TerminalReason.PAYMENT_FAILED, actor, now)
     elif all(m.state == "funded" for m in milestones):
         await move(uow, task, S.ESCROW_FUNDED, actor, now, escrow_fen=sum(m.amount_fen for m in milestones))
         if mode is TaskMode.BID:
@@ -341,6 +377,51 @@ async def finish_funding(uow: UnitOfWork, actor: str, task_id: str, outcomes: Se
             await move(uow, task, S.OPEN, actor, now, milestone_seq=task.current_seq)
     await uow.commit()
     return task
+
+
+@dataclass(frozen=True)
+class ChargeAttempt:
+    """A charge of a task's milestone as the payments module recorded it (by its idempotency key)."""
+
+    key: str
+    party: str
+    currency: str
+    amount_fen: int
+    status: str  # pending (no answer yet, or a timeout) | succeeded | failed
+    reference: str | None
+
+
+async def charge_attempts(session: AsyncSession, task_id: str) -> list[ChargeAttempt]:
+    prefix = escrow.txn(task_id, "fund", "")
+    rows = (await session.execute(text(
+        "SELECT idempotency_key, party, currency, amount, status, reference FROM payment_attempts "
+        "WHERE kind = 'charge' AND idempotency_key LIKE :prefix ORDER BY created_at, idempotency_key"),
+        {"prefix": prefix + "%"})).all()
+    return [ChargeAttempt(r.idempotency_key, r.party, r.currency, int(r.amount), r.status, r.reference)
+            for r in rows if r.idempotency_key.startswith(prefix)]
+
+
+async def _post_charges_made(uow: UnitOfWork, task: Task, milestones: Sequence[Milestone], actor: str,
+                             now: datetime) -> None:
+    """Every charge the provider made that is not in escrow yet (its funding was interrupted) is posted now."""
+    by_key = {escrow.charge_key(m): m for m in milestones if m.state == "pending"}
+    if not by_key:
+        return
+    for attempt in await charge_attempts(uow.session, task.id):
+        milestone = by_key.get(attempt.key)
+        if milestone is not None and attempt.status == "succeeded":
+            await escrow.record_funding(uow, task, milestone, attempt.reference or "", actor, now)
+
+
+async def _cancel_with_refunds(uow: UnitOfWork, task: Task, milestones: Sequence[Milestone],
+                               reason: TerminalReason, actor: str, now: datetime) -> None:
+    """Cancel a task that has not started: charges made but not yet posted are posted first (found by their
+    keys in the payment attempts), then every funded milestone is refunded and the bids are closed."""
+    await _post_charges_made(uow, task, milestones, actor, now)
+    await uow.session.flush()
+    await _refund_all(uow, task, milestones, reason.value, actor, now)
+    await _close_bids(uow, task)
+    await move(uow, task, S.CANCELLED, actor, now, reason)
 
 
 async def _refund_all(uow: UnitOfWork, task: Task, milestones: Sequence[Milestone], why: str, actor: str,
@@ -367,9 +448,7 @@ async def cancel_task(uow: UnitOfWork, principal: Principal | None, task_id: str
         raise DomainError(409, "a bid has been chosen and is being funded; it can no longer be cancelled",
                           current_state=task.state)
     actor = _actor(principal)
-    await _refund_all(uow, task, await milestones_of(uow, task.id), reason.value, actor, now)
-    await _close_bids(uow, task)
-    await move(uow, task, S.CANCELLED, actor, now, reason)
+    await _cancel_with_refunds(uow, task, await milestones_of(uow, task.id), reason, actor, now)
     await uow.commit()
     return task
 
@@ -431,6 +510,11 @@ async def choose_bid(uow: UnitOfWork, principal: Principal, bid_id: str, now: da
                                + (" and a bid has already been chosen" if task.chosen_bid_id else ""),
                           current_state=task.state, rule="illegal_transition")
     milestones = await milestones_of(uow, task.id)
+    charged = {a.key for a in await charge_attempts(uow.session, task.id)}
+    if any(m.state != "pending" or escrow.charge_key(m) in charged for m in milestones):
+        # a milestone's amount is fixed once a charge was attempted for it (its key names that amount)
+        raise DomainError(409, "a milestone of this task has already been charged; its amounts cannot be rescaled",
+                          field="bid_id", current_state=task.state, rule="illegal_transition")
     from fractions import Fraction
 
     price = Money(task.currency, bid.price_fen)
@@ -754,7 +838,9 @@ def _add_evidence(uow: UnitOfWork, dispute: Dispute, party_id: str, text: str, n
 async def open_dispute(uow: UnitOfWork, principal: Principal, task_id: str, reason: str, evidence: str,
                        now: datetime) -> Dispute:
     """Either side of assigned work (bid, direct hire) opens a dispute (维权) on the current milestone, with
-    evidence, while it is in progress or within the dispute window after delivery."""
+    evidence: while it is in progress or awaiting a revision at any time (a solver who vanished after a revision
+    request must not hold the escrow forever), and within the dispute window after a delivery that awaits
+    acceptance (after it, auto-accept decides)."""
     task = await task_for_update(uow, task_id)
     if principal.subject not in (task.poster_id, task.assignee_id):
         raise DomainError(403, "only the poster or the assigned solver may open a dispute", field="task_id")
@@ -765,7 +851,7 @@ async def open_dispute(uow: UnitOfWork, principal: Principal, task_id: str, reas
     milestone = _current(await milestones_of(uow, task.id), task)
     delivered = (await uow.session.execute(select(Submission.submitted_at).where(
         Submission.milestone_id == milestone.id).order_by(col(Submission.submitted_at).desc()))).scalars().first()
-    if delivered is not None and now > delivered + POLICY.dispute_window:
+    if task.state == S.SUBMITTED and delivered is not None and now > delivered + POLICY.dispute_window:
         raise DomainError(409, f"the dispute window ({POLICY.dispute_window.days} days after delivery) has closed",
                           field="task_id", current_state=task.state)
     pot = await escrow.escrow_of(uow, task, milestone)
@@ -964,13 +1050,46 @@ async def default_ratings(uow: UnitOfWork, task_id: str, now: datetime) -> int:
     return 1
 
 
+# ---------------------------------------------------------------- payouts
+
+
+async def reissue_payout(uow: UnitOfWork, principal: Principal, payout_id: str, now: datetime) -> Payout:
+    """An admin re-issues a declined payout or refund (the payee's account was closed, say): a new `Payout` from
+    the same payable account, for the same amount, with a new idempotency key `<original key>/retry-N`. The
+    declined one becomes `reissued`, so it is re-issued once; the money never left the payable meanwhile."""
+    if not principal.has_any("admin"):
+        raise DomainError(403, "only an admin re-issues a payout", field="payout_id")
+    old = (await uow.session.execute(
+        select(Payout).where(Payout.id == payout_id).with_for_update())).scalars().first()
+    if old is None:
+        raise DomainError(404, f"payout {payout_id} not found", field="payout_id")
+    if old.status != "failed":
+        raise DomainError(409, f"the payout is {old.status!r}; only a declined one is re-issued",
+                          field="payout_id", current_state=old.status, rule="illegal_transition")
+    original = f"{old.cause}/{old.kind}"
+    earlier = (await uow.session.execute(select(Payout.id).where(
+        col(Payout.idempotency_key).startswith(f"{original}/retry-", autoescape=True)))).all()
+    payout = Payout(id=new_id(), task_id=old.task_id, kind=old.kind, party_id=old.party_id, account=old.account,
+                    currency=old.currency, amount_fen=old.amount_fen,
+                    idempotency_key=f"{original}/retry-{len(earlier) + 1}", cause=old.cause, created_at=now)
+    old.status = "reissued"
+    uow.session.add(payout)
+    uow.publish(ev.PayoutReissued(payout_id=payout.id, task_id=payout.task_id, kind=payout.kind,
+                                  party_id=payout.party_id, currency=payout.currency, amount_fen=payout.amount_fen,
+                                  idempotency_key=payout.idempotency_key, replaces_payout_id=old.id,
+                                  replaces_idempotency_key=old.idempotency_key, reissued_by=principal.subject),
+                subject=payout.task_id, actor=principal.subject, partition_key=payout.party_id)
+    await uow.commit()
+    return payout
+
+
 # ---------------------------------------------------------------- reports
 
 
 async def file_report(uow: UnitOfWork, principal: Principal, task_id: str, submission_id: str | None, reason: str,
                       detail: str, now: datetime) -> Report:
     task = await uow.session.get(Task, task_id)
-    if task is None:
+    if task is None or not may_view(principal, task):  # a task one may not see is not there to report
         raise DomainError(404, f"task {task_id} not found", field="task_id")
     if submission_id is not None:
         submission = await uow.session.get(Submission, submission_id)
@@ -994,6 +1113,8 @@ async def decide_report(uow: UnitOfWork, principal: Principal, report_id: str, u
         select(Report).where(Report.id == report_id).with_for_update())).scalars().first()
     if report is None:
         raise DomainError(404, f"report {report_id} not found", field="report_id")
+    if report.reporter_id == principal.subject:
+        raise DomainError(403, "a reviewer does not decide a report they filed", field="report_id")
     if report.state != "open":
         raise DomainError(409, f"the report is already {report.state}", current_state=report.state,
                           rule="illegal_transition")
@@ -1015,9 +1136,10 @@ async def decide_report(uow: UnitOfWork, principal: Principal, report_id: str, u
     elif upheld and report.reason == "spam":
         task = await task_for_update(uow, report.task_id)
         if S.CANCELLED in _allowed(task):
-            await _refund_all(uow, task, await milestones_of(uow, task.id), "failed_review", principal.subject, now)
-            await _close_bids(uow, task)
-            await move(uow, task, S.CANCELLED, principal.subject, now, TerminalReason.FAILED_REVIEW)
+            # a bid being funded included: what was charged is posted and refunded, and a charge still in
+            # flight is refunded when its publication finds the task cancelled (finish_funding)
+            await _cancel_with_refunds(uow, task, await milestones_of(uow, task.id), TerminalReason.FAILED_REVIEW,
+                                       principal.subject, now)
     await uow.commit()
     return report
 

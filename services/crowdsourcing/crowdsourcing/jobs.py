@@ -40,7 +40,8 @@ def crowdsourcing_jobs(app: FastAPI) -> list[Job]:
 
 async def _each(ctx: flows.Context, ids: list[str], act: Callable[[UnitOfWork, str, datetime], Awaitable[int]],
                 name: str) -> int:
-    """Act on each task in its own transaction; a refusal (the state moved meanwhile) skips it."""
+    """Act on each task in its own transaction; a refusal (the state moved meanwhile) skips it, and any other
+    failure is logged and skipped too, so one broken task never stops the job for the tasks after it."""
     acted = 0
     for task_id in ids:
         try:
@@ -49,8 +50,19 @@ async def _each(ctx: flows.Context, ids: list[str], act: Callable[[UnitOfWork, s
         except DomainError as exc:
             log.info("job skipped a task", extra={"job": name, "task": task_id, "why": exc.detail})
             continue
-        await flows.settle_task(ctx, task_id)
+        except Exception:
+            log.exception("job failed on a task; carrying on with the others", extra={"job": name, "task": task_id})
+            continue
+        await _settle(ctx, task_id, name)
     return acted
+
+
+async def _settle(ctx: flows.Context, task_id: str, name: str) -> None:
+    try:
+        await flows.settle_task(ctx, task_id)
+    except Exception:
+        log.exception("settling a task's payouts failed; the payouts job retries them",
+                      extra={"job": name, "task": task_id})
 
 
 async def _task_ids(ctx: flows.Context, *states: TaskState, modes: frozenset[TaskMode] | None = None) -> list[str]:
@@ -165,7 +177,10 @@ async def auto_accept(ctx: flows.Context) -> int:
             acted += 1
         except DomainError as exc:
             log.info("auto-accept skipped", extra={"submission": submission_id, "why": exc.detail})
-        await flows.settle_task(ctx, task_id)
+        except Exception:
+            log.exception("auto-accept failed on a submission; carrying on", extra={"submission": submission_id})
+            continue
+        await _settle(ctx, task_id, "auto-accept")
     return acted
 
 
@@ -212,5 +227,8 @@ async def retry_payouts(ctx: flows.Context) -> int:
                                           .order_by(col(Payout.created_at)).limit(500))).scalars())
     settled = 0
     for payout_id in ids:
-        settled += await flows.settle_payout(ctx, payout_id)
+        try:
+            settled += await flows.settle_payout(ctx, payout_id)
+        except Exception:
+            log.exception("a payout failed to settle; carrying on with the others", extra={"payout": payout_id})
     return settled

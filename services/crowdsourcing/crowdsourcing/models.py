@@ -189,7 +189,8 @@ class Payout(SQLModel, table=True):
     amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
     idempotency_key: str = Field(max_length=120, unique=True)
     cause: str = Field(max_length=120)
-    status: str = Field(default="pending", max_length=10, index=True, description="pending | paid | failed")
+    status: str = Field(default="pending", max_length=10, index=True,
+                        description="pending | paid | failed | reissued (failed, then re-issued by an admin)")
     reference: str | None = Field(default=None, max_length=120)
     failure: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(sa_column=utc_column())

@@ -292,3 +292,328 @@ async def test_deadlines_expire_and_abandonment_warns_then_escalates(ctx: flows.
     assert await jobs.abandonment(ctx) == 1
     types = await event_types(ctx)
     assert "abandonment.warned.v1" in types and "abandonment.escalated.v1" in types
+
+
+# ---------------------------------------------------------------- review findings: funding must never lose money
+
+
+async def payment_attempts(ctx: flows.Context, task_id: str) -> list[tuple[str, str, int, str]]:
+    from sqlalchemy import text
+
+    async with ctx.db.reading() as session:
+        return [tuple(r) for r in (await session.execute(text(
+            "SELECT idempotency_key, kind, amount, status FROM payment_attempts WHERE idempotency_key LIKE :p "
+            "ORDER BY created_at"), {"p": f"cs:{task_id}:%"})).all()]
+
+
+async def test_publishing_an_open_bid_task_again_is_refused_and_charges_nothing(ctx: flows.Context) -> None:
+    now = ctx.clock.now()
+    task = await post(ctx, "bid", [500_000, 500_000], deadline=now + 2 * DAY)
+    assert (await publish(ctx, task)).state == "open"
+    bid = await run(ctx, handlers.place_bid, person("bidder-1", "solver"), task.id, 800_000, 10, "plan", now)
+    with pytest.raises(DomainError) as again:
+        await flows.publish(ctx, POSTER, task.id, now)
+    assert again.value.status == 409 and again.value.extra.get("current_state") == "open"
+    assert await payment_attempts(ctx, task.id) == []
+    reread = await task_of(ctx, task.id)
+    assert (reread.state, reread.assignee_id) == ("open", None)
+    # the task goes on as a bid task: the bid is chosen, funded at its price, and started
+    await run(ctx, handlers.choose_bid, POSTER, bid.id, now)
+    funded = await flows.publish(ctx, POSTER, task.id, now)
+    assert (funded.state, funded.assignee_id, funded.budget_fen) == ("in_progress", "bidder-1", 800_000)
+    with pytest.raises(DomainError) as started:
+        await flows.publish(ctx, POSTER, task.id, now)
+    assert started.value.status == 409
+    assert sum(a[2] for a in await payment_attempts(ctx, task.id)) == 800_000
+
+
+class Flaky(SandboxPaymentProvider):
+    """The sandbox, except that the keys in `stuck` never get an answer, and a charge can be held in flight."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.stuck: set[str] = set()
+        self.hold_first_charge = False
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def execute(self, kind: Any, idempotency_key: str, amount: Any, party: str) -> Any:
+        if idempotency_key in self.stuck:
+            raise TimeoutError("the provider did not answer")
+        if self.hold_first_charge and kind == "charge":
+            self.hold_first_charge = False
+            self.entered.set()
+            await self.release.wait()
+        return await super().execute(kind, idempotency_key, amount, party)
+
+
+def flaky(ctx: flows.Context) -> Flaky:
+    provider = Flaky(ctx.db)
+    ctx.payments.provider = provider
+    return provider
+
+
+async def provider_net(ctx: flows.Context, task_id: str) -> int:
+    """What the provider holds for the task: charges in, minus refunds and payouts out."""
+    from sqlalchemy import text
+
+    async with ctx.db.reading() as session:
+        rows = (await session.execute(text(
+            "SELECT kind, amount FROM sandbox_provider_operations WHERE idempotency_key LIKE :p AND status = "
+            "'succeeded'"), {"p": f"cs:{task_id}:%"})).all()
+    return sum(amount if kind == "charge" else -amount for kind, amount in rows)
+
+
+async def milestone_ids(ctx: flows.Context, task_id: str) -> list[str]:
+    from crowdsourcing.models import Milestone
+
+    async with ctx.db.reading() as session:
+        return list((await session.execute(select(Milestone.id).where(Milestone.task_id == task_id)
+                                           .order_by(Milestone.seq))).scalars())  # type: ignore[arg-type]
+
+
+async def test_a_timeout_on_the_second_charge_keeps_the_first_and_cancelling_refunds_both(ctx: flows.Context) -> None:
+    provider = flaky(ctx)
+    task = await post(ctx, "bounty", [600_000, 400_000])
+    first, second = await milestone_ids(ctx, task.id)
+    provider.stuck = {f"cs:{task.id}:fund:{second}"}
+    with pytest.raises(DomainError) as timed_out:
+        await flows.publish(ctx, POSTER, task.id, ctx.clock.now())
+    assert timed_out.value.status == 503
+    async with ctx.db.reading() as session:  # the first charge succeeded: it is in escrow, not lost
+        assert await balances(session, f"escrow/task/{task.id}/") == {
+            (f"escrow/task/{task.id}/milestone/{first}", "CNY"): 600_000}
+    assert (await task_of(ctx, task.id)).state == "draft"
+    provider.stuck = set()  # the provider answers again; the poster cancels instead of publishing again
+    cancelled = await flows.cancel(ctx, POSTER, task.id, ctx.clock.now())
+    assert (cancelled.state, cancelled.reason) == ("cancelled", "poster_request")
+    assert await money(ctx, task.id) == {"refund:poster-1": 1_000_000}
+    assert await provider_net(ctx, task.id) == 0
+
+
+async def test_a_timeout_then_publishing_again_resumes_without_charging_twice(ctx: flows.Context) -> None:
+    provider = flaky(ctx)
+    task = await post(ctx, "bounty", [600_000, 400_000])
+    _, second = await milestone_ids(ctx, task.id)
+    provider.stuck = {f"cs:{task.id}:fund:{second}"}
+    with pytest.raises(DomainError):
+        await flows.publish(ctx, POSTER, task.id, ctx.clock.now())
+    provider.stuck = set()
+    assert (await publish(ctx, task)).state == "open"
+    assert await provider_net(ctx, task.id) == 1_000_000
+    assert [a[3] for a in await payment_attempts(ctx, task.id)] == ["succeeded", "succeeded"]
+
+
+async def test_a_cancel_while_a_charge_is_in_flight_refunds_the_charge(ctx: flows.Context) -> None:
+    provider = flaky(ctx)
+    provider.hold_first_charge = True
+    task = await post(ctx, "bounty", [600_000])
+    publishing = asyncio.create_task(flows.publish(ctx, POSTER, task.id, ctx.clock.now()))
+    await provider.entered.wait()
+    # the cancel does not wait for the charge: the publication finds the task cancelled when it answers
+    await run(ctx, handlers.cancel_task, POSTER, task.id, ctx.clock.now())
+    provider.release.set()
+    finished = await publishing
+    assert (finished.state, finished.reason) == ("cancelled", "poster_request")
+    assert await money(ctx, task.id) == {"refund:poster-1": 600_000}
+    assert await provider_net(ctx, task.id) == 0
+
+
+async def test_a_cancel_flow_racing_a_publication_refunds_once(ctx: flows.Context) -> None:
+    provider = flaky(ctx)
+    provider.hold_first_charge = True
+    task = await post(ctx, "bounty", [600_000])
+    publishing = asyncio.create_task(flows.publish(ctx, POSTER, task.id, ctx.clock.now()))
+    await provider.entered.wait()
+    # the cancel asks the provider about the charge in flight itself (same key), then refunds it
+    await flows.cancel(ctx, POSTER, task.id, ctx.clock.now())
+    provider.release.set()
+    await publishing
+    assert await money(ctx, task.id) == {"refund:poster-1": 600_000}
+    assert await provider_net(ctx, task.id) == 0
+
+
+async def test_an_upheld_spam_report_on_a_bid_being_funded_refunds_every_charge(ctx: flows.Context) -> None:
+    provider = flaky(ctx)
+    now = ctx.clock.now()
+    task = await post(ctx, "bid", [500_000, 500_000], deadline=now + 2 * DAY)
+    await publish(ctx, task)
+    bid = await run(ctx, handlers.place_bid, person("bidder-1", "solver"), task.id, 800_000, 10, "plan", now)
+    _, second = await milestone_ids(ctx, task.id)
+    provider.stuck = {f"cs:{task.id}:fund:{second}"}
+    await run(ctx, handlers.choose_bid, POSTER, bid.id, now)
+    with pytest.raises(DomainError) as timed_out:
+        await flows.publish(ctx, POSTER, task.id, now)
+    assert timed_out.value.status == 503
+    report = await run(ctx, handlers.file_report, person("someone", "solver"), task.id, None, "spam", "", now)
+    provider.stuck = set()
+    await flows.decide_report(ctx, REVIEWER, report.id, True, "spam", now)
+    cancelled = await task_of(ctx, task.id)
+    assert (cancelled.state, cancelled.reason) == ("cancelled", "failed_review")
+    assert await money(ctx, task.id) == {"refund:poster-1": 800_000}
+    assert await provider_net(ctx, task.id) == 0
+
+
+async def test_choosing_a_bid_never_rescales_a_milestone_already_charged(ctx: flows.Context) -> None:
+    from shared.money import Money
+    from shared.payments import PaymentKind
+
+    now = ctx.clock.now()
+    task = await post(ctx, "bid", [500_000, 500_000], deadline=now + 2 * DAY)
+    await publish(ctx, task)
+    bid = await run(ctx, handlers.place_bid, person("bidder-1", "solver"), task.id, 800_000, 10, "plan", now)
+    first, _ = await milestone_ids(ctx, task.id)
+    # a charge attempt already made for the first milestone at its current amount (an earlier funding)
+    await ctx.payments.execute(PaymentKind.CHARGE, f"cs:{task.id}:fund:{first}", Money.cny(500_000), POSTER.subject)
+    with pytest.raises(DomainError) as refused:
+        await run(ctx, handlers.choose_bid, POSTER, bid.id, now)
+    assert refused.value.status == 409
+    assert (await task_of(ctx, task.id)).budget_fen == 1_000_000
+    # cancelling finds the charge in the payment attempts, posts it into escrow and refunds it
+    await flows.cancel(ctx, POSTER, task.id, now)
+    assert await money(ctx, task.id) == {"refund:poster-1": 500_000}
+    assert await provider_net(ctx, task.id) == 0
+
+
+async def test_a_poster_whose_solver_vanished_after_a_revision_request_disputes_and_recovers_the_escrow(
+        ctx: flows.Context) -> None:
+    solver = person("vanishing-solver", "solver")
+    task = await post(ctx, "direct_hire", [300_000], solver_id=solver.subject)
+    await publish(ctx, task)
+    await run(ctx, handlers.answer_hire, solver, task.id, True, ctx.clock.now())
+    first = await run(ctx, handlers.submit, solver, task.id, "v1", ctx.clock.now())
+    assert isinstance(ctx.clock, AdjustableClock)
+    await run(ctx, handlers.request_revision, POSTER, first.id, "fix it", ctx.clock.advance(DAY))
+    ctx.clock.advance(60 * DAY)  # the solver never delivers again; auto-accept has nothing to accept
+    assert await jobs.auto_accept(ctx) == 0
+    dispute = await run(ctx, handlers.open_dispute, POSTER, task.id, "the solver is gone", "chat log",
+                        ctx.clock.now())
+    await run(ctx, handlers.escalate, POSTER, dispute.id, None, ctx.clock.now())
+    await run(ctx, handlers.assign_mediator, ADMIN, dispute.id, MEDIATOR.subject, ctx.clock.now())
+    await run(ctx, handlers.resolve_dispute, MEDIATOR, dispute.id, 0, "nothing delivered", ctx.clock.now())
+    await flows.settle_task(ctx, task.id)
+    assert (await task_of(ctx, task.id)).state == "completed"
+    assert await money(ctx, task.id) == {"refund:poster-1": 300_000}
+
+
+async def test_the_dispute_window_still_closes_on_delivered_work_awaiting_acceptance(ctx: flows.Context) -> None:
+    solver = person("prompt-solver", "solver")
+    task = await post(ctx, "direct_hire", [300_000], solver_id=solver.subject)
+    await publish(ctx, task)
+    await run(ctx, handlers.answer_hire, solver, task.id, True, ctx.clock.now())
+    await run(ctx, handlers.submit, solver, task.id, "v1", ctx.clock.now())
+    assert isinstance(ctx.clock, AdjustableClock)
+    ctx.clock.advance(14 * DAY + timedelta(seconds=1))
+    with pytest.raises(DomainError) as closed:
+        await run(ctx, handlers.open_dispute, POSTER, task.id, "late", "e", ctx.clock.now())
+    assert closed.value.status == 409 and closed.value.extra.get("current_state") == "submitted"
+
+
+class DeclinesFirstPayouts(SandboxPaymentProvider):
+    """The sandbox, except that a payout or refund is declined unless it is a re-issue."""
+
+    async def execute(self, kind: Any, idempotency_key: str, amount: Any, party: str) -> Any:
+        from shared.payments import PaymentResult
+
+        if kind != "charge" and "/retry-" not in idempotency_key:
+            return PaymentResult(idempotency_key, "failed", "", "sandbox: declined (account closed)")
+        return await super().execute(kind, idempotency_key, amount, party)
+
+
+async def test_an_admin_reissues_a_declined_payout_with_a_new_key_and_it_is_paid_once(ctx: flows.Context) -> None:
+    ctx.payments.provider = DeclinesFirstPayouts(ctx.db)
+    solver = person("solver-new-account", "solver")
+    task = await post(ctx, "direct_hire", [300_000], solver_id=solver.subject)
+    await publish(ctx, task)
+    await run(ctx, handlers.answer_hire, solver, task.id, True, ctx.clock.now())
+    submission = await run(ctx, handlers.submit, solver, task.id, "work", ctx.clock.now())
+    await run(ctx, handlers.accept_submission, POSTER, submission.id, ctx.clock.now())
+    await flows.settle_task(ctx, task.id)
+    assert await jobs.retry_payouts(ctx) == 0  # a declined payout is not pending: no job retries it
+    async with ctx.db.reading() as session:
+        declined = (await session.execute(select(Payout).where(Payout.task_id == task.id))).scalars().one()
+        assert await balances(session, "payable/") == {("payable/solver/solver-new-account", "CNY"): 270_000}
+    assert declined.status == "failed"
+    for stranger in (POSTER, solver):
+        with pytest.raises(DomainError) as refused:
+            await flows.reissue_payout(ctx, stranger, declined.id, ctx.clock.now())
+        assert refused.value.status == 403
+    reissued = await flows.reissue_payout(ctx, ADMIN, declined.id, ctx.clock.now())
+    assert reissued.idempotency_key == f"{declined.idempotency_key}/retry-1"
+    assert (reissued.status, reissued.amount_fen, reissued.account) == ("paid", 270_000, declined.account)
+    with pytest.raises(DomainError) as twice:
+        await flows.reissue_payout(ctx, ADMIN, declined.id, ctx.clock.now())
+    assert twice.value.status == 409
+    with pytest.raises(DomainError) as paid:
+        await flows.reissue_payout(ctx, ADMIN, reissued.id, ctx.clock.now())
+    assert paid.value.status == 409
+    async with ctx.db.reading() as session:
+        assert await trial_balance(session) == {"CNY": 0}
+        assert await balances(session, "payable/") == {}
+        assert await balances(session, f"escrow/task/{task.id}/") == {}
+        statuses = sorted((p.idempotency_key, p.status) for p in (await session.execute(
+            select(Payout).where(Payout.task_id == task.id))).scalars())
+    assert statuses == [(declined.idempotency_key, "reissued"), (reissued.idempotency_key, "paid")]
+    assert "payout.reissued.v1" in await event_types(ctx)
+
+
+async def test_a_job_that_fails_on_one_task_still_acts_on_the_others(ctx: flows.Context,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    broken, healthy = await post(ctx, "bounty", [600_000]), await post(ctx, "bounty", [600_000])
+    await publish(ctx, broken)
+    await publish(ctx, healthy)
+    original = jobs._deadline_of
+
+    async def failing(uow: Any, task_id: str, now: Any) -> int:
+        if task_id == broken.id:
+            raise RuntimeError("a bug on this one task")
+        return await original(uow, task_id, now)
+
+    monkeypatch.setattr(jobs, "_deadline_of", failing)
+    assert isinstance(ctx.clock, AdjustableClock)
+    ctx.clock.advance(6 * DAY)
+    assert await jobs.deadlines(ctx) == 1
+    assert (await task_of(ctx, broken.id)).state == "open"
+    expired = await task_of(ctx, healthy.id)
+    assert (expired.state, expired.reason) == ("expired", "zero_submissions")
+    assert await money(ctx, healthy.id) == {"refund:poster-1": 600_000}
+
+
+async def test_the_losing_side_of_two_concurrent_publications_reads_the_winners_result(ctx: flows.Context) -> None:
+    provider = flaky(ctx)
+    provider.hold_first_charge = True
+    task = await post(ctx, "bounty", [600_000])
+    slow = asyncio.create_task(flows.publish(ctx, POSTER, task.id, ctx.clock.now()))
+    await provider.entered.wait()
+    fast = await flows.publish(ctx, POSTER, task.id, ctx.clock.now())
+    provider.release.set()
+    late = await slow
+    assert fast.state == late.state == "under_review"
+    assert late.id == task.id
+    assert await provider_net(ctx, task.id) == 600_000
+    async with ctx.db.reading() as session:
+        assert await balances(session, f"escrow/task/{task.id}/") == {
+            (f"escrow/task/{task.id}/milestone/{(await milestone_ids(ctx, task.id))[0]}", "CNY"): 600_000}
+
+
+async def test_reports_need_a_task_the_reporter_may_see_and_a_reviewer_never_decides_their_own(
+        ctx: flows.Context) -> None:
+    invited = person("invited-solver", "solver")
+    secret = await post(ctx, "bounty", [600_000], involves_personal_data=True, visibility="invited",
+                        invited_solver_ids=[invited.subject])
+    await publish(ctx, secret)
+    draft = await post(ctx, "bounty", [600_000])
+    outsider = person("outsider", "solver")
+    for task_id in (secret.id, draft.id):
+        with pytest.raises(DomainError) as hidden:
+            await run(ctx, handlers.file_report, outsider, task_id, None, "spam", "", ctx.clock.now())
+        assert hidden.value.status == 404
+    report = await run(ctx, handlers.file_report, invited, secret.id, None, "spam", "", ctx.clock.now())
+    # a reviewer who is also a solver files a report, and may not decide it
+    reviewing_solver = person("reviewing-solver", "solver", "reviewer")
+    own = await run(ctx, handlers.file_report, reviewing_solver, secret.id, None, "spam", "", ctx.clock.now())
+    with pytest.raises(DomainError) as own_decision:
+        await run(ctx, handlers.decide_report, reviewing_solver, own.id, True, "", ctx.clock.now())
+    assert own_decision.value.status == 403
+    decided = await run(ctx, handlers.decide_report, REVIEWER, report.id, False, "not spam", ctx.clock.now())
+    assert decided.state == "dismissed"

@@ -353,6 +353,7 @@ async def check_in_booking(uow: UnitOfWork, principal: Principal, booking_id: st
         raise DomainError(403, "only the member who booked can check in", field="booking_id")
     booking.state = check_in(booking.state, booking.start_at, resource.rules(), now).value
     booking.checked_in_at = now
+    await store.record_use(uow.session, booking, now)  # using a resource keeps its trainings from lapsing
     uow.publish(ev.BookingCheckedIn(**_facts(booking)),
                 subject=booking.id, actor=principal.subject, partition_key=booking.member_id)
     await uow.commit()
@@ -369,6 +370,24 @@ async def record_no_show(uow: UnitOfWork, principal: Principal, booking_id: str,
     booking.decided_at, booking.decided_by = now, principal.subject
     uow.publish(ev.NoShowRecorded(**_facts(booking),
                                   penalty_points=DEFAULT_POLICY.no_show_penalty_points),
+                subject=booking.id, actor=principal.subject, partition_key=booking.member_id)
+    await uow.commit()
+    return booking
+
+
+async def cancel_unapproved(uow: UnitOfWork, principal: Principal, booking_id: str, now: datetime) -> Booking:
+    """The sweeper (as the service) cancels a booking still pending approval once its start has passed: the
+    operator never decided it, so the member gets every credit back and the slot is free again."""
+    booking = await store.load_for_update(uow.session, booking_id)
+    if booking.state != BookingState.PENDING or booking.start_at > now:
+        raise BookingRefused(409, "illegal_transition", f"the booking is {booking.state!r} and starts "
+                             f"{booking.start_at.isoformat()}; only a pending one whose start has passed is swept",
+                             field="state", current_state=booking.state)
+    booking.state = transition(booking.state, BookingState.CANCELLED).value
+    booking.decided_at, booking.decided_by = now, principal.subject
+    booking.reason = "not approved before its start"
+    await store.refund(uow.session, booking)
+    uow.publish(ev.BookingCancelled(**_facts(booking), credits_refunded=booking.credits_charged),
                 subject=booking.id, actor=principal.subject, partition_key=booking.member_id)
     await uow.commit()
     return booking

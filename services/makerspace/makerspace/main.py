@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from makerspace.api import router
 from makerspace.consumers import SUBSCRIPTIONS
+from makerspace.jobs import makerspace_jobs
 from makerspace.settings import MakerspaceSettings
 from shared.replica import replica_router
 from shared.service_app import ServiceDefinition, build_app
@@ -17,6 +18,6 @@ def create_app(settings: MakerspaceSettings | None = None) -> FastAPI:
     definition = ServiceDefinition(
         name="makerspace", title="Sizhong 众创 maker-spaces: spaces, residency, bookings",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[router, replica_router()], subscriptions=SUBSCRIPTIONS,
+        routers=[router, replica_router()], subscriptions=SUBSCRIPTIONS, jobs=makerspace_jobs,
     )
     return build_app(definition, settings or MakerspaceSettings())

@@ -13,6 +13,7 @@ from typing import Any
 import makerspace
 import pytest
 from makerspace import handlers
+from sqlmodel import select
 
 from shared.auth import Principal
 from shared.booking.rules import BookingRefused, Interval
@@ -205,3 +206,103 @@ async def test_activity_seats_are_never_oversold(db: Database) -> None:
     assert sum(await asyncio.gather(*(attempt(n) for n in range(12)))) == 3
     with pytest.raises(DomainError):
         await run(db, handlers.register_for_activity, member(0), activity.id, NOW)
+
+
+async def a_trained_member(db: Database, space: str, lapse_after_days: int = 30) -> tuple[Any, Principal]:
+    """A training lapsing after `lapse_after_days` unused, and a member certified at NOW with a long plan."""
+    training = await run(db, handlers.define_training, OPERATOR, space, "Laser safety", 12, lapse_after_days, NOW)
+    plan = await run(db, handlers.create_plan, OPERATOR, space, "Long", 600, 100_000, NOW)
+    trained = Principal(subject="trained-member", roles=frozenset({"resident"}))
+    await run(db, handlers.subscribe, OPERATOR, space, plan.id, trained.subject, NOW - timedelta(days=1),
+              NOW + timedelta(days=300), NOW)
+    await run(db, handlers.certify_training, OPERATOR, training.id, trained.subject, NOW, NOW)
+    return training, trained
+
+
+async def test_booking_and_cancelling_never_keeps_a_training_alive_only_using_it_does(db: Database) -> None:
+    space, _ = await a_space(db)
+    training, trained = await a_trained_member(db, space)
+    laser = await run(db, handlers.add_resource, OPERATOR, space, resource_input(
+        kind="equipment", name="Laser", required_training_id=training.id, max_notice_minutes=365 * 24 * 60), NOW)
+    # book far ahead and cancel after 29 days: the laser is never used, so that keeps nothing alive
+    moment = NOW + timedelta(days=29)
+    far = Interval(moment + timedelta(days=200), moment + timedelta(days=200, hours=1))
+    placed = (await run(db, handlers.book, trained, laser.id, [far], moment))[0]
+    await run(db, handlers.cancel_booking, trained, placed.id, moment)
+    async with db.reading() as session:
+        from shared.booking.models import TrainingRecord
+
+        record = await session.get(TrainingRecord, (training.id, trained.subject))
+        assert record is not None and record.last_used_at is None
+    moment += timedelta(days=29)
+    with pytest.raises(BookingRefused) as lapsed:
+        await run(db, handlers.book, trained, laser.id, [far], moment)
+    assert lapsed.value.rule == "training" and "lapsed" in lapsed.value.detail
+
+    # checking in is using it: the training stays alive counted from the check-in
+    await run(db, handlers.certify_training, OPERATOR, training.id, trained.subject, NOW, NOW)
+    used = (await run(db, handlers.book, trained, laser.id, [slot(24 * 20)], NOW))[0]
+    await run(db, handlers.check_in_booking, trained, used.id, used.start_at)
+    later = used.start_at + timedelta(days=29)
+    await run(db, handlers.book, trained, laser.id, [Interval(later + timedelta(hours=1), later + timedelta(hours=2))],
+              later)
+
+
+async def test_booking_a_room_needs_the_trainings_of_the_equipment_inside_it(db: Database) -> None:
+    space, room = await a_space(db, members=1)
+    training, trained = await a_trained_member(db, space)
+    bench = await run(db, handlers.add_resource, OPERATOR, space, resource_input(name="Bench", parent_id=room), NOW)
+    await run(db, handlers.add_resource, OPERATOR, space, resource_input(
+        kind="equipment", name="Laser", parent_id=bench.id, required_training_id=training.id), NOW)
+    for target in (room, bench.id):
+        with pytest.raises(BookingRefused) as untrained:
+            await run(db, handlers.book, member(0), target, [slot(3)], NOW)
+        assert untrained.value.status == 403 and untrained.value.rule == "training"
+        assert "Laser safety" in untrained.value.detail
+    await run(db, handlers.book, trained, room, [slot(3)], NOW)
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self.moment = now
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+async def test_the_sweeper_records_no_shows_after_the_grace_and_cancels_unapproved_bookings(db: Database) -> None:
+    from makerspace import jobs
+
+    from shared.booking.models import BookingSubscription
+
+    space, room = await a_space(db, credits=10, credits_per_hour=2)
+    gated = await run(db, handlers.add_resource, OPERATOR, space, resource_input(
+        name="Gated", requires_approval=True, credits_per_hour=2), NOW)
+    missed = (await run(db, handlers.book, member(0), room, [slot(1)], NOW))[0]
+    attended = (await run(db, handlers.book, member(0), room, [slot(3)], NOW))[0]
+    undecided = (await run(db, handlers.book, member(0), gated.id, [slot(2)], NOW))[0]
+    assert undecided.state == "pending"
+    clock = FixedClock(NOW + timedelta(hours=1, minutes=14))
+    ctx = jobs.JobContext(db, clock, "makerspace")
+    assert await jobs.sweep_bookings(ctx) == 0  # still inside the grace period
+    clock.moment = NOW + timedelta(hours=1, minutes=15)
+    assert await jobs.sweep_bookings(ctx) == 1
+    clock.moment = NOW + timedelta(hours=3)
+    await run(db, handlers.check_in_booking, member(0), attended.id, clock.moment)
+    assert await jobs.sweep_bookings(ctx) == 1  # the unapproved one, past its start
+    clock.moment = NOW + timedelta(days=1)
+    assert await jobs.sweep_bookings(ctx) == 0  # nothing left: checked in, no-show and cancelled stay as they are
+    async with db.reading() as session:
+        from shared.booking.models import Booking
+
+        states = {b.id: b.state for b in (await session.execute(select(Booking))).scalars()}
+        credits = (await session.execute(select(BookingSubscription.credits_remaining).where(
+            BookingSubscription.member_id == member(0).subject))).scalar_one()
+    assert states == {missed.id: "no_show", attended.id: "checked_in", undecided.id: "cancelled"}
+    assert credits == 10 - 2 - 2  # the unapproved booking's 2 credits came back
+    kinds = [e.type.rsplit(".", 2)[-2] for e in await events(db) if e.subject in (missed.id, undecided.id)]
+    assert "no_show_recorded" in kinds and "cancelled" in kinds
+    recorded = next(e for e in await events(db) if e.type.endswith("booking.no_show_recorded.v1"))
+    assert recorded.actor == "system:makerspace" and recorded.data["penalty_points"] == 10
+    cancelled = next(e for e in await events(db) if e.type.endswith("booking.cancelled.v1"))
+    assert cancelled.data["credits_refunded"] == 2

@@ -1,0 +1,12 @@
+"""Crowdfunding routes, split by aggregate: campaigns (lifecycle and review), pledges, equity, money (ledger,
+payouts, provider callback, CSV exports)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from crowdfunding.api import campaigns, equity, money, pledges
+
+
+def routers() -> list[APIRouter]:
+    return [campaigns.router, pledges.router, equity.router, money.router]

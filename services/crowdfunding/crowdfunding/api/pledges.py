@@ -1,0 +1,213 @@
+"""Pledge routes: pledging (unit taken, charged by idempotency key), the backer's own pledges, cancellation,
+refund requests after a missed delivery, delivery confirmation, risk flags for reviewers, and the CSV exports
+(a backer's own pledges; a founder's own campaign's backers)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from crowdfunding import flows
+from crowdfunding.api.common import (
+    READ_OVERRIDE,
+    Backer,
+    Id,
+    Limit,
+    Note,
+    Offset,
+    Region,
+    Reviewer,
+    Strict,
+    load_campaign,
+)
+from crowdfunding.handlers import pledges as handlers
+from crowdfunding.models import Pledge, RiskFlag
+from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.context import ContextDep
+from shared.problems import DomainError
+from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
+from shared.validation import ResourceId
+
+router = APIRouter(tags=["pledges"])
+Party = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:@-]{1,120}$", description="payment instrument (sandbox party)")]
+Holder = Annotated[Principal, require_roles("backer", "investor")]
+
+
+class PledgeCreate(Strict):
+    tier_id: Id
+    shipping_region: Region | None = None
+    payment_party: Party | None = None
+    organisation_id: Id | None = None
+
+
+class PledgeView(BaseModel):
+    id: str
+    campaign_id: str
+    tier_id: str | None
+    backer_id: str
+    organisation_id: str | None
+    kind: str
+    currency: str
+    amount_fen: int
+    shipping_region: str | None
+    shipping_fen: int
+    state: str
+    reason: str | None
+    payment_reference: str | None
+    flagged: bool
+    decision_rule: str | None
+    policy_version: str
+    reconfirm_by: datetime | None
+    placed_at: datetime
+    paid_at: datetime | None
+    closed_at: datetime | None
+    delivery_confirmed_at: datetime | None
+
+
+def view(p: Pledge) -> PledgeView:
+    return PledgeView(**p.model_dump(include=set(PledgeView.model_fields)))
+
+
+@router.post("/campaigns/{campaign_id}/pledges", status_code=status.HTTP_201_CREATED, response_model=PledgeView)
+async def pledge(campaign_id: ResourceId, body: PledgeCreate, ctx: ContextDep, now: Now,
+                 principal: Backer) -> PledgeView:
+    """Takes a unit of the tier atomically (409 when sold out), charges it; a declined charge releases the unit
+    (402). A charge whose answer never comes stays pending until the callback or the expiry job."""
+    data = handlers.PledgeInput(tier_id=body.tier_id, shipping_region=body.shipping_region,
+                                payment_party=body.payment_party, organisation_id=body.organisation_id)
+    placed = await flows.pledge(ctx, principal, campaign_id, data, now)
+    if placed.state == "cancelled":
+        raise DomainError(402, "the payment was declined; the pledge is cancelled and its unit released",
+                          field="payment_party", pledge_id=placed.id, rule="payment_failed")
+    return view(placed)
+
+
+@router.get("/pledges", response_model=list[PledgeView])
+async def my_pledges(session: ReadSessionDep, principal: Holder, limit: Limit = 50,
+                     offset: Offset = 0) -> list[PledgeView]:
+    rows = await session.execute(select(Pledge).where(Pledge.backer_id == principal.subject)
+                                 .order_by(col(Pledge.placed_at).desc(), col(Pledge.id)).limit(limit).offset(offset))
+    return [view(p) for p in rows.scalars()]
+
+
+CSV_FIELDS = ("pledge_id", "campaign_id", "tier_id", "backer_id", "currency", "amount_fen", "shipping_region",
+              "shipping_fen", "state", "reason", "placed_at", "paid_at", "delivery_confirmed_at")
+
+
+def _csv(rows: list[Pledge], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_FIELDS)
+    for p in rows:
+        writer.writerow([p.id, p.campaign_id, p.tier_id or "", p.backer_id, p.currency, p.amount_fen,
+                         p.shipping_region or "", p.shipping_fen, p.state, p.reason or "", p.placed_at.isoformat(),
+                         p.paid_at.isoformat() if p.paid_at else "",
+                         p.delivery_confirmed_at.isoformat() if p.delivery_confirmed_at else ""])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/pledges/export.csv", response_class=Response, tags=["exports"])
+async def export_my_pledges(session: ReadSessionDep, principal: Holder) -> Response:
+    """The backer's own pledges, and only those."""
+    rows = (await session.execute(select(Pledge).where(Pledge.backer_id == principal.subject)
+                                  .order_by(col(Pledge.placed_at), col(Pledge.id)).limit(100_000))).scalars().all()
+    return _csv(list(rows), "my-pledges.csv")
+
+
+@router.get("/campaigns/{campaign_id}/backers.csv", response_class=Response, tags=["exports"])
+async def export_backers(campaign_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal) -> Response:
+    """The founder's own campaign's pledges (for fulfilment), or a regulator or admin."""
+    campaign = await load_campaign(session, campaign_id)
+    if principal.subject != campaign.founder_id and not principal.has_any(*READ_OVERRIDE):
+        raise HTTPException(403, "not the founder of this campaign")
+    rows = (await session.execute(select(Pledge).where(Pledge.campaign_id == campaign_id)
+                                  .order_by(col(Pledge.placed_at), col(Pledge.id)).limit(100_000))).scalars().all()
+    return _csv(list(rows), f"backers-{campaign_id}.csv")
+
+
+@router.get("/campaigns/{campaign_id}/pledges", response_model=list[PledgeView])
+async def campaign_pledges(campaign_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal,
+                           limit: Limit = 50, offset: Offset = 0) -> list[PledgeView]:
+    campaign = await load_campaign(session, campaign_id)
+    query = select(Pledge).where(Pledge.campaign_id == campaign_id)
+    if principal.subject != campaign.founder_id and not principal.has_any(*READ_OVERRIDE):
+        query = query.where(Pledge.backer_id == principal.subject)  # a backer sees only their own
+    rows = await session.execute(query.order_by(col(Pledge.placed_at), col(Pledge.id)).limit(limit).offset(offset))
+    return [view(p) for p in rows.scalars()]
+
+
+@router.get("/pledges/{pledge_id}", response_model=PledgeView)
+async def read_pledge(pledge_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal) -> PledgeView:
+    found = await session.get(Pledge, pledge_id)
+    if found is None:
+        raise HTTPException(404, f"pledge {pledge_id} not found")
+    campaign = await load_campaign(session, found.campaign_id)
+    if principal.subject not in (found.backer_id, campaign.founder_id) and not principal.has_any(*READ_OVERRIDE):
+        raise HTTPException(403, "not your pledge")
+    return view(found)
+
+
+@router.post("/pledges/{pledge_id}/cancel", response_model=PledgeView)
+async def cancel(pledge_id: ResourceId, ctx: ContextDep, now: Now, principal: Holder) -> PledgeView:
+    """Until 48 hours before the deadline and never in the last hour (equity: per the offering's profile,
+    including the EU reflection period); a paid pledge is refunded."""
+    done = await flows.run(ctx, lambda uow: handlers.cancel_pledge(uow, principal, pledge_id, now))
+    await flows.settle_campaign(ctx, done.campaign_id)
+    return await _fresh(ctx, pledge_id)
+
+
+@router.post("/pledges/{pledge_id}/refund", response_model=PledgeView, tags=["settlement"])
+async def request_refund(pledge_id: ResourceId, ctx: ContextDep, now: Now, principal: Backer) -> PledgeView:
+    """After a missed delivery date: the share still held in custody comes back."""
+    done = await flows.run(ctx, lambda uow: handlers.request_refund(uow, principal, pledge_id, now))
+    await flows.settle_campaign(ctx, done.campaign_id)
+    return await _fresh(ctx, pledge_id)
+
+
+@router.post("/pledges/{pledge_id}/confirm-delivery", response_model=PledgeView, tags=["settlement"])
+async def confirm_delivery(pledge_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: Backer) -> PledgeView:
+    return view(await handlers.confirm_delivery(uow, principal, pledge_id, now))
+
+
+async def _fresh(ctx: flows.Context, pledge_id: str) -> PledgeView:
+    async with ctx.db.reading() as session:
+        found = await session.get(Pledge, pledge_id)
+        assert found is not None
+        return view(found)
+
+
+class FlagReview(Strict):
+    decision: Literal["cleared", "confirmed"]
+    note: Note = ""
+
+
+@router.get("/risk/flags", response_model=list[RiskFlag], tags=["risk"])
+async def risk_flags(session: ReadSessionDep, _reviewer: Reviewer,
+                     state: Literal["open", "cleared", "confirmed"] = "open", limit: Limit = 50,
+                     offset: Offset = 0) -> list[RiskFlag]:
+    rows = await session.execute(select(RiskFlag).where(RiskFlag.state == state)
+                                 .order_by(col(RiskFlag.created_at), col(RiskFlag.id)).limit(limit).offset(offset))
+    return list(rows.scalars())
+
+
+@router.post("/risk/flags/{flag_id}/review", response_model=RiskFlag, tags=["risk"])
+async def review_flag(flag_id: ResourceId, body: FlagReview, uow: UnitOfWorkDep, now: Now,
+                      principal: Reviewer) -> RiskFlag:
+    flag = await uow.session.get(RiskFlag, flag_id)
+    if flag is None:
+        raise HTTPException(404, f"risk flag {flag_id} not found")
+    if flag.state != "open":
+        raise DomainError(409, f"the flag is in state {flag.state!r}", current_state=flag.state)
+    flag.state, flag.reviewed_by, flag.reviewed_at = body.decision, principal.subject, now
+    await uow.commit()
+    return flag
+
+

@@ -1,0 +1,97 @@
+"""Scheduled jobs: deadlines (settlement), delivery, payment expiry, reconfirmations and payouts. Each decides from
+stored state and the service clock, acts on each campaign or pledge in its own transaction and is idempotent:
+a second run, or a run on another replica, finds nothing left to do. Run one at once with
+POST /testing/jobs/<name>/run (on a test platform)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from fastapi import FastAPI
+from sqlmodel import col, or_, select
+
+from crowdfunding import flows
+from crowdfunding.domain.campaign import CampaignState
+from crowdfunding.domain.policy import DEFAULT_POLICY
+from crowdfunding.handlers import equity, settlement
+from crowdfunding.models import Campaign, Payout, Pledge
+from shared.problems import DomainError
+from shared.scheduler import Job
+from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+S = CampaignState
+POLICY = DEFAULT_POLICY
+Act = Callable[[UnitOfWork, str, datetime], Awaitable[int]]
+
+
+def crowdfunding_jobs(app: FastAPI) -> list[Job]:
+    def bound(run: Callable[[flows.Context], Awaitable[int]]) -> Callable[[], Awaitable[int]]:
+        return lambda: run(flows.Context.of(app))
+
+    return [
+        Job("settlement", bound(deadlines), every_seconds=60),  # refunds start within the hour of a deadline
+        Job("payment-expiry", bound(payment_expiry), every_seconds=60),
+        Job("delivery", bound(delivery), every_seconds=300),
+        Job("reconfirmations", bound(reconfirmations), every_seconds=300),
+        Job("payouts", bound(retry_payouts), every_seconds=30),
+    ]
+
+
+async def _each(ctx: flows.Context, ids: list[tuple[str, str]], act: Act, name: str) -> int:
+    """Act on each (campaign, row) in its own transaction, then settle what it made owed."""
+    acted = 0
+    for campaign_id, row_id in ids:
+        try:
+            async with ctx.uow() as uow:
+                acted += await act(uow, row_id, ctx.clock.now())
+        except DomainError as exc:
+            log.info("job skipped", extra={"job": name, "id": row_id, "why": exc.detail})
+            continue
+        await flows.settle_campaign(ctx, campaign_id)
+    return acted
+
+
+async def deadlines(ctx: flows.Context) -> int:
+    now = ctx.clock.now()
+    async with ctx.db.reading() as session:
+        ids = list((await session.execute(select(Campaign.id).where(
+            col(Campaign.state).in_([S.LIVE.value, S.WAITING_FUNDS.value]),
+            or_(col(Campaign.deadline) <= now, col(Campaign.round_one_ends) <= now))
+            .order_by(col(Campaign.deadline)))).scalars())
+    return await _each(ctx, [(i, i) for i in ids], settlement.deadline, "settlement")
+
+
+async def delivery(ctx: flows.Context) -> int:
+    async with ctx.db.reading() as session:
+        ids = list((await session.execute(select(Campaign.id).where(Campaign.state == S.FULFILLING.value))).scalars())
+    return await _each(ctx, [(i, i) for i in ids], settlement.delivery_check, "delivery")
+
+
+async def payment_expiry(ctx: flows.Context) -> int:
+    cutoff = ctx.clock.now() - POLICY.payment_expiry
+    async with ctx.db.reading() as session:
+        rows = (await session.execute(select(Pledge.campaign_id, Pledge.id).where(
+            Pledge.state == "pending", col(Pledge.placed_at) <= cutoff).limit(1000))).all()
+    return await _each(ctx, [(c, p) for c, p in rows], settlement.expire_pending, "payment-expiry")
+
+
+async def reconfirmations(ctx: flows.Context) -> int:
+    now = ctx.clock.now()
+    async with ctx.db.reading() as session:
+        rows = (await session.execute(select(Pledge.campaign_id, Pledge.id).where(
+            col(Pledge.reconfirm_by).is_not(None), col(Pledge.reconfirm_by) < now,
+            col(Pledge.state).in_(["pending", "paid"])).limit(1000))).all()
+    return await _each(ctx, [(c, p) for c, p in rows], equity.lapse_unconfirmed, "reconfirmations")
+
+
+async def retry_payouts(ctx: flows.Context) -> int:
+    async with ctx.db.reading() as session:
+        ids = list((await session.execute(select(Payout.id).where(Payout.status == "pending")
+                                          .order_by(col(Payout.created_at)).limit(500))).scalars())
+    settled = 0
+    for payout_id in ids:
+        settled += await flows.settle_payout(ctx, payout_id)
+    return settled

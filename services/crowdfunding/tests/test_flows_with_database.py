@@ -1,0 +1,273 @@
+"""The crowdfunding commands, flows and jobs on a real database (SQLite and PostgreSQL) with the sandbox provider
+and an adjustable clock: success with both tranches, failure with full refunds, a declined charge releasing its
+unit, a race for the last units, a duplicated callback, a missed delivery, equity revocation and reconfirmation.
+Each campaign's ledger sums to zero and nothing stays in custody at the end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import crowdfunding
+import pytest
+from crowdfunding import flows, jobs
+from crowdfunding.handlers import campaigns, equity, pledges
+from crowdfunding.models import Campaign, Pledge, RewardTier
+from sqlalchemy import text
+from sqlmodel import select
+
+from shared.auth import Principal
+from shared.clock import AdjustableClock
+from shared.db import Database
+from shared.ids import new_id, utcnow
+from shared.ledger import balances, trial_balance
+from shared.migrations import upgrade_to_head
+from shared.outbox import read_feed
+from shared.payments import Payments, SandboxPaymentProvider
+from shared.problems import DomainError
+from shared.replica import SubjectReplica
+
+DAY = timedelta(days=1)
+FOUNDER = Principal(subject="founder-1", roles=frozenset({"founder"}))
+REVIEWER = Principal(subject="reviewer-1", roles=frozenset({"reviewer"}))
+
+
+def backer(n: int) -> Principal:
+    return Principal(subject=f"backer-{n}", roles=frozenset({"backer", "investor"}))
+
+
+@pytest.fixture
+async def ctx(database_url: str) -> AsyncIterator[flows.Context]:
+    db = Database(database_url)
+    await upgrade_to_head(db, str(Path(crowdfunding.__file__).parent / "migrations"))
+    try:
+        yield flows.Context(db, Payments(db, SandboxPaymentProvider(db), backoff_seconds=0), AdjustableClock(),
+                            service="crowdfunding")
+    finally:
+        await db.dispose()
+
+
+async def run(ctx: flows.Context, command: Any, *args: Any) -> Any:
+    async with ctx.uow() as uow:
+        return await command(uow, *args)
+
+
+async def organisation(ctx: flows.Context, owner: str) -> str:
+    org = new_id()
+    async with ctx.db.writing() as session:
+        session.add(SubjectReplica(subject_id=org, kind="organisation", name="示例科技", owner_id=owner,
+                                   region_code="350100", registration_number_masked="9135****0Y43",
+                                   registered_at=utcnow(), source_event_id=new_id()))
+    return org
+
+
+async def live_campaign(ctx: flows.Context, *, goal: int = 30_000, units: int | None = 10,
+                        mode: str = "all_or_nothing", kind: str = "reward", profile: str | None = None,
+                        days: int = 30) -> tuple[Campaign, str | None]:
+    now = ctx.clock.now()
+    org = await organisation(ctx, FOUNDER.subject)
+    data = campaigns.CampaignInput(kind=kind, funding_mode=mode, title="智能台灯", summary="护眼", story="三年研发",
+                                   industry="hardware", goal_fen=goal, duration_days=days, organisation_id=org,
+                                   equity_profile=profile, key_information_sheet="KIIS", risk_statement="可能亏损")
+    campaign = await run(ctx, campaigns.create_campaign, FOUNDER, data, now)
+    tier_id = None
+    if kind == "reward":
+        tier = await run(ctx, campaigns.add_tier, FOUNDER, campaign.id, campaigns.TierInput(
+            "早鸟", "一台", 10_000, units, now + 60 * DAY, {"CN": 0, "HK": 2_000}), now)
+        tier_id = tier.id
+    await run(ctx, campaigns.submit, FOUNDER, campaign.id, now)
+    await run(ctx, campaigns.review, REVIEWER, campaign.id, "approve", "ok", now)
+    campaign = await run(ctx, campaigns.launch, FOUNDER, campaign.id, now)
+    return campaign, tier_id
+
+
+async def pledge(ctx: flows.Context, campaign: Campaign, tier_id: str | None, n: int, party: str | None = None,
+                 region: str = "CN") -> Pledge:
+    return await flows.pledge(ctx, backer(n), campaign.id, pledges.PledgeInput(
+        tier_id=tier_id, shipping_region=region, payment_party=party), ctx.clock.now())
+
+
+async def settle_all(ctx: flows.Context) -> None:
+    for job in (jobs.deadlines, jobs.payment_expiry, jobs.delivery, jobs.reconfirmations, jobs.retry_payouts):
+        await job(ctx)
+
+
+async def assert_ledger_zero(ctx: flows.Context, campaign_id: str, *, held_allowed: bool = False) -> None:
+    async with ctx.db.reading() as session:
+        assert set((await trial_balance(session)).values()) <= {0}
+        total = (await session.execute(text("SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE "
+                                            "transaction_id LIKE :p"), {"p": f"cf:{campaign_id}:%"})).scalar_one()
+        assert int(total) == 0
+        for prefix in ("custody/", "receivable/", "commitments/", "payable/") + (() if held_allowed else ("held/",)):
+            left = {k: v for k, v in (await balances(session, prefix)).items() if campaign_id in k[0]}
+            assert left == {}, (prefix, left)
+
+
+async def state_of(ctx: flows.Context, campaign_id: str) -> Campaign:
+    async with ctx.db.reading() as session:
+        found = await session.get(Campaign, campaign_id)
+        assert found is not None
+        return found
+
+
+async def event_types(ctx: flows.Context) -> list[str]:
+    async with ctx.db.reading() as session:
+        events, _ = await read_feed(session, 0, 1000)
+    return [e.type.removeprefix("cn.sizhong.crowdfunding.") for e in events]
+
+
+async def test_success_ships_and_releases_both_tranches(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx)
+    paid = [await pledge(ctx, campaign, tier, n) for n in range(3)]
+    assert [p.state for p in paid] == ["paid"] * 3
+    declined = await pledge(ctx, campaign, tier, 9, party="card-declined")
+    assert (declined.state, declined.reason) == ("cancelled", "payment_failed")
+    async with ctx.db.reading() as session:
+        assert (await session.get(RewardTier, tier)).units_taken == 3  # type: ignore[union-attr]
+    assert (await state_of(ctx, campaign.id)).progress_mark == 100
+    ctx.clock.advance(31 * DAY)  # type: ignore[attr-defined]
+    await settle_all(ctx)
+    done = await state_of(ctx, campaign.id)
+    assert done.state == "fulfilling" and done.first_tranche_at is not None
+    async with ctx.db.reading() as session:
+        assert (await balances(session, f"held/campaign/{campaign.id}")) == {
+            (f"held/campaign/{campaign.id}", "CNY"): 9_000}
+    with pytest.raises(DomainError) as early:
+        await run(ctx, pledges.request_refund, backer(0), paid[0].id, ctx.clock.now())
+    assert early.value.status == 409
+    await run(ctx, campaigns.record_delivery, FOUNDER, campaign.id, "shipped", ctx.clock.now())
+    for p in paid:
+        await run(ctx, pledges.confirm_delivery, backer(int(p.backer_id.split("-")[1])), p.id, ctx.clock.now())
+    await settle_all(ctx)
+    assert (await state_of(ctx, campaign.id)).state == "fulfilled"
+    await assert_ledger_zero(ctx, campaign.id)
+    types = await event_types(ctx)
+    for expected in ("campaign.launched.v1", "pledge.paid.v1", "campaign.progress_reached.v1",
+                     "campaign.succeeded.v1", "custody.tranche_released.v1", "delivery.recorded.v1",
+                     "delivery.confirmed.v1", "payout.completed.v1", "campaign.fulfilled.v1"):
+        assert expected in types, expected
+    assert types.count("custody.tranche_released.v1") == 2
+
+
+async def test_failure_refunds_everyone_within_the_hour(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx, goal=100_000)
+    for n in range(3):
+        await pledge(ctx, campaign, tier, n, region="HK")
+    ctx.clock.advance(30 * DAY + timedelta(minutes=1))  # type: ignore[attr-defined]
+    await settle_all(ctx)
+    failed = await state_of(ctx, campaign.id)
+    assert failed.state == "failed"
+    assert failed.refunds_started_at is not None and failed.deadline is not None
+    assert failed.refunds_started_at - failed.deadline <= timedelta(hours=1)
+    async with ctx.db.reading() as session:
+        states = set((await session.execute(select(Pledge.state).where(Pledge.campaign_id == campaign.id))).scalars())
+    assert states == {"refunded"}
+    await assert_ledger_zero(ctx, campaign.id)
+
+
+async def test_no_oversell_when_racing_for_the_last_units(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx, units=15, goal=10**9)
+    outcomes = await asyncio.gather(*(pledge(ctx, campaign, tier, n) for n in range(40)), return_exceptions=True)
+    ok = [o for o in outcomes if isinstance(o, Pledge)]
+    refused = [o for o in outcomes if isinstance(o, DomainError)]
+    assert len(ok) == 15 and len(refused) == 25, outcomes
+    assert {e.status for e in refused} == {409}
+    async with ctx.db.reading() as session:
+        assert (await session.get(RewardTier, tier)).units_taken == 15  # type: ignore[union-attr]
+        assert (await balances(session, f"custody/campaign/{campaign.id}")) == {
+            (f"custody/campaign/{campaign.id}", "CNY"): 150_000}
+
+
+async def test_duplicated_and_late_callbacks_pay_once(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx)
+    async with ctx.uow() as uow:
+        placed = await pledges.place_reward_pledge(uow, backer(1), campaign.id, pledges.PledgeInput(
+            tier_id=tier, shipping_region="CN"), ctx.clock.now())
+    for _ in range(2):
+        done = await flows.payment_callback(ctx, placed.id, True, "ref-1", None, "service:provider")
+        assert done.state == "paid"
+    async with ctx.db.reading() as session:
+        assert (await session.get(Campaign, campaign.id)).raised_fen == 10_000  # type: ignore[union-attr]
+    # a pledge that expired unpaid, then the provider says it succeeded after all: refunded, once
+    async with ctx.uow() as uow:
+        late = await pledges.place_reward_pledge(uow, backer(2), campaign.id, pledges.PledgeInput(
+            tier_id=tier, shipping_region="CN"), ctx.clock.now())
+    ctx.clock.advance(timedelta(minutes=31))  # type: ignore[attr-defined]
+    assert await jobs.payment_expiry(ctx) == 1
+    for _ in range(2):
+        await flows.payment_callback(ctx, late.id, True, "ref-2", None, "service:provider")
+    async with ctx.db.reading() as session:
+        refreshed = await session.get(Pledge, late.id)
+        assert refreshed is not None and refreshed.state == "refunded"
+        assert (await session.get(RewardTier, tier)).units_taken == 1  # type: ignore[union-attr]
+
+
+async def test_missed_delivery_opens_refunds_of_the_held_share(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx, goal=20_000)
+    a = await pledge(ctx, campaign, tier, 1)
+    await pledge(ctx, campaign, tier, 2)
+    ctx.clock.advance(31 * DAY)  # type: ignore[attr-defined]
+    await settle_all(ctx)
+    ctx.clock.advance(60 * DAY)  # type: ignore[attr-defined]
+    await settle_all(ctx)
+    assert (await state_of(ctx, campaign.id)).delivery_missed_at is not None
+    with pytest.raises(DomainError) as wrong:
+        await run(ctx, pledges.request_refund, backer(2), a.id, ctx.clock.now())
+    assert wrong.value.status == 403
+    await flows.run(ctx, lambda uow: pledges.request_refund(uow, backer(1), a.id, ctx.clock.now()))
+    await flows.settle_campaign(ctx, campaign.id)
+    async with ctx.db.reading() as session:
+        refunded = await session.get(Pledge, a.id)
+        assert refunded is not None and refunded.state == "refunded"
+        assert (await balances(session, f"held/campaign/{campaign.id}")) == {
+            (f"held/campaign/{campaign.id}", "CNY"): 3_000}
+    await assert_ledger_zero(ctx, campaign.id, held_allowed=True)
+
+
+async def test_equity_reflection_period_and_reconfirmation(ctx: flows.Context) -> None:
+    campaign, _ = await live_campaign(ctx, kind="equity", profile="eu_ecsp", goal=10**8)
+    investors = [backer(n) for n in range(3)]
+    for person in investors:
+        await organisation(ctx, person.subject)  # real-name verified
+        await run(ctx, equity.save_profile, person, equity.ProfileInput(
+            kind="person", currency="EUR", annual_income=0, net_worth=100_000_00,
+            knowledge_test_passed_at=ctx.clock.now(), loss_simulation_at=ctx.clock.now()), ctx.clock.now())
+    decision, none = await flows.invest(ctx, investors[0], campaign.id, 6_000_00, pledges.PledgeInput(),
+                                        ctx.clock.now())
+    assert none is None and decision.rule == "eu.risk_warning"
+    _, first = await flows.invest(ctx, investors[0], campaign.id, 6_000_00, pledges.PledgeInput(consent=True),
+                                  ctx.clock.now())
+    _, second = await flows.invest(ctx, investors[1], campaign.id, 1_000_00, pledges.PledgeInput(), ctx.clock.now())
+    assert first is not None and second is not None and first.state == second.state == "paid"
+    ctx.clock.advance(3 * DAY)  # type: ignore[attr-defined]
+    await flows.run(ctx, lambda uow: pledges.cancel_pledge(uow, investors[0], first.id, ctx.clock.now()))
+    await flows.settle_campaign(ctx, campaign.id)
+    await run(ctx, campaigns.post_update, FOUNDER, campaign.id, "新的估值", "估值变更", True, ctx.clock.now())
+    ctx.clock.advance(8 * DAY)  # type: ignore[attr-defined]
+    assert await jobs.reconfirmations(ctx) == 1
+    await jobs.retry_payouts(ctx)
+    async with ctx.db.reading() as session:
+        rows = {p.id: (p.state, p.reason) for p in (await session.execute(
+            select(Pledge).where(Pledge.campaign_id == campaign.id))).scalars()}
+    assert rows[first.id] == ("refunded", "revoked_reflection_period")
+    assert rows[second.id] == ("refunded", "not_reconfirmed")
+    assert "investment.decided.v1" in await event_types(ctx)
+    await assert_ledger_zero(ctx, campaign.id)
+
+
+async def test_self_backing_and_illegal_steps_are_refused(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx)
+    with pytest.raises(DomainError) as self_backing:
+        await flows.pledge(ctx, Principal(subject=FOUNDER.subject, roles=frozenset({"backer"})), campaign.id,
+                           pledges.PledgeInput(tier_id=tier, shipping_region="CN"), ctx.clock.now())
+    assert (self_backing.value.status, self_backing.value.extra["rule"]) == (403, "self_backing")
+    with pytest.raises(DomainError) as illegal:
+        await run(ctx, campaigns.submit, FOUNDER, campaign.id, ctx.clock.now())
+    assert illegal.value.status == 409 and illegal.value.extra["current_state"] == "live"
+    await pledge(ctx, campaign, tier, 1)
+    with pytest.raises(DomainError) as captured:
+        await run(ctx, campaigns.cancel, FOUNDER, campaign.id, "", ctx.clock.now())
+    assert captured.value.extra["rule"] == "pledge_captured"
