@@ -599,6 +599,27 @@ async def run(args: argparse.Namespace, bootstrap: str, meter: CpuMeter) -> list
         if args.pledges > 0:
             progress(f"pledges per second on one worker vs a bare FastAPI endpoint, {args.pledges:,} each")
             rows.append(await pledge_row(workdir, args.pledges))
+        if args.audit_events > 0:
+            rows.extend(await audit_rows(workdir, args.audit_events, args.audit_export_entries))
+    return rows
+
+
+async def audit_rows(workdir: Path, events: int, export_entries: int) -> list[Row]:
+    """Audit log append throughput with hashing, and offline verification of an export (bench/audit.py)."""
+    from bench.audit import measure_append, measure_verify
+
+    progress(f"audit append with hashing, {events:,} events")
+    measured = [("audit append with hashing", await measure_append(workdir, events))]
+    if export_entries > 0:
+        progress(f"offline verification of a {export_entries:,}-entry audit export")
+        measured.append((f"audit offline verify, {export_entries:,} entries",
+                         await asyncio.to_thread(measure_verify, workdir, export_entries)))
+    rows = []
+    for label, result in measured:
+        row = Row(label, result.events, result.seconds, result.per_s, target=result.target,
+                  result="PASS" if result.passed else "FAIL")
+        row.notes.extend(result.notes)
+        rows.append(row)
     return rows
 
 
@@ -644,6 +665,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=60.0, help="max wait for the last event per scenario")
     parser.add_argument("--pledges", type=int, default=2000,
                         help="pledges (and bare requests) in the crowdfunding pledge row (<= 0: no row)")
+    parser.add_argument("--audit-events", type=int, default=100_000,
+                        help="events in the audit append row (<= 0: no audit rows)")
+    parser.add_argument("--audit-export-entries", type=int, default=1_000_000,
+                        help="entries in the audit offline verification row (<= 0: no such row)")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
