@@ -148,7 +148,9 @@ class ServiceProcess(_Child):
     def __init__(self, name: str, port: int, env: Mapping[str, str], sink: IO[str] | None) -> None:
         argv = [sys.executable, "-m", "uvicorn", "--factory", f"{name}.main:create_app", "--host", "127.0.0.1",
                 "--port", str(port), "--no-access-log", "--log-level", "warning",
-                "--timeout-graceful-shutdown", "5"]
+                "--timeout-graceful-shutdown", "5",
+                # Longer than clients keep idle connections, so a reused one is not closed under them.
+                "--timeout-keep-alive", "65"]
         super().__init__(name, argv, env, sink)
         self.port = port
 
