@@ -11,10 +11,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Column, Field, SQLModel
+from sqlmodel import Column, Field, SQLModel, col
 
 from shared.db import utc_column
 from shared.ids import utcnow
@@ -100,3 +101,38 @@ async def trial_balance(session: AsyncSession) -> dict[str, int]:
     rows = (await session.execute(
         select(ENTRIES.c.currency, func.sum(ENTRIES.c.amount)).group_by(ENTRIES.c.currency))).all()
     return {currency: int(total) for currency, total in rows}
+
+
+async def money_trail(session: AsyncSession, prefix: str) -> dict[str, Any]:
+    """Everything recorded about money under one id prefix (a task's, a campaign's), for regulators and
+    tests: each ledger transaction with its entries, the sum per currency (always zero), every account's
+    balance, and the payment calls and sandbox-provider operations whose idempotency keys share the prefix."""
+    transactions = (await session.execute(
+        select(LedgerTransaction).where(col(LedgerTransaction.id).startswith(prefix, autoescape=True))
+        .order_by(col(LedgerTransaction.posted_at), col(LedgerTransaction.id)))).scalars().all()
+    entries = (await session.execute(
+        select(LedgerEntry).where(col(LedgerEntry.transaction_id).startswith(prefix, autoescape=True))
+        .order_by(col(LedgerEntry.id)))).scalars().all()
+    by_transaction: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    total: dict[str, int] = defaultdict(int)
+    accounts: dict[str, int] = defaultdict(int)
+    for entry in entries:
+        by_transaction[entry.transaction_id].append(
+            {"account": entry.account, "currency": entry.currency, "amount": entry.amount})
+        total[entry.currency] += entry.amount
+        accounts[entry.account] += entry.amount
+    like = {"p": prefix.replace("%", r"\%").replace("_", r"\_") + "%"}
+    attempts = (await session.execute(text(
+        "SELECT idempotency_key, kind, party, amount, status, calls FROM payment_attempts "
+        "WHERE idempotency_key LIKE :p ESCAPE '\\' ORDER BY created_at"), like)).all()
+    provider = (await session.execute(text(
+        "SELECT idempotency_key, kind, amount, status FROM sandbox_provider_operations "
+        "WHERE idempotency_key LIKE :p ESCAPE '\\' ORDER BY executed_at"), like)).all()
+    return {
+        "sum": dict(total),
+        "accounts": dict(accounts),
+        "transactions": [{"id": t.id, "kind": t.kind, "memo": t.memo, "posted_at": t.posted_at.isoformat(),
+                          "entries": by_transaction.get(t.id, [])} for t in transactions],
+        "payment_attempts": [dict(row._mapping) for row in attempts],
+        "provider_operations": [dict(row._mapping) for row in provider],
+    }

@@ -88,3 +88,23 @@ def test_every_split_adds_up_and_is_within_a_fen_of_exact() -> None:
         parts = whole.split(ratios)
         assert sum(p.minor for p in parts) == whole.minor
         assert all(abs(p.minor - whole.minor * r) < 1 for p, r in zip(parts, ratios, strict=True))
+
+
+async def test_the_money_trail_of_a_prefix_shows_only_its_own_money(money_db: Any) -> None:
+    from shared.ledger import money_trail
+
+    payments = Payments(money_db, SandboxPaymentProvider(money_db), backoff_seconds=0)
+    await payments.execute(PaymentKind.CHARGE, "cs:t_1:charge", Money.cny(900), "poster")
+    await payments.execute(PaymentKind.CHARGE, "cs:tX1:charge", Money.cny(50), "other")  # '_' must not match X
+    async with money_db.writing() as session:
+        await post(session, "cs:t_1:fund", transfer(Money.cny(900), "provider/clearing", "escrow/t_1"),
+                   kind="escrow.funded")
+        await post(session, "cs:tX1:fund", transfer(Money.cny(50), "provider/clearing", "escrow/tX1"),
+                   kind="escrow.funded")
+    async with money_db.reading() as session:
+        trail = await money_trail(session, "cs:t_1:")
+    assert [t["id"] for t in trail["transactions"]] == ["cs:t_1:fund"]
+    assert trail["sum"] == {"CNY": 0}
+    assert trail["accounts"] == {"provider/clearing": -900, "escrow/t_1": 900}
+    assert [a["idempotency_key"] for a in trail["payment_attempts"]] == ["cs:t_1:charge"]
+    assert [o["idempotency_key"] for o in trail["provider_operations"]] == ["cs:t_1:charge"]

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -33,7 +32,7 @@ from crowdsourcing.models import (
 )
 from shared.auth import ROLES, CurrentPrincipal, Principal, require_roles
 from shared.context import ContextDep
-from shared.ledger import LedgerEntry, LedgerTransaction, balances, trial_balance
+from shared.ledger import balances, money_trail, trial_balance
 from shared.money import Fen
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.validation import ID_PATTERN, PlainText, ResourceId
@@ -582,39 +581,13 @@ async def task_ledger(task_id: ResourceId, session: ReadSessionDep, _principal: 
     task = await session.get(Task, task_id)
     if task is None:
         raise HTTPException(404, f"task {task_id} not found")
-    prefix = f"cs:{task.id}:"
-    transactions = (await session.execute(select(LedgerTransaction).where(
-        col(LedgerTransaction.id).startswith(prefix, autoescape=True)).order_by(
-        col(LedgerTransaction.posted_at), col(LedgerTransaction.id)))).scalars().all()
-    entries = (await session.execute(select(LedgerEntry).where(
-        col(LedgerEntry.transaction_id).startswith(prefix, autoescape=True)).order_by(col(LedgerEntry.id)))).scalars()
-    by_transaction: dict[str, list[dict[str, Any]]] = {}
-    total: dict[str, int] = {}
-    for entry in entries:
-        by_transaction.setdefault(entry.transaction_id, []).append(
-            {"account": entry.account, "currency": entry.currency, "amount": entry.amount})
-        total[entry.currency] = total.get(entry.currency, 0) + entry.amount
-    accounts: dict[str, int] = {}
-    for rows in by_transaction.values():
-        for row in rows:
-            accounts[row["account"]] = accounts.get(row["account"], 0) + row["amount"]
+    trail = await money_trail(session, f"cs:{task.id}:")
     payouts = (await session.execute(select(Payout).where(Payout.task_id == task.id)
                                      .order_by(col(Payout.created_at)))).scalars().all()
-    attempts = (await session.execute(text(
-        "SELECT idempotency_key, kind, party, amount, status, calls FROM payment_attempts "
-        "WHERE idempotency_key LIKE :p ORDER BY created_at"), {"p": prefix + "%"})).all()
-    provider = (await session.execute(text(
-        "SELECT idempotency_key, kind, amount, status FROM sandbox_provider_operations WHERE idempotency_key LIKE :p"
-    ), {"p": prefix + "%"})).all()
     return {
-        "task_id": task.id, "currency": task.currency, "sum": total,
-        "escrow_held": {k: v for k, v in accounts.items() if k.startswith("escrow/") and v},
-        "accounts": accounts,
-        "transactions": [{"id": t.id, "kind": t.kind, "memo": t.memo, "posted_at": t.posted_at.isoformat(),
-                          "entries": by_transaction.get(t.id, [])} for t in transactions],
+        "task_id": task.id, "currency": task.currency, **trail,
+        "escrow_held": {k: v for k, v in trail["accounts"].items() if k.startswith("escrow/") and v},
         "payouts": [p.model_dump(mode="json") for p in payouts],
-        "payment_attempts": [dict(r._mapping) for r in attempts],
-        "provider_operations": [dict(r._mapping) for r in provider],
     }
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from sqlalchemy import text
 from sqlmodel import col, select
 
 from crowdfunding import flows
@@ -16,7 +15,7 @@ from crowdfunding.custody import CLEARING
 from crowdfunding.models import Payout
 from shared.auth import CurrentPrincipal
 from shared.context import ContextDep
-from shared.ledger import LedgerEntry, LedgerTransaction, balances, trial_balance
+from shared.ledger import balances, money_trail, trial_balance
 from shared.service_app import ReadSessionDep
 from shared.validation import ResourceId
 
@@ -54,37 +53,13 @@ async def campaign_ledger(campaign_id: ResourceId, session: ReadSessionDep, _aud
     """Every ledger transaction of the campaign with its entries (each sums to zero, so the whole does), the
     balance of each account, its payouts and the provider calls made for it."""
     campaign = await load_campaign(session, campaign_id)
-    prefix = f"cf:{campaign.id}:"
-    transactions = (await session.execute(select(LedgerTransaction).where(
-        col(LedgerTransaction.id).startswith(prefix, autoescape=True)).order_by(
-        col(LedgerTransaction.posted_at), col(LedgerTransaction.id)))).scalars().all()
-    entries = (await session.execute(select(LedgerEntry).where(
-        col(LedgerEntry.transaction_id).startswith(prefix, autoescape=True)).order_by(col(LedgerEntry.id)))).scalars()
-    by_transaction: dict[str, list[dict[str, Any]]] = {}
-    total: dict[str, int] = {}
-    accounts: dict[str, int] = {}
-    for entry in entries:
-        by_transaction.setdefault(entry.transaction_id, []).append(
-            {"account": entry.account, "currency": entry.currency, "amount": entry.amount})
-        total[entry.currency] = total.get(entry.currency, 0) + entry.amount
-        accounts[entry.account] = accounts.get(entry.account, 0) + entry.amount
+    trail = await money_trail(session, f"cf:{campaign.id}:")
     payouts = (await session.execute(select(Payout).where(Payout.campaign_id == campaign.id)
                                      .order_by(col(Payout.created_at), col(Payout.id)))).scalars().all()
-    attempts = (await session.execute(text(
-        "SELECT idempotency_key, kind, party, amount, status, calls FROM payment_attempts "
-        "WHERE idempotency_key LIKE :p ORDER BY created_at"), {"p": prefix + "%"})).all()
-    provider = (await session.execute(text(
-        "SELECT idempotency_key, kind, amount, status FROM sandbox_provider_operations WHERE idempotency_key LIKE :p"
-    ), {"p": prefix + "%"})).all()
     return {
-        "campaign_id": campaign.id, "currency": campaign.currency, "sum": total,
-        "held": {k: v for k, v in accounts.items() if v and not k.startswith("provider/")},
-        "accounts": accounts,
-        "transactions": [{"id": t.id, "kind": t.kind, "memo": t.memo, "posted_at": t.posted_at.isoformat(),
-                          "entries": by_transaction.get(t.id, [])} for t in transactions],
+        "campaign_id": campaign.id, "currency": campaign.currency, **trail,
+        "held": {k: v for k, v in trail["accounts"].items() if v and not k.startswith("provider/")},
         "payouts": [p.model_dump(mode="json") for p in payouts],
-        "payment_attempts": [dict(r._mapping) for r in attempts],
-        "provider_operations": [dict(r._mapping) for r in provider],
     }
 
 
