@@ -229,6 +229,8 @@ def test_dockerfile(service: str) -> None:
         "0.0.0.0",
         "--port",
         str(port),
+        "--timeout-keep-alive",  # as shared.launcher: longer than clients keep idle connections
+        "65",
     ]
 
 
