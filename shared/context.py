@@ -1,8 +1,9 @@
 """What commands and jobs need from a running service, for code that manages its own transactions.
 
-Routes that call the payment provider cannot run inside the request-wide unit of work (on SQLite there is
-one writer, and the payments module takes its own short transactions around the provider call), and
-scheduler jobs have no request at all. Both take a `ServiceContext` and open units of work from it.
+Scheduler jobs have no request, and routes that call the payment provider cannot run inside the
+request-wide unit of work (on SQLite there is one writer, and the payments module takes its own short
+transactions around the provider call). Both take a context and open units of work from it:
+`ServiceContext` for every service, `MoneyContext` for those that move money.
 """
 
 from __future__ import annotations
@@ -22,23 +23,34 @@ from shared.uow import UnitOfWork
 @dataclass(frozen=True)
 class ServiceContext:
     db: Database
-    payments: Payments
     clock: Clock
     service: str
-    wake: Callable[[], None] | None = None
+    wake: Callable[[], None] | None  # the relay's wake-up, so commits publish at once
 
     @classmethod
     def of(cls, app: FastAPI) -> ServiceContext:
         state = app.state
-        return cls(state.db, state.payments, state.clock, state.settings.service_name, state.relay.wake)
+        return cls(state.db, state.clock, state.settings.service_name, state.relay.wake)
 
     def uow(self) -> UnitOfWork:
         """A new unit of work (one transaction) whose commit wakes the relay."""
         return UnitOfWork(self.db, self.service, self.wake)
 
 
-def _context(request: Request) -> ServiceContext:
-    return ServiceContext.of(request.app)
+@dataclass(frozen=True)
+class MoneyContext(ServiceContext):
+    payments: Payments
+
+    @classmethod
+    def of(cls, app: FastAPI) -> MoneyContext:
+        state = app.state
+        if state.payments is None:
+            raise RuntimeError("this service does not move money (ServiceDefinition.moves_money)")
+        return cls(state.db, state.clock, state.settings.service_name, state.relay.wake, state.payments)
 
 
-ContextDep = Annotated[ServiceContext, Depends(_context)]
+def _money_context(request: Request) -> MoneyContext:
+    return MoneyContext.of(request.app)
+
+
+MoneyContextDep = Annotated[MoneyContext, Depends(_money_context)]

@@ -25,14 +25,14 @@ from crowdfunding.handlers import equity, pledges, settlement
 from crowdfunding.handlers.common import SYSTEM
 from crowdfunding.models import Payout, Pledge
 from shared.auth import Principal
-from shared.context import ServiceContext
+from shared.context import MoneyContext
 from shared.money import Money
 from shared.payments import PaymentKind
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Context = ServiceContext
+Context = MoneyContext
 
 
 async def pledge(ctx: Context, principal: Principal, campaign_id: str, data: pledges.PledgeInput,

@@ -31,7 +31,7 @@ from crowdsourcing.models import (
     Task,
 )
 from shared.auth import ROLES, CurrentPrincipal, Principal, require_roles
-from shared.context import ContextDep
+from shared.context import MoneyContextDep
 from shared.ledger import balances, money_trail, trial_balance
 from shared.money import Fen
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
@@ -68,7 +68,7 @@ Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
 router = APIRouter()
 
 
-Ctx = ContextDep
+Ctx = MoneyContextDep
 
 
 class Strict(BaseModel):

@@ -21,7 +21,7 @@ from crowdsourcing import contracts as ev
 from crowdsourcing import escrow, handlers
 from crowdsourcing.models import Payout, Report, Task
 from shared.auth import Principal
-from shared.context import ServiceContext
+from shared.context import MoneyContext
 from shared.money import Money
 from shared.payments import PaymentKind, PaymentResult
 from shared.problems import DomainError
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-Context = ServiceContext  # flows and jobs take the shared service context
+Context = MoneyContext  # flows and jobs take the shared money-moving service context
 
 
 async def publish(ctx: Context, principal: Principal | None, task_id: str, now: datetime) -> Task:

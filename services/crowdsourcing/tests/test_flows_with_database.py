@@ -44,8 +44,8 @@ async def ctx(database_url: str) -> AsyncIterator[flows.Context]:
     db = Database(database_url)
     await upgrade_to_head(db, str(Path(crowdsourcing.__file__).parent / "migrations"))
     try:
-        yield flows.Context(db, Payments(db, SandboxPaymentProvider(db), backoff_seconds=0), AdjustableClock(),
-                            service="crowdsourcing")
+        yield flows.Context(db, AdjustableClock(), "crowdsourcing", None,
+                            Payments(db, SandboxPaymentProvider(db), backoff_seconds=0))
     finally:
         await db.dispose()
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import FastAPI
@@ -24,8 +23,7 @@ from makerspace import handlers
 from shared.auth import SERVICE_ROLE, Principal
 from shared.booking.models import Booking
 from shared.booking.rules import BookingState
-from shared.clock import Clock
-from shared.db import Database
+from shared.context import ServiceContext
 from shared.problems import DomainError
 from shared.scheduler import Job
 from shared.uow import UnitOfWork
@@ -35,29 +33,11 @@ SWEEPER = Principal(subject="system:makerspace", roles=frozenset({SERVICE_ROLE})
 BATCH = 500
 
 
-@dataclass(frozen=True)
-class JobContext:
-    """What a job needs from the running service (the makerspace moves no money: no payments here)."""
-
-    db: Database
-    clock: Clock
-    service: str
-    wake: Callable[[], None] | None = None
-
-    @classmethod
-    def of(cls, app: FastAPI) -> JobContext:
-        state = app.state
-        return cls(state.db, state.clock, state.settings.service_name, state.relay.wake)
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.db, self.service, self.wake)
-
-
 def makerspace_jobs(app: FastAPI) -> list[Job]:
-    return [Job("bookings", lambda: sweep_bookings(JobContext.of(app)), every_seconds=60)]
+    return [Job("bookings", lambda: sweep_bookings(ServiceContext.of(app)), every_seconds=60)]
 
 
-async def sweep_bookings(ctx: JobContext) -> int:
+async def sweep_bookings(ctx: ServiceContext) -> int:
     """No-shows after the grace period; unapproved bookings whose start has passed are cancelled (refunded)."""
     now = ctx.clock.now()
     async with ctx.db.reading() as session:
@@ -71,7 +51,7 @@ async def sweep_bookings(ctx: JobContext) -> int:
     return acted + await _each(ctx, pending, handlers.cancel_unapproved, "unapproved")
 
 
-async def _each(ctx: JobContext, ids: list[str],
+async def _each(ctx: ServiceContext, ids: list[str],
                 act: Callable[[UnitOfWork, Principal, str, datetime], Awaitable[Booking]], what: str) -> int:
     acted = 0
     for booking_id in ids:

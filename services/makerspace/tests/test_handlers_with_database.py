@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from shared.auth import Principal
 from shared.booking.rules import BookingRefused, Interval
+from shared.context import ServiceContext
 from shared.db import Database
 from shared.migrations import upgrade_to_head
 from shared.outbox import read_feed
@@ -283,7 +284,7 @@ async def test_the_sweeper_records_no_shows_after_the_grace_and_cancels_unapprov
     undecided = (await run(db, handlers.book, member(0), gated.id, [slot(2)], NOW))[0]
     assert undecided.state == "pending"
     clock = FixedClock(NOW + timedelta(hours=1, minutes=14))
-    ctx = jobs.JobContext(db, clock, "makerspace")
+    ctx = ServiceContext(db, clock, "makerspace", None)
     assert await jobs.sweep_bookings(ctx) == 0  # still inside the grace period
     clock.moment = NOW + timedelta(hours=1, minutes=15)
     assert await jobs.sweep_bookings(ctx) == 1

@@ -38,7 +38,7 @@ from crowdfunding.handlers import campaigns as handlers
 from crowdfunding.handlers import equity, settlement
 from crowdfunding.models import Campaign, CampaignTransition
 from shared.auth import CurrentPrincipal, Principal
-from shared.context import ContextDep
+from shared.context import MoneyContextDep
 from shared.money import Fen
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.validation import PlainText, ResourceId
@@ -192,7 +192,7 @@ async def reinstate(campaign_id: ResourceId, body: WhyBody, uow: UnitOfWorkDep, 
 
 
 @router.post("/campaigns/{campaign_id}/terminate", response_model=CampaignView, tags=["review"])
-async def terminate(campaign_id: ResourceId, body: WhyBody, ctx: ContextDep, now: Now,
+async def terminate(campaign_id: ResourceId, body: WhyBody, ctx: MoneyContextDep, now: Now,
                     principal: Supervisor) -> CampaignView:
     """A suspended campaign ends as failed: every paid pledge is refunded."""
     await flows.run(ctx, lambda uow: settlement.terminate(uow, principal, campaign_id, body.why, now))

@@ -16,7 +16,7 @@ from crowdfunding.domain.campaign import CampaignKind, CampaignState
 from crowdfunding.handlers import equity as handlers
 from crowdfunding.handlers.pledges import PledgeInput
 from crowdfunding.models import Campaign, InvestorProfile
-from shared.context import ContextDep
+from shared.context import MoneyContextDep
 from shared.money import Fen
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
@@ -74,7 +74,7 @@ async def offerings(session: ReadSessionDep, principal: Investor, limit: Limit =
 
 
 @router.post("/campaigns/{campaign_id}/investments", status_code=status.HTTP_201_CREATED)
-async def invest(campaign_id: ResourceId, body: InvestmentBody, ctx: ContextDep, now: Now,
+async def invest(campaign_id: ResourceId, body: InvestmentBody, ctx: MoneyContextDep, now: Now,
                  principal: Investor) -> dict[str, Any]:
     """Refused: 403 with the decision; limited (over a limit or a cap): 409 with the most allowed now."""
     data = PledgeInput(payment_party=body.payment_party, organisation_id=body.organisation_id, consent=body.consent)

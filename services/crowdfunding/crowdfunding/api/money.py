@@ -14,7 +14,7 @@ from crowdfunding.api.pledges import PledgeView, view
 from crowdfunding.custody import CLEARING
 from crowdfunding.models import Payout
 from shared.auth import CurrentPrincipal
-from shared.context import ContextDep
+from shared.context import MoneyContextDep
 from shared.ledger import balances, money_trail, trial_balance
 from shared.service_app import ReadSessionDep
 from shared.validation import ResourceId
@@ -30,7 +30,7 @@ class Callback(Strict):
 
 
 @router.post("/payments/callback", response_model=PledgeView, tags=["payments"])
-async def payment_callback(body: Callback, ctx: ContextDep, principal: Provider) -> PledgeView:
+async def payment_callback(body: Callback, ctx: MoneyContextDep, principal: Provider) -> PledgeView:
     """The provider's notification of a charge: repeated or late deliveries are applied once (a success for an
     expired pledge is refunded)."""
     done = await flows.payment_callback(ctx, body.pledge_id, body.status == "succeeded", body.reference,

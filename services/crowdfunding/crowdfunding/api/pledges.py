@@ -30,7 +30,7 @@ from crowdfunding.api.common import (
 from crowdfunding.handlers import pledges as handlers
 from crowdfunding.models import Pledge, RiskFlag
 from shared.auth import CurrentPrincipal, Principal, require_roles
-from shared.context import ContextDep
+from shared.context import MoneyContextDep
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.validation import ResourceId
@@ -76,7 +76,7 @@ def view(p: Pledge) -> PledgeView:
 
 
 @router.post("/campaigns/{campaign_id}/pledges", status_code=status.HTTP_201_CREATED, response_model=PledgeView)
-async def pledge(campaign_id: ResourceId, body: PledgeCreate, ctx: ContextDep, now: Now,
+async def pledge(campaign_id: ResourceId, body: PledgeCreate, ctx: MoneyContextDep, now: Now,
                  principal: Backer) -> PledgeView:
     """Takes a unit of the tier atomically (409 when sold out), charges it; a declined charge releases the unit
     (402). A charge whose answer never comes stays pending until the callback or the expiry job."""
@@ -156,7 +156,7 @@ async def read_pledge(pledge_id: ResourceId, session: ReadSessionDep, principal:
 
 
 @router.post("/pledges/{pledge_id}/cancel", response_model=PledgeView)
-async def cancel(pledge_id: ResourceId, ctx: ContextDep, now: Now, principal: Holder) -> PledgeView:
+async def cancel(pledge_id: ResourceId, ctx: MoneyContextDep, now: Now, principal: Holder) -> PledgeView:
     """Until 48 hours before the deadline and never in the last hour (equity: per the offering's profile,
     including the EU reflection period); a paid pledge is refunded."""
     done = await flows.run(ctx, lambda uow: handlers.cancel_pledge(uow, principal, pledge_id, now))
@@ -165,7 +165,7 @@ async def cancel(pledge_id: ResourceId, ctx: ContextDep, now: Now, principal: Ho
 
 
 @router.post("/pledges/{pledge_id}/refund", response_model=PledgeView, tags=["settlement"])
-async def request_refund(pledge_id: ResourceId, ctx: ContextDep, now: Now, principal: Backer) -> PledgeView:
+async def request_refund(pledge_id: ResourceId, ctx: MoneyContextDep, now: Now, principal: Backer) -> PledgeView:
     """After a missed delivery date: the share still held in custody comes back."""
     done = await flows.run(ctx, lambda uow: handlers.request_refund(uow, principal, pledge_id, now))
     await flows.settle_campaign(ctx, done.campaign_id)
