@@ -6,7 +6,7 @@ import time
 
 from aiokafka import AIOKafkaProducer
 
-from tests.support.platform import PlatformUnderTest, eventually
+from tests.support.platform import PlatformUnderTest, eventually, fresh_uscc
 
 CROWDS = ("crowdsourcing", "crowdfunding", "crowdsupport", "makerspace")
 REGISTERED = "cn.sizhong.identity.organisation.registered.v1"
@@ -76,3 +76,16 @@ async def test_the_same_event_delivered_twice_is_applied_once(platform: Platform
     assert len(await platform.audit_entries(event_id=envelope["id"])) == 1
     credit_feed = (await platform.get("credit", "/events", after=0, limit=1000)).json()["events"]
     assert [e["subject"] for e in credit_feed].count(organisation["id"]) == 1
+
+
+async def test_the_callers_trace_reaches_the_event_and_the_response(platform: PlatformUnderTest) -> None:
+    _, owner = await platform.person("enterprise")
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    async with platform.client("gateway") as gateway:
+        response = await gateway.post("/organisations", json={"name": "Traced Org", "uscc": fresh_uscc()},
+                                      headers={**owner, "traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+    assert response.status_code == 201
+    assert response.headers["traceparent"].split("-")[1] == trace
+    feed = (await platform.get("gateway", "/events", after=0, limit=1000)).json()["events"]
+    [event] = [e for e in feed if e["subject"] == response.json()["id"]]
+    assert event["traceparent"].split("-")[1] == trace
