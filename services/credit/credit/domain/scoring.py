@@ -1,0 +1,112 @@
+"""The score as a pure, deterministic fold: (state, fact) -> (state, score change naming its causes).
+
+A subject's score is a function of the set of its facts and `as_of`, the latest event time seen for it
+(never the wall clock): each fact counts its policy points times the decay band of its age at `as_of`, each
+dimension is bounded, and the total is clamped. Because `as_of` only moves forward and the score depends on
+the set, folding the same facts in any order ends at the same score, so a replay is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from credit.domain.facts import Fact
+from credit.domain.policy import DIMENSIONS, CreditPolicy, ListingRule
+
+DAY_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class SubjectState:
+    subject_id: str
+    facts: tuple[Fact, ...]  # those still inside the policy horizon of `as_of`
+    as_of: datetime | None
+    score: int
+    dimensions: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    subject_id: str
+    score_before: int
+    score_after: int
+    dimensions: tuple[tuple[str, int], ...]
+    cause_event_ids: tuple[str, ...]  # the new fact's event first, then facts whose weight decayed
+    as_of: datetime
+    policy_version: str
+
+
+def opening(subject_id: str, policy: CreditPolicy) -> SubjectState:
+    return SubjectState(subject_id, (), None, policy.opening_score, tuple((d, 0) for d in DIMENSIONS))
+
+
+def _age_days(fact: Fact, as_of: datetime) -> int:
+    return int((as_of - fact.at).total_seconds() // DAY_SECONDS)
+
+
+def evaluate(facts: Iterable[Fact], as_of: datetime, policy: CreditPolicy) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """Score and dimensions of a set of facts seen at `as_of` (integer arithmetic: exact on every run)."""
+    sums = dict.fromkeys(DIMENSIONS, 0)
+    for fact in facts:
+        dimension, points = policy.points[fact.kind]
+        sums[dimension] += points * policy.weight_percent(_age_days(fact, as_of))
+    dims = tuple((d, max(policy.dimension_floor, min(policy.dimension_ceiling, sums[d] // 100)))
+                 for d in DIMENSIONS)
+    return policy.clamp(policy.opening_score + sum(v for _, v in dims)), dims
+
+
+def apply(state: SubjectState, fact: Fact, policy: CreditPolicy) -> tuple[SubjectState, ScoreChange | None]:
+    """Fold one fact in; the change is None when the score and every dimension stayed the same."""
+    as_of = fact.at if state.as_of is None or fact.at > state.as_of else state.as_of
+    horizon = policy.horizon_days
+    kept = tuple(f for f in (*state.facts, fact) if _age_days(f, as_of) < horizon)
+    score, dims = evaluate(kept, as_of, policy)
+    new = SubjectState(state.subject_id, kept, as_of, score, dims)
+    if score == state.score and dims == state.dimensions:
+        return new, None
+    decayed = tuple(f.event_id for f in state.facts if state.as_of is not None
+                    and policy.weight_percent(_age_days(f, state.as_of)) != policy.weight_percent(_age_days(f, as_of)))
+    return new, ScoreChange(state.subject_id, state.score, score, dims, (fact.event_id, *decayed), as_of,
+                            policy.version)
+
+
+def fold(facts: Iterable[Fact], policy: CreditPolicy) -> dict[str, SubjectState]:
+    """Every subject's state from its facts, as a rebuild computes it."""
+    states: dict[str, SubjectState] = {}
+    for fact in facts:
+        state = states.get(fact.subject_id) or opening(fact.subject_id, policy)
+        states[fact.subject_id], _ = apply(state, fact, policy)
+    return states
+
+
+def matching_rules(state: SubjectState, policy: CreditPolicy) -> list[ListingRule]:
+    """The listing rules the subject's facts now meet (a rule counts distinct refs per kind in its window)."""
+    if state.as_of is None:
+        return []
+    met = []
+    for rule in policy.rules:
+        recent = [f for f in state.facts if _age_days(f, state.as_of) < rule.window_days]
+        refs: dict[str, set[str]] = {}
+        for f in recent:
+            refs.setdefault(f.kind, set()).add(f.ref)
+        if any(len(refs.get(kind, ())) < count for kind, count in rule.at_least):
+            continue
+        if any(kind in refs for kind in rule.none_of):
+            continue
+        if rule.min_score is not None and state.score < rule.min_score:
+            continue
+        met.append(rule)
+    return met
+
+
+def reasons_for(state: SubjectState, rule: ListingRule) -> tuple[list[str], list[str]]:
+    """Human-readable reasons and the event ids behind them, for the notice."""
+    assert state.as_of is not None
+    kinds = {kind for kind, _ in rule.at_least}
+    facts = [f for f in state.facts if f.kind in kinds and _age_days(f, state.as_of) < rule.window_days]
+    counts = {kind: len({f.ref for f in facts if f.kind == kind}) for kind in sorted(kinds)}
+    reasons = [f"{kind}: {n} within {rule.window_days} days (rule needs {dict(rule.at_least)[kind]})"
+               for kind, n in counts.items()]
+    return reasons, sorted({f.event_id for f in facts})
