@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, select
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOLIDAY = "holiday"
@@ -124,5 +123,5 @@ class HolidayCalendarDay(SQLModel, table=True):
 
 
 async def load_working_calendar(session: AsyncSession) -> WorkingCalendar:
-    rows = (await session.execute(sa.select(HolidayCalendarDay.day, HolidayCalendarDay.kind))).all()
+    rows = (await session.execute(select(HolidayCalendarDay))).scalars().all()
     return WorkingCalendar.from_rows((row.day, row.kind) for row in rows)
