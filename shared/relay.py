@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select, update
@@ -39,10 +39,12 @@ class OutboxRelay(BackgroundWorker):
         batch_size: int = 500,
         poll_seconds: float = 0.5,
         max_backoff_seconds: float = 5.0,
+        routes: Mapping[str, str] | None = None,
     ) -> None:
         self._db = db
         self._bootstrap = bootstrap
         self._topic = topic
+        self._routes = dict(routes or {})  # event type -> a further topic it is also published on (same key)
         self._topics_to_ensure = sorted(set(topics_to_ensure))
         self._partitions = partitions
         self._replication = replication
@@ -157,8 +159,10 @@ class OutboxRelay(BackgroundWorker):
         producer = await self._connect()
         futures = []
         for _sequence, key, envelope, event_type, event_id in rows:
-            futures.append(await producer.send(self._topic, value=envelope.encode(), key=key.encode(),
-                                               headers=event_headers(event_type, event_id)))
+            for topic in (self._topic, self._routes.get(event_type)):
+                if topic is not None:
+                    futures.append(await producer.send(topic, value=envelope.encode(), key=key.encode(),
+                                                       headers=event_headers(event_type, event_id)))
         await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_SECONDS)
         self._published_through = rows[-1][0]
         self._marks_due.set()

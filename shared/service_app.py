@@ -49,6 +49,7 @@ class ServiceDefinition:
     routers: Sequence[APIRouter] = ()
     subscriptions: Subscriptions | None = None
     extra_topics: tuple[str, ...] = ()
+    routes: dict[str, str] = field(default_factory=dict)  # event type -> a further topic (e.g. a compacted one)
     on_start: Sequence[Hook] = field(default_factory=tuple)
     on_stop: Sequence[Hook] = field(default_factory=tuple)
     jobs: JobsFactory | None = None  # periodic jobs (deadlines, settlement), given the app for its state
@@ -63,10 +64,11 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
         await upgrade_to_head(db, definition.migrations)
         relay = OutboxRelay(
             db, bootstrap=settings.kafka_bootstrap_servers, topic=settings.topic,
-            topics_to_ensure=[settings.topic, dlq_for(settings.topic), *definition.extra_topics],
+            topics_to_ensure=[settings.topic, dlq_for(settings.topic), *definition.extra_topics,
+                              *definition.routes.values()],
             partitions=settings.topic_partitions, replication=settings.topic_replication_factor,
             batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds,
-            max_backoff_seconds=settings.relay_max_backoff_seconds,
+            max_backoff_seconds=settings.relay_max_backoff_seconds, routes=definition.routes,
         )
         app.state.db, app.state.relay = db, relay
         app.state.applier = app.state.kafka_consumer = app.state.completeness = app.state.scheduler = None

@@ -128,9 +128,9 @@ async def file_objection(uow: UnitOfWork, listing: CreditListing, grounds: str, 
         CreditObjection.listing_id == listing.id, CreditObjection.state == "pending"))).first()
     ensure_may_object(listing.state, pending is not None)
     calendar = await load_working_calendar(uow.session)
+    due = calendar.add_working_days(now, policy.objection_working_days)
     objection = CreditObjection(id=new_id(), listing_id=listing.id, subject_id=listing.subject_id, grounds=grounds,
-                                filed_at=now, feedback_due=calendar.add_working_days(now, policy.objection_working_days),
-                                state="pending")
+                                filed_at=now, feedback_due=due, state="pending")
     uow.session.add(objection)
     uow.publish(ev.ObjectionFiled(objection_id=objection.id, listing_id=listing.id, subject_id=listing.subject_id,
                                   feedback_due=objection.feedback_due),

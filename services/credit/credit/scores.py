@@ -18,8 +18,8 @@ from credit.domain.policy import DIMENSIONS, CreditPolicy
 from credit.domain.scoring import SubjectState, apply, fold, opening
 from credit.models import CreditFact, CreditRecord, CreditRecordChange
 
-FACTS = CreditFact.__table__  # type: ignore[attr-defined]
-CHANGES = CreditRecordChange.__table__  # type: ignore[attr-defined]
+FACTS = CreditFact.__table__
+CHANGES = CreditRecordChange.__table__
 
 
 def dims_json(dims: Iterable[tuple[str, int]]) -> str:

@@ -15,9 +15,6 @@ from datetime import datetime
 from credit.domain.facts import Fact
 from credit.domain.policy import DIMENSIONS, CreditPolicy, ListingRule
 
-DAY_SECONDS = 86400
-
-
 @dataclass(frozen=True)
 class SubjectState:
     subject_id: str
@@ -43,15 +40,20 @@ def opening(subject_id: str, policy: CreditPolicy) -> SubjectState:
 
 
 def _age_days(fact: Fact, as_of: datetime) -> int:
-    return int((as_of - fact.at).total_seconds() // DAY_SECONDS)
+    return (as_of - fact.at).days  # whole days, floored
 
 
 def evaluate(facts: Iterable[Fact], as_of: datetime, policy: CreditPolicy) -> tuple[int, tuple[tuple[str, int], ...]]:
     """Score and dimensions of a set of facts seen at `as_of` (integer arithmetic: exact on every run)."""
     sums = dict.fromkeys(DIMENSIONS, 0)
+    table, bands = policy.points, policy.decay
     for fact in facts:
-        dimension, points = policy.points[fact.kind]
-        sums[dimension] += points * policy.weight_percent(_age_days(fact, as_of))
+        dimension, points = table[fact.kind]
+        age = (as_of - fact.at).days
+        for band in bands:
+            if age < band.max_days:
+                sums[dimension] += points * band.percent
+                break
     dims = tuple((d, max(policy.dimension_floor, min(policy.dimension_ceiling, sums[d] // 100)))
                  for d in DIMENSIONS)
     return policy.clamp(policy.opening_score + sum(v for _, v in dims)), dims
@@ -61,7 +63,10 @@ def apply(state: SubjectState, fact: Fact, policy: CreditPolicy) -> tuple[Subjec
     """Fold one fact in; the change is None when the score and every dimension stayed the same."""
     as_of = fact.at if state.as_of is None or fact.at > state.as_of else state.as_of
     horizon = policy.horizon_days
-    kept = tuple(f for f in (*state.facts, fact) if _age_days(f, as_of) < horizon)
+    if as_of == state.as_of:  # the window did not move: only the new fact may be beyond the horizon
+        kept = (*state.facts, fact) if (as_of - fact.at).days < horizon else state.facts
+    else:
+        kept = tuple(f for f in (*state.facts, fact) if (as_of - f.at).days < horizon)
     score, dims = evaluate(kept, as_of, policy)
     new = SubjectState(state.subject_id, kept, as_of, score, dims)
     if score == state.score and dims == state.dimensions:

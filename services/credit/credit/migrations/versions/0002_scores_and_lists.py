@@ -6,6 +6,8 @@ Revision ID: 0002
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migrations import create_holiday_calendar_table
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -17,6 +19,7 @@ def _ts(name: str, nullable: bool = False) -> sa.Column:
 
 
 def upgrade() -> None:
+    create_holiday_calendar_table()
     op.add_column("credit_records", sa.Column("dimensions", sa.String(400), nullable=False, server_default="{}"))
     op.add_column("credit_records", _ts("as_of", nullable=True))
     op.add_column("credit_records", sa.Column("name", sa.String(200), nullable=False, server_default=""))
@@ -89,5 +92,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("credit_consents", "credit_repairs", "credit_objections", "credit_listings", "credit_facts"):
+    for table in ("credit_consents", "credit_repairs", "credit_objections", "credit_listings", "credit_facts",
+                  "holiday_calendar"):
         op.drop_table(table)
