@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from gateway.contracts import OrganisationRegistered
@@ -42,8 +43,17 @@ async def open_record_for_organisation(uow: UnitOfWork, event: CloudEvent, data:
 
 async def score_event(uow: UnitOfWork, event: CloudEvent, _data: Any) -> None:
     """One crowd event: its credit facts folded into the subjects' scores, then the listing rules checked."""
+    await score_events(uow, [event])
+
+
+async def score_events(uow: UnitOfWork, events: Sequence[CloudEvent]) -> None:
+    """The same for several events in one transaction (a batch shares the subjects it has loaded)."""
     policy = DEFAULT_POLICY
     store = ScoreStore(uow.session, policy)
-    states = await store.apply_event(facts_of(event.type, event.id, event.time, event.data), event.type)
-    for state in states:
-        await propose(uow, state, utcnow(), policy)
+    facts = [(event, facts_of(event.type, event.id, event.time, event.data)) for event in events]
+    await store.preload(f.subject_id for _, found in facts for f in found)
+    for event, found in facts:
+        states = await store.apply_event(found, event.type)
+        for state in states:
+            await propose(uow, state, utcnow(), policy)
+    await store.flush()

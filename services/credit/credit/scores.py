@@ -36,14 +36,43 @@ class ScoreStore:
     def __post_init__(self) -> None:
         self._states: dict[str, SubjectState] = {}
         self._records: dict[str, CreditRecord] = {}
+        self._facts: list[dict[str, object]] = []
+        self._new: list[CreditRecord] = []
+        self._absent: set[str] = set()  # known to have no record yet (preloaded)
+        self._changes: list[dict[str, object]] = []
+
+    async def preload(self, subject_ids: Iterable[str]) -> None:
+        """Load many subjects' records and in-horizon facts in two queries (a batch's first touch)."""
+        wanted = [s for s in dict.fromkeys(subject_ids) if s not in self._records]
+        if not wanted:
+            return
+        records = (await self.session.execute(
+            select(CreditRecord).where(col(CreditRecord.subject_id).in_(wanted)))).scalars().all()
+        self._records.update({r.subject_id: r for r in records})
+        facts: dict[str, list[Fact]] = {r.subject_id: [] for r in records}
+        rows = (await self.session.execute(
+            select(FACTS.c.subject_id, FACTS.c.kind, FACTS.c.ref, FACTS.c.event_id, FACTS.c.at)
+            .where(FACTS.c.subject_id.in_(list(facts))).order_by(FACTS.c.position))).all()
+        for row in rows:
+            facts[row[0]].append(Fact(*row))
+        for record in records:
+            kept = tuple(f for f in facts[record.subject_id] if record.as_of is None
+                         or (record.as_of - f.at).days < self.policy.horizon_days)
+            stored = json.loads(record.dimensions)
+            self._states[record.subject_id] = SubjectState(
+                record.subject_id, kept, record.as_of, record.score,
+                tuple((d, int(stored.get(d, 0))) for d in DIMENSIONS))
+        self._absent.update(s for s in wanted if s not in self._records)
 
     async def record_of(self, subject_id: str, at: datetime) -> CreditRecord:
-        record = self._records.get(subject_id) or await self.session.get(CreditRecord, subject_id)
+        record = self._records.get(subject_id)
+        if record is None and subject_id not in self._absent:
+            record = await self.session.get(CreditRecord, subject_id)
         if record is None:  # a person (solver, backer, member) gets a record with their first fact
             record = CreditRecord(subject_id=subject_id, subject_kind="person", owner_id=subject_id,
                                   score=self.policy.opening_score, policy_version=self.policy.version,
                                   opened_at=at, dimensions=dims_json(opening(subject_id, self.policy).dimensions))
-            self.session.add(record)
+            self._new.append(record)  # added at `flush`, so no query in between flushes it one by one
         self._records[subject_id] = record
         return record
 
@@ -51,6 +80,8 @@ class ScoreStore:
         cached = self._states.get(record.subject_id)
         if cached is not None:
             return cached
+        if record.as_of is None:  # no fact yet (a new record, or an organisation only registered)
+            return opening(record.subject_id, self.policy)
         query = select(FACTS.c.subject_id, FACTS.c.kind, FACTS.c.ref, FACTS.c.event_id, FACTS.c.at).where(
             FACTS.c.subject_id == record.subject_id).order_by(FACTS.c.position)
         if record.as_of is not None:
@@ -61,14 +92,10 @@ class ScoreStore:
         return SubjectState(record.subject_id, facts, record.as_of, record.score, dims)
 
     async def apply_event(self, facts: Sequence[Fact], event_type: str) -> list[SubjectState]:
-        """Store one event's facts and fold them in; returns the touched subjects' new states."""
+        """Fold one event's facts in; returns the touched subjects' new states. Rows are written by `flush`."""
         if not facts:
             return []
-        await self.session.execute(insert(FACTS), [
-            {"subject_id": f.subject_id, "kind": f.kind, "ref": f.ref, "event_id": f.event_id,
-             "event_type": event_type, "at": f.at} for f in facts])
         touched: list[SubjectState] = []
-        changes = []
         for subject_id in dict.fromkeys(f.subject_id for f in facts):
             record = await self.record_of(subject_id, facts[0].at)
             state = before = await self.state_of(record)
@@ -78,18 +105,31 @@ class ScoreStore:
                 if change is not None:
                     causes.extend(c for c in change.cause_event_ids if c not in causes)
             self._states[subject_id] = state
+            if causes:
+                self._changes.append({
+                    "subject_id": subject_id, "event_id": facts[0].event_id, "event_type": event_type,
+                    "score_before": before.score, "score_after": state.score, "policy_version": self.policy.version,
+                    "changed_at": state.as_of, "cause_event_ids": json.dumps(causes),
+                    "dimensions": dims_json(state.dimensions)})
+            touched.append(state)
+        self._facts.extend({"subject_id": f.subject_id, "kind": f.kind, "ref": f.ref, "event_id": f.event_id,
+                            "event_type": event_type, "at": f.at} for f in facts)
+        return touched
+
+    async def flush(self) -> None:
+        """Write the batch: facts in arrival order, the touched records, the change rows."""
+        for subject_id, state in self._states.items():
+            record = self._records[subject_id]
             record.score, record.as_of = state.score, state.as_of
             record.dimensions, record.policy_version = dims_json(state.dimensions), self.policy.version
-            if causes:
-                changes.append({"subject_id": subject_id, "event_id": facts[0].event_id, "event_type": event_type,
-                                "score_before": before.score, "score_after": state.score,
-                                "policy_version": self.policy.version, "changed_at": state.as_of,
-                                "cause_event_ids": json.dumps(causes), "dimensions": dims_json(state.dimensions)})
-            touched.append(state)
+        self.session.add_all(self._new)
+        self._new = []
         await self.session.flush()
-        if changes:
-            await self.session.execute(insert(CHANGES), changes)
-        return touched
+        if self._facts:
+            await self.session.execute(insert(FACTS), self._facts)
+        if self._changes:
+            await self.session.execute(insert(CHANGES), self._changes)
+        self._facts, self._changes = [], []
 
 
 async def stored_facts(session: AsyncSession, after: int = 0, limit: int | None = None) -> list[Fact]:

@@ -8,12 +8,12 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from credit.domain.facts import Fact, facts_of
 from credit.domain.listings import ensure_may_object, ensure_may_repair
 from credit.domain.policy import DEFAULT_POLICY as P
 from credit.domain.scoring import apply, evaluate, fold, matching_rules, opening
 from credit.synthetic import history
+
 from shared.problems import DomainError
 from shared.workdays import WorkingCalendar
 

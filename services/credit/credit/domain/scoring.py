@@ -15,6 +15,7 @@ from datetime import datetime
 from credit.domain.facts import Fact
 from credit.domain.policy import DIMENSIONS, CreditPolicy, ListingRule
 
+
 @dataclass(frozen=True)
 class SubjectState:
     subject_id: str
