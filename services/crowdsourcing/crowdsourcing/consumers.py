@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from credit.contracts import ListingCurrent
 from gateway.contracts import OrganisationRegistered
 
 from shared.consumer import Subscription, Subscriptions
+from shared.listings import remember_listing
 from shared.replica import remember_organisation
 
 SUBSCRIPTIONS = Subscriptions(
-    sources=("gateway",),
-    handlers=(Subscription(OrganisationRegistered, remember_organisation),),
+    sources=("gateway", "credit"),
+    handlers=(Subscription(OrganisationRegistered, remember_organisation),
+              Subscription(ListingCurrent, remember_listing)),
 )

@@ -26,6 +26,7 @@ from crowdfunding.handlers.common import (
 from crowdfunding.models import Campaign, Pledge, RewardTier
 from shared.auth import Principal
 from shared.ids import new_id
+from shared.listings import ensure_not_blacklisted
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
 from shared.uow import UnitOfWork
@@ -77,8 +78,7 @@ def _validate(data: CampaignInput) -> None:
 
 async def create_campaign(uow: UnitOfWork, principal: Principal, data: CampaignInput, now: datetime) -> Campaign:
     _validate(data)
-    if await is_blacklisted(uow.session, principal.subject):
-        raise DomainError(403, "the founder is on the blacklist", rule="blacklisted")
+    await ensure_not_blacklisted(uow.session, principal.subject, "launching a campaign")
     if data.organisation_id is not None:
         organisation = await uow.session.get(SubjectReplica, data.organisation_id)
         if organisation is not None and organisation.owner_id != principal.subject:
@@ -156,6 +156,7 @@ async def submit(uow: UnitOfWork, principal: Principal, campaign_id: str, now: d
     """Into the review queue, with the automatic checks' findings attached for the reviewer."""
     campaign = await campaign_for_update(uow, campaign_id)
     own(campaign, principal.subject)
+    await ensure_not_blacklisted(uow.session, campaign.founder_id, "submitting a campaign")
     findings = [f.as_dict() for f in await findings_for(uow, campaign)]
     campaign.review_findings = json.dumps(findings, ensure_ascii=False)
     await move(uow, campaign, S.SUBMITTED, principal.subject, "submitted for review", now, findings=findings)
@@ -201,6 +202,7 @@ async def edit(uow: UnitOfWork, principal: Principal, campaign_id: str, changes:
 async def launch(uow: UnitOfWork, principal: Principal, campaign_id: str, now: datetime) -> Campaign:
     campaign = await campaign_for_update(uow, campaign_id)
     own(campaign, principal.subject)
+    await ensure_not_blacklisted(uow.session, campaign.founder_id, "launching a campaign")
     deadline, round_one = schedule(campaign.funding_mode, now, campaign.duration_days, POLICY)
     campaign.launched_at, campaign.deadline, campaign.round_one_ends = now, deadline, round_one
     await move(uow, campaign, S.LIVE, principal.subject, "launched", now, deadline=deadline,

@@ -13,6 +13,7 @@ from crowdfunding import contracts as ev
 from crowdfunding.domain.campaign import CampaignState, step
 from crowdfunding.models import Campaign, CampaignTransition, Pledge
 from shared.ids import new_id
+from shared.listings import is_blacklisted as is_blacklisted  # the joint-punishment check (联合奖惩)
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
 from shared.uow import UnitOfWork
@@ -93,9 +94,3 @@ async def founder_verified(uow: UnitOfWork, campaign: Campaign) -> bool:
 async def organisations_of(session: AsyncSession, subject_id: str) -> list[str]:
     return list((await session.execute(
         select(SubjectReplica.subject_id).where(SubjectReplica.owner_id == subject_id))).scalars())
-
-
-async def is_blacklisted(session: AsyncSession, subject_id: str) -> bool:
-    """The joint-punishment hook (联合奖惩): founders and investors on the blacklist are refused. The blacklist
-    replica arrives with the credit listings (sizhong.credit.listings); every path already calls this."""
-    return False
