@@ -6,6 +6,7 @@ Pure data. A new policy is a new version string; decisions made under the old on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 DIMENSIONS = ("delivery", "disputes", "payments", "compliance", "fulfilment")
 TIERS = ("minor", "general", "serious")
@@ -100,7 +101,7 @@ class CreditPolicy:
                 return band.percent
         return 0
 
-    @property
+    @cached_property
     def horizon_days(self) -> int:
         """Facts older than this (to the subject's latest event) no longer count anywhere."""
         return max([self.decay[-1].max_days, *(rule.window_days for rule in self.rules)])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from credit.domain.facts import Fact
 from credit.domain.policy import DIMENSIONS, CreditPolicy, ListingRule
@@ -23,6 +23,10 @@ class SubjectState:
     as_of: datetime | None
     score: int
     dimensions: tuple[tuple[str, int], ...]
+    # a cache, not part of the result: weighted sums per dimension and the earliest `as_of` at which any kept
+    # fact changes weight; until then a new fact is added incrementally (None: recompute from the facts)
+    raw: tuple[int, ...] | None = None
+    boundary: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -37,43 +41,77 @@ class ScoreChange:
 
 
 def opening(subject_id: str, policy: CreditPolicy) -> SubjectState:
-    return SubjectState(subject_id, (), None, policy.opening_score, tuple((d, 0) for d in DIMENSIONS))
+    return SubjectState(subject_id, (), None, policy.opening_score, tuple((d, 0) for d in DIMENSIONS),
+                        tuple(0 for _ in DIMENSIONS), None)
 
 
 def _age_days(fact: Fact, as_of: datetime) -> int:
     return (as_of - fact.at).days  # whole days, floored
 
 
+INDEX = {d: n for n, d in enumerate(DIMENSIONS)}
+
+
+def _weigh(fact: Fact, as_of: datetime, policy: CreditPolicy) -> tuple[int, int, datetime]:
+    """(dimension index, weighted points, the as_of at which this fact's weight next changes)."""
+    dimension, points = policy.points[fact.kind]
+    age = (as_of - fact.at).days
+    for band in policy.decay:
+        if age < band.max_days:
+            return INDEX[dimension], points * band.percent, fact.at + timedelta(days=band.max_days)
+    return INDEX[dimension], 0, fact.at + timedelta(days=policy.horizon_days)
+
+
+def _result(raw: tuple[int, ...], policy: CreditPolicy) -> tuple[int, tuple[tuple[str, int], ...]]:
+    dims = tuple((d, max(policy.dimension_floor, min(policy.dimension_ceiling, raw[n] // 100)))
+                 for n, d in enumerate(DIMENSIONS))
+    return policy.clamp(policy.opening_score + sum(v for _, v in dims)), dims
+
+
+def _weigh_all(facts: Iterable[Fact], as_of: datetime,
+               policy: CreditPolicy) -> tuple[tuple[int, ...], datetime | None]:
+    sums = [0] * len(DIMENSIONS)
+    boundary: datetime | None = None
+    for fact in facts:
+        n, weighted, changes = _weigh(fact, as_of, policy)
+        sums[n] += weighted
+        boundary = changes if boundary is None or changes < boundary else boundary
+    return tuple(sums), boundary
+
+
 def evaluate(facts: Iterable[Fact], as_of: datetime, policy: CreditPolicy) -> tuple[int, tuple[tuple[str, int], ...]]:
     """Score and dimensions of a set of facts seen at `as_of` (integer arithmetic: exact on every run)."""
-    sums = dict.fromkeys(DIMENSIONS, 0)
-    table, bands = policy.points, policy.decay
-    for fact in facts:
-        dimension, points = table[fact.kind]
-        age = (as_of - fact.at).days
-        for band in bands:
-            if age < band.max_days:
-                sums[dimension] += points * band.percent
-                break
-    dims = tuple((d, max(policy.dimension_floor, min(policy.dimension_ceiling, sums[d] // 100)))
-                 for d in DIMENSIONS)
-    return policy.clamp(policy.opening_score + sum(v for _, v in dims)), dims
+    return _result(_weigh_all(facts, as_of, policy)[0], policy)
 
 
 def apply(state: SubjectState, fact: Fact, policy: CreditPolicy) -> tuple[SubjectState, ScoreChange | None]:
     """Fold one fact in; the change is None when the score and every dimension stayed the same."""
     as_of = fact.at if state.as_of is None or fact.at > state.as_of else state.as_of
     horizon = policy.horizon_days
-    if as_of == state.as_of:  # the window did not move: only the new fact may be beyond the horizon
-        kept = (*state.facts, fact) if (as_of - fact.at).days < horizon else state.facts
+    if (as_of - fact.at).days >= horizon:  # a late fact already beyond the horizon counts for nothing
+        if as_of == state.as_of:
+            return state, None
+        incoming: tuple[Fact, ...] = ()
     else:
-        kept = tuple(f for f in (*state.facts, fact) if (as_of - f.at).days < horizon)
-    score, dims = evaluate(kept, as_of, policy)
-    new = SubjectState(state.subject_id, kept, as_of, score, dims)
+        incoming = (fact,)
+    decayed: tuple[str, ...] = ()
+    if state.raw is not None and (state.boundary is None or as_of < state.boundary):
+        kept, raw, boundary = (*state.facts, *incoming), list(state.raw), state.boundary
+        for new_fact in incoming:  # no kept fact changes weight before `boundary`: add the new one only
+            n, weighted, changes = _weigh(new_fact, as_of, policy)
+            raw[n] += weighted
+            boundary = changes if boundary is None or changes < boundary else boundary
+        sums = tuple(raw)
+    else:
+        kept = tuple(f for f in (*state.facts, *incoming) if (as_of - f.at).days < horizon)
+        sums, boundary = _weigh_all(kept, as_of, policy)
+        if state.as_of is not None:
+            decayed = tuple(f.event_id for f in state.facts if policy.weight_percent(_age_days(f, state.as_of))
+                            != policy.weight_percent(_age_days(f, as_of)))
+    score, dims = _result(sums, policy)
+    new = SubjectState(state.subject_id, kept, as_of, score, dims, sums, boundary)
     if score == state.score and dims == state.dimensions:
         return new, None
-    decayed = tuple(f.event_id for f in state.facts if state.as_of is not None
-                    and policy.weight_percent(_age_days(f, state.as_of)) != policy.weight_percent(_age_days(f, as_of)))
     return new, ScoreChange(state.subject_id, state.score, score, dims, (fact.event_id, *decayed), as_of,
                             policy.version)
 
