@@ -6,7 +6,7 @@ Everything is built inside `build_app`/the lifespan from validated settings; not
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,7 +49,8 @@ class ServiceDefinition:
     routers: Sequence[APIRouter] = ()
     subscriptions: Subscriptions | None = None
     extra_topics: tuple[str, ...] = ()
-    routes: dict[str, str] = field(default_factory=dict)  # event type -> a further topic (e.g. a compacted one)
+    event_topics: Mapping[str, str] = field(default_factory=dict)  # event type -> topic, if not its own topic
+    also_publish: Mapping[str, str] = field(default_factory=dict)  # event type -> a further topic, as well
     on_start: Sequence[Hook] = field(default_factory=tuple)
     on_stop: Sequence[Hook] = field(default_factory=tuple)
     jobs: JobsFactory | None = None  # periodic jobs (deadlines, settlement), given the app for its state
@@ -64,11 +65,11 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
         await upgrade_to_head(db, definition.migrations)
         relay = OutboxRelay(
             db, bootstrap=settings.kafka_bootstrap_servers, topic=settings.topic,
-            topics_to_ensure=[settings.topic, dlq_for(settings.topic), *definition.extra_topics,
-                              *definition.routes.values()],
+            topics_to_ensure=[settings.topic, dlq_for(settings.topic), *definition.extra_topics],
             partitions=settings.topic_partitions, replication=settings.topic_replication_factor,
+            topic_for_type=definition.event_topics, also_to=definition.also_publish,
             batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds,
-            max_backoff_seconds=settings.relay_max_backoff_seconds, routes=definition.routes,
+            max_backoff_seconds=settings.relay_max_backoff_seconds,
         )
         app.state.db, app.state.relay = db, relay
         app.state.applier = app.state.kafka_consumer = app.state.completeness = app.state.scheduler = None

@@ -19,6 +19,6 @@ def create_app(settings: CreditSettings | None = None) -> FastAPI:
         name="credit", title="Sizhong credit: records, scores, red and black lists",
         migrations=str(Path(__file__).parent / "migrations"),
         routers=[api.router, api_lists.router, api_reports.router], subscriptions=SUBSCRIPTIONS,
-        routes={ListingCurrent.event_type: LISTINGS_TOPIC}, jobs=credit_jobs,
+        also_publish={ListingCurrent.event_type: LISTINGS_TOPIC}, jobs=credit_jobs,
     )
     return build_app(definition, settings or CreditSettings())
