@@ -26,6 +26,7 @@ from crowdsourcing.handlers.funding import _refund_all, charge_attempts
 from crowdsourcing.models import Bid, Milestone, Submission, Task
 from shared.auth import Principal
 from shared.ids import new_id
+from shared.listings import ensure_not_blacklisted
 from shared.money import Money
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
@@ -33,6 +34,7 @@ from shared.uow import UnitOfWork
 
 async def place_bid(uow: UnitOfWork, principal: Principal, task_id: str, price_fen: int, days: int, plan: str,
                     now: datetime) -> Bid:
+    await ensure_not_blacklisted(uow.session, principal.subject, "bidding")
     task = await task_for_update(uow, task_id)
     if task.mode != TaskMode.BID:
         raise DomainError(409, f"a {task.mode} task takes no bids", field="task_id", current_state=task.state)
