@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,9 +20,11 @@ from shared.auth import SERVICE_ROLE, CurrentPrincipal, Principal, authorise_own
 from shared.masking import mask_personal_numbers
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
+from shared.uow import UnitOfWork
 from shared.validation import PlainText, ResourceId
 
 router = APIRouter(tags=["lists"])
+Row = TypeVar("Row", CreditObjection, CreditRepair)
 Reviewer = Annotated[Principal, require_roles("reviewer", "admin")]
 READERS = ("regulator", "admin", "reviewer", SERVICE_ROLE)
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -89,6 +91,13 @@ async def subject_listings(subject_id: ResourceId, session: ReadSessionDep,
     return [listing_out(row) for row in rows]
 
 
+async def _found(uow: UnitOfWork, model: type[Row], row_id: str, what: str) -> Row:
+    row = await uow.session.get(model, row_id)
+    if row is None:
+        raise DomainError(404, f"no {what} {row_id}", field=f"{what}_id")
+    return row
+
+
 class ObjectionCreate(Strict):
     grounds: Text
 
@@ -111,9 +120,7 @@ async def object_to(listing_id: ResourceId, body: ObjectionCreate, uow: UnitOfWo
 @router.post("/objections/{objection_id}/decision", response_model=CreditObjection)
 async def decide_objection(objection_id: ResourceId, body: Decision, uow: UnitOfWorkDep, now: Now,
                            principal: Reviewer) -> CreditObjection:
-    objection = await uow.session.get(CreditObjection, objection_id)
-    if objection is None:
-        raise DomainError(404, f"no objection {objection_id}", field="objection_id")
+    objection = await _found(uow, CreditObjection, objection_id, "objection")
     await lists.decide_objection(uow, objection, body.upheld, principal.subject, body.note, now, DEFAULT_POLICY)
     await uow.commit()
     return objection
@@ -142,9 +149,7 @@ async def request_repair(listing_id: ResourceId, body: RepairCreate, uow: UnitOf
 @router.post("/repairs/{repair_id}/decision", response_model=CreditRepair)
 async def decide_repair(repair_id: ResourceId, body: RepairDecision, uow: UnitOfWorkDep, now: Now,
                         principal: Reviewer) -> CreditRepair:
-    repair = await uow.session.get(CreditRepair, repair_id)
-    if repair is None:
-        raise DomainError(404, f"no repair request {repair_id}", field="repair_id")
+    repair = await _found(uow, CreditRepair, repair_id, "repair")
     await lists.decide_repair(uow, repair, body.approved, principal.subject, body.note, now, DEFAULT_POLICY)
     await uow.commit()
     return repair

@@ -23,6 +23,7 @@ from credit.domain.listings import (
 from credit.domain.policy import CreditPolicy
 from credit.domain.scoring import SubjectState, matching_rules, reasons_for
 from credit.models import CreditListing, CreditObjection, CreditRepair
+from shared.envelope import EventData
 from shared.ids import new_id
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
@@ -122,11 +123,26 @@ async def listing_for(uow: UnitOfWork, listing_id: str) -> CreditListing:
     return listing
 
 
+async def _pending(uow: UnitOfWork, model: type[CreditObjection] | type[CreditRepair], listing_id: str) -> bool:
+    return (await uow.session.execute(select(model.id).where(
+        model.listing_id == listing_id, model.state == "pending"))).first() is not None
+
+
+async def _decide(uow: UnitOfWork, row: CreditObjection | CreditRepair, what: str, outcome: str, reviewer: str,
+                  note: str, now: datetime, event: EventData, end_reason: str | None, ends_from: tuple[str, ...],
+                  policy: CreditPolicy) -> None:
+    """A reviewer's decision; a favourable one ends the listing with its compensating event."""
+    ensure_pending(what, row.state)
+    row.state, row.decided_by, row.decided_at, row.note = outcome, reviewer, now, note
+    uow.publish(event, subject=row.id, actor=reviewer, partition_key=row.subject_id)
+    listing = await listing_for(uow, row.listing_id)
+    if end_reason is not None and listing.state in ends_from:
+        await end(uow, listing, end_reason, reviewer, now, policy)
+
+
 async def file_objection(uow: UnitOfWork, listing: CreditListing, grounds: str, now: datetime,
                          policy: CreditPolicy) -> CreditObjection:
-    pending = (await uow.session.execute(select(CreditObjection.id).where(
-        CreditObjection.listing_id == listing.id, CreditObjection.state == "pending"))).first()
-    ensure_may_object(listing.state, pending is not None)
+    ensure_may_object(listing.state, await _pending(uow, CreditObjection, listing.id))
     calendar = await load_working_calendar(uow.session)
     due = calendar.add_working_days(now, policy.objection_working_days)
     objection = CreditObjection(id=new_id(), listing_id=listing.id, subject_id=listing.subject_id, grounds=grounds,
@@ -140,24 +156,17 @@ async def file_objection(uow: UnitOfWork, listing: CreditListing, grounds: str, 
 
 async def decide_objection(uow: UnitOfWork, objection: CreditObjection, upheld: bool, reviewer: str, note: str,
                            now: datetime, policy: CreditPolicy) -> CreditObjection:
-    ensure_pending("objection", objection.state)
-    objection.state = "upheld" if upheld else "dismissed"
-    objection.decided_by, objection.decided_at, objection.note = reviewer, now, note
-    uow.publish(ev.ObjectionDecided(objection_id=objection.id, listing_id=objection.listing_id,
-                                    subject_id=objection.subject_id, upheld=upheld, reviewer_id=reviewer, note=note),
-                subject=objection.id, actor=reviewer, partition_key=objection.subject_id)
-    listing = await listing_for(uow, objection.listing_id)
-    if upheld and listing.state in ACTIVE:
-        await end(uow, listing, "objection_upheld", reviewer, now, policy)
+    event = ev.ObjectionDecided(objection_id=objection.id, listing_id=objection.listing_id,
+                                subject_id=objection.subject_id, upheld=upheld, reviewer_id=reviewer, note=note)
+    await _decide(uow, objection, "objection", "upheld" if upheld else "dismissed", reviewer, note, now, event,
+                  "objection_upheld" if upheld else None, ACTIVE, policy)
     return objection
 
 
 async def request_repair(uow: UnitOfWork, listing: CreditListing, commitment: str, correction: str, now: datetime,
                          policy: CreditPolicy) -> CreditRepair:
-    pending = (await uow.session.execute(select(CreditRepair.id).where(
-        CreditRepair.listing_id == listing.id, CreditRepair.state == "pending"))).first()
     ensure_may_repair(listing.state, listing.list_kind, listing.tier, listing.listed_at, now, policy,
-                      pending is not None)
+                      await _pending(uow, CreditRepair, listing.id))
     calendar = await load_working_calendar(uow.session)
     repair = CreditRepair(id=new_id(), listing_id=listing.id, subject_id=listing.subject_id, commitment=commitment,
                           correction=correction, requested_at=now, state="pending",
@@ -171,13 +180,8 @@ async def request_repair(uow: UnitOfWork, listing: CreditListing, commitment: st
 
 async def decide_repair(uow: UnitOfWork, repair: CreditRepair, approved: bool, reviewer: str, note: str,
                         now: datetime, policy: CreditPolicy) -> CreditRepair:
-    ensure_pending("repair request", repair.state)
-    repair.state = "approved" if approved else "refused"
-    repair.decided_by, repair.decided_at, repair.note = reviewer, now, note
-    uow.publish(ev.RepairDecided(repair_id=repair.id, listing_id=repair.listing_id, subject_id=repair.subject_id,
-                                 approved=approved, reviewer_id=reviewer, note=note),
-                subject=repair.id, actor=reviewer, partition_key=repair.subject_id)
-    listing = await listing_for(uow, repair.listing_id)
-    if approved and listing.state == ListingState.LISTED.value:
-        await end(uow, listing, "repaired", reviewer, now, policy)
+    event = ev.RepairDecided(repair_id=repair.id, listing_id=repair.listing_id, subject_id=repair.subject_id,
+                             approved=approved, reviewer_id=reviewer, note=note)
+    await _decide(uow, repair, "repair request", "approved" if approved else "refused", reviewer, note, now, event,
+                  "repaired" if approved else None, (ListingState.LISTED.value,), policy)
     return repair
