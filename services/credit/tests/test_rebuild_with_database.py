@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import credit
@@ -15,12 +15,14 @@ import pytest
 from credit import lists
 from credit.domain.policy import DEFAULT_POLICY
 from credit.handlers import score_event, score_events
+from credit.jobs import advance_listings
 from credit.models import CreditListing, CreditRecord, CreditRecordChange
 from credit.scores import rebuild_and_compare
 from credit.synthetic import history
 from sqlalchemy import func
 from sqlmodel import select
 
+from shared.context import ServiceContext
 from shared.db import Database
 from shared.ids import utcnow
 from shared.migrations import upgrade_to_head
@@ -98,3 +100,50 @@ async def test_notice_listing_objection_upheld_is_a_compensating_removal(db: Dat
     current = [e for e in feed if e.type == "cn.sizhong.credit.listing.current.v1"
                and e.subject == listing.subject_id]
     assert current[-1].data["black"] is None and current[-2].data["black"]["listing_id"] == listing.id
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.at = now
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def test_repair_after_the_minimum_period_and_expiry_by_the_job(db: Database) -> None:
+    async with UnitOfWork(db, "credit") as uow:
+        await score_events(uow, history(1200, subjects=40, seed=9))
+        await uow.commit()
+    clock = Clock(utcnow())
+    ctx = ServiceContext(db, clock, "credit", None)
+    assert await advance_listings(ctx) == 0  # still inside the notice period
+    clock.at += timedelta(days=DEFAULT_POLICY.notice_days, minutes=1)
+    listed = await advance_listings(ctx)
+    assert listed >= 2 and await advance_listings(ctx) == 0  # a second run finds nothing left
+    async with db.reading() as session:
+        rows = (await session.execute(select(CreditListing).where(CreditListing.state == "listed",
+                                                                  CreditListing.list_kind == "black"))).scalars()
+        general, *others = sorted(rows, key=lambda r: r.tier != "general")
+    assert general.tier == "general"
+    async with UnitOfWork(db, "credit") as uow:
+        row = await lists.listing_for(uow, general.id)
+        with pytest.raises(DomainError) as early:
+            await lists.request_repair(uow, row, "信用承诺书", "已整改", clock.now(), DEFAULT_POLICY)
+        assert early.value.status == 409 and "minimum period" in early.value.detail
+    clock.at += timedelta(days=91)
+    async with UnitOfWork(db, "credit") as uow:
+        row = await lists.listing_for(uow, general.id)
+        repair = await lists.request_repair(uow, row, "信用承诺书", "已整改", clock.now(), DEFAULT_POLICY)
+        await uow.commit()
+    assert clock.now() < repair.decide_by <= clock.now() + timedelta(days=7)  # three working days
+    async with UnitOfWork(db, "credit") as uow:
+        await lists.decide_repair(uow, repair, True, "reviewer-1", "整改到位", clock.now(), DEFAULT_POLICY)
+        await uow.commit()
+    clock.at += timedelta(days=3 * 365 + 1)  # every window has closed
+    expired = await advance_listings(ctx)
+    async with db.reading() as session:
+        repaired = await session.get(CreditListing, general.id)
+        states = {(r.state, r.end_reason) for r in (await session.execute(select(CreditListing))).scalars()}
+    assert repaired is not None and (repaired.state, repaired.end_reason) == ("removed", "repaired")
+    assert expired >= len(others)
+    assert ("listed", None) not in states and ("removed", "expired") in states
