@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crowdsourcing import flows, handlers
+from crowdsourcing.api_notices import notices_router
 from crowdsourcing.domain.policy import DEFAULT_POLICY
 from crowdsourcing.domain.task import TaskKind, TaskMode, TaskState
 from crowdsourcing.escrow import CLEARING, COMMISSION
@@ -34,6 +35,7 @@ from shared.auth import ROLES, CurrentPrincipal, Principal, require_roles
 from shared.context import MoneyContextDep
 from shared.ledger import balances, money_trail, trial_balance
 from shared.money import Fen
+from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.validation import ID_PATTERN, PlainText, ResourceId
 
@@ -66,6 +68,7 @@ def _plausible(moment: datetime) -> datetime:
 
 Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
 router = APIRouter()
+router.include_router(notices_router)
 
 
 Ctx = MoneyContextDep
@@ -120,6 +123,11 @@ class TaskView(BaseModel):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    prize_basis: str
+    prize_ranks: list[int]
+    public_notice: bool
+    max_bids: int | None
+    bids_placed: int
     milestones: list[MilestoneView]
 
 
@@ -130,6 +138,7 @@ async def _view(session: AsyncSession, task: Task, viewer: Principal) -> TaskVie
     held = await balances(session, f"escrow/task/{task.id}/")
     fields = task.model_dump()
     fields.pop("invited", None)
+    fields["prize_ranks"] = [int(w) for w in task.prize_ranks.split(",") if w]
     invited = task.invited_ids if viewer.subject == task.poster_id or viewer.has_any("admin") else []
     return TaskView(**fields, invited_solver_ids=invited, milestones=[
         MilestoneView(id=m.id, seq=m.seq, title=m.title, amount_fen=m.amount_fen, due_at=m.due_at, state=m.state,
@@ -178,11 +187,20 @@ class TaskCreate(Strict):
     visibility: Literal["public", "invited"] = "public"
     invited_solver_ids: list[Id] = Field(default=[], max_length=50)
     parent_id: Id | None = None
+    # ranked prizes (bounty, contest): one per winner, 1st first; in percent of each round or in fen
+    prize_shares_percent: list[Annotated[int, Field(ge=1, le=100)]] | None = Field(
+        default=None, min_length=1, max_length=DEFAULT_POLICY.max_winners)
+    prize_amounts_fen: list[Annotated[int, Field(ge=1, le=10**12)]] | None = Field(
+        default=None, min_length=1, max_length=DEFAULT_POLICY.max_winners)
+    public_notice: bool = False
+    max_bids: Annotated[int, Field(ge=1, le=10_000)] | None = None
 
 
 @router.post("/tasks", status_code=status.HTTP_201_CREATED, response_model=TaskView, tags=["tasks"])
 async def post_task(body: TaskCreate, uow: UnitOfWorkDep, now: Now, principal: Poster,
                     session: ReadSessionDep) -> TaskView:
+    if body.prize_shares_percent is not None and body.prize_amounts_fen is not None:
+        raise DomainError(422, "state ranked prizes as shares or as amounts, not both", field="prize_amounts_fen")
     data = handlers.TaskInput(
         mode=body.mode.value, kind=body.kind.value, title=body.title, description=body.description,
         poster_type=body.poster_type, organisation_id=body.organisation_id,
@@ -190,7 +208,10 @@ async def post_task(body: TaskCreate, uow: UnitOfWorkDep, now: Now, principal: P
         deadline=body.deadline, winners=body.winners, piece_price_fen=body.piece_price_fen,
         piece_quantity=body.piece_quantity, solver_id=body.solver_id,
         involves_personal_data=body.involves_personal_data, visibility=body.visibility,
-        invited_solver_ids=body.invited_solver_ids, parent_id=body.parent_id)
+        invited_solver_ids=body.invited_solver_ids, parent_id=body.parent_id,
+        prize_ranks=body.prize_shares_percent or body.prize_amounts_fen,
+        prize_basis="fen" if body.prize_amounts_fen is not None else "percent", public_notice=body.public_notice,
+        max_bids=body.max_bids)
     task = await handlers.create_task(uow, principal, data, now)
     return await _view(session, task, principal)
 
@@ -387,6 +408,7 @@ class DisputeView(BaseModel):
 class DisputeCreate(Strict):
     reason: Annotated[PlainText, Field(min_length=1, max_length=2000)]
     evidence: Annotated[PlainText, Field(min_length=1, max_length=8000)]
+    submission_id: Id | None = None  # bounty, contest, piece-rate: the submission the dispute is about
 
 
 class EvidenceCreate(Strict):
@@ -428,7 +450,7 @@ async def _dispute_after(ctx: flows.Context, dispute: Dispute) -> DisputeView:
              tags=["disputes"])
 async def open_dispute(task_id: ResourceId, body: DisputeCreate, ctx: Ctx, now: Now, principal: Party) -> DisputeView:
     dispute = await flows.run(ctx, lambda uow: handlers.open_dispute(uow, principal, task_id, body.reason,
-                                                                     body.evidence, now))
+                                                                     body.evidence, now, body.submission_id))
     return await _dispute_after(ctx, dispute)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from gateway.contracts import OrganisationRegistered
+from gateway.contracts import OrganisationRegistered, PersonRegistered
 
+from crowdsourcing.handlers.roster import remember_roles
 from shared.consumer import Subscription, Subscriptions
 from shared.replica import remember_organisation
 
 SUBSCRIPTIONS = Subscriptions(
     sources=("gateway",),
-    handlers=(Subscription(OrganisationRegistered, remember_organisation),),
+    handlers=(Subscription(OrganisationRegistered, remember_organisation),
+              Subscription(PersonRegistered, remember_roles)),
 )
