@@ -54,6 +54,7 @@ async def _scenario(market: Market) -> dict[str, Any]:
     ids["dispute"] = opened["dispute"]["id"]
     await market.call("POST", f"/disputes/{ids['dispute']}/escalation", solver, {})
     ids["mediator_id"], ids["mediator"] = someone("mediator")
+    await market.call("POST", "/mediators/me", ids["mediator"])  # on the roster: disputes go to mediators only
     await market.call("POST", f"/disputes/{ids['dispute']}/mediator", market.platform.admin,
                       {"mediator_id": ids["mediator_id"]})
     ids["report"] = (await market.call("POST", "/reports", bidder, {"task_id": bounty["id"], "reason": "spam"},

@@ -1,5 +1,6 @@
 """Routes of the public notice (任务公示) of a bounty's or contest's winners: the notices of a task (anyone who
-may see the task), objections by the round's participants, and a reviewer's decision on each."""
+may see the task), objections by the round's participants, and a reviewer's decision on each. And the mediator
+roster: a mediator enrols itself with its token."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from crowdsourcing import flows, handlers
-from crowdsourcing.models import AwardNotice, AwardObjection, Task
+from crowdsourcing.models import AwardNotice, AwardObjection, MediatorRoster, Task
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.context import MoneyContextDep
 from shared.problems import DomainError
@@ -20,6 +21,7 @@ from shared.validation import PlainText, ResourceId
 notices_router = APIRouter(tags=["notices"])
 Solver = Annotated[Principal, require_roles("solver")]
 Reviewer = Annotated[Principal, require_roles("reviewer")]
+Mediator = Annotated[Principal, require_roles("mediator")]
 
 
 class NoticeView(BaseModel):
@@ -76,3 +78,9 @@ async def decide_objection(objection_id: ResourceId, body: ObjectionDecision, ct
                            principal: Reviewer) -> AwardObjection:
     return await flows.run(ctx, lambda uow: handlers.decide_objection(uow, principal, objection_id, body.upheld,
                                                                        body.note, now))
+
+
+@notices_router.post("/mediators/me", response_model=MediatorRoster, tags=["disputes"])
+async def enrol_as_mediator(uow: UnitOfWorkDep, now: Now, principal: Mediator) -> MediatorRoster:
+    """A mediator puts itself on the roster (disputes are assigned only to people on it)."""
+    return await handlers.enrol_self(uow, principal, now)

@@ -61,7 +61,7 @@ from crowdsourcing.handlers.payouts import reissue_payout
 from crowdsourcing.handlers.posting import MilestoneInput, TaskInput, create_task, ensure_may_post
 from crowdsourcing.handlers.ratings import default_ratings, rate
 from crowdsourcing.handlers.reports import decide_report, file_report
-from crowdsourcing.handlers.roster import ensure_mediator, remember_roles
+from crowdsourcing.handlers.roster import enrol_self, ensure_mediator, remember_roles
 from crowdsourcing.handlers.work import answer_hire, choose_bid, place_bid, request_revision, submit
 
 __all__ = [
@@ -89,6 +89,7 @@ __all__ = [
     "decide_objection",
     "decide_report",
     "default_ratings",
+    "enrol_self",
     "ensure_may_post",
     "ensure_mediator",
     "escalate",

@@ -3,9 +3,11 @@ so assigning a mediator never calls the gateway)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from crowdsourcing.models import MediatorRoster
+from shared.auth import Principal
 from shared.envelope import CloudEvent
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
@@ -32,3 +34,21 @@ async def ensure_mediator(uow: UnitOfWork, person_id: str) -> None:
     row = await uow.session.get(MediatorRoster, person_id)
     if row is None or MEDIATOR not in row.role_set:
         raise DomainError(422, f"{person_id} does not hold the mediator role", field="mediator_id")
+
+
+async def enrol_self(uow: UnitOfWork, principal: Principal, now: datetime) -> MediatorRoster:
+    """A person whose gateway-signed token carries the `mediator` role puts itself on the roster (the token is the
+    gateway's word, as an identity event would be). Until the gateway publishes role grants, this is how an
+    admin-granted mediator becomes assignable; the identity events keep the roster current after that."""
+    if MEDIATOR not in principal.roles:
+        raise DomainError(403, "only a person holding the mediator role enrols as a mediator", field="roles")
+    row = await uow.session.get(MediatorRoster, principal.subject)
+    roles = ",".join(sorted(principal.roles))
+    if row is None:
+        row = MediatorRoster(person_id=principal.subject, roles=roles, updated_at=now, source_event_id="token")
+        uow.session.add(row)
+    else:
+        row.roles = ",".join(sorted(row.role_set | principal.roles))
+        row.updated_at = max(row.updated_at, now)
+    await uow.commit()
+    return row
