@@ -86,11 +86,11 @@ async def test_ranked_prize_amounts_in_fen_roll_forward(ctx: flows.Context) -> N
 
 
 @pytest.mark.parametrize(("mode", "extra", "field"), [
-    ("contest", {"winners": 3, "prize_ranks": [50, 30]}, "prize_ranks"),
-    ("contest", {"winners": 2, "prize_ranks": [30, 70]}, "prize_ranks"),
-    ("contest", {"winners": 2, "prize_ranks": [60, 30]}, "prize_ranks"),
-    ("bounty", {"winners": 2, "prize_ranks": [500_000, 400_000], "prize_basis": "fen"}, "prize_ranks"),
-    ("direct_hire", {"solver_id": "s", "prize_ranks": [100]}, "prize_ranks"),
+    ("contest", {"winners": 3, "prize_ranks": [50, 30]}, "prize_shares_percent"),
+    ("contest", {"winners": 2, "prize_ranks": [30, 70]}, "prize_shares_percent"),
+    ("contest", {"winners": 2, "prize_ranks": [60, 30]}, "prize_shares_percent"),
+    ("bounty", {"winners": 2, "prize_ranks": [500_000, 400_000], "prize_basis": "fen"}, "prize_amounts_fen"),
+    ("direct_hire", {"solver_id": "s", "prize_ranks": [100]}, "prize_shares_percent"),
     ("direct_hire", {"solver_id": "s", "public_notice": True}, "public_notice"),
     ("contest", {"max_bids": 5}, "max_bids"),
 ])

@@ -157,11 +157,12 @@ def _ranked_prizes(mode: TaskMode, data: TaskInput, round_amounts: list[int]) ->
     winner, in percent of each round's escrow or in fen adding up to each round's escrow."""
     if data.prize_ranks is None:
         return "equal", []
+    field = "prize_amounts_fen" if data.prize_basis == "fen" else "prize_shares_percent"  # as the API names it
     if mode not in COMPETITIVE_MODES:
-        raise DomainError(422, "only bounties and contests have ranked prizes", field="prize_ranks")
+        raise DomainError(422, "only bounties and contests have ranked prizes", field=field)
     if len(data.prize_ranks) != data.winners:
-        raise DomainError(422, f"state one prize per winner ({data.winners})", field="prize_ranks")
+        raise DomainError(422, f"state one prize per winner ({data.winners})", field=field)
     why = check_ranks(list(data.prize_ranks), data.prize_basis, round_amounts)
     if why is not None:
-        raise DomainError(422, why, field="prize_ranks")
+        raise DomainError(422, why, field=field)
     return data.prize_basis, list(data.prize_ranks)

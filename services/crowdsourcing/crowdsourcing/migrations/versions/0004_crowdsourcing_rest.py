@@ -13,12 +13,7 @@ branch_labels = None
 depends_on = None
 
 
-def _at(name: str, nullable: bool = False) -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
-
-
-def _id(name: str = "id", *args: object, **kwargs: object) -> sa.Column:  # type: ignore[type-arg]
-    return sa.Column(name, sa.String(64), *args, **kwargs)  # type: ignore[arg-type]
+ID, AT = sa.String(64), sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -29,42 +24,42 @@ def upgrade() -> None:
         batch.add_column(sa.Column("max_bids", sa.Integer, nullable=True))
         batch.add_column(sa.Column("bids_placed", sa.Integer, nullable=False, server_default="0"))
     with op.batch_alter_table("disputes") as batch:
-        batch.add_column(_id("submission_id", nullable=True))
+        batch.add_column(sa.Column("submission_id", ID, nullable=True))
         batch.add_column(sa.Column("stake_fen", sa.BigInteger, nullable=True))
         batch.create_index("ix_disputes_submission_id", ["submission_id"])
     op.create_table(
         "cs_mediator_roster",
-        _id("person_id", primary_key=True),
+        sa.Column("person_id", ID, primary_key=True),
         sa.Column("roles", sa.String(400), nullable=False),
-        _at("updated_at"),
-        _id("source_event_id", nullable=False),
+        sa.Column("updated_at", AT, nullable=False),
+        sa.Column("source_event_id", ID, nullable=False),
     )
     op.create_table(
         "cs_award_notices",
-        _id(primary_key=True),
-        _id("task_id", sa.ForeignKey("tasks.id"), nullable=False, index=True),
-        _id("milestone_id", sa.ForeignKey("milestones.id"), nullable=False, index=True),
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("task_id", ID, sa.ForeignKey("tasks.id"), nullable=False, index=True),
+        sa.Column("milestone_id", ID, sa.ForeignKey("milestones.id"), nullable=False, index=True),
         sa.Column("submission_ids", sa.String(2000), nullable=False),
         sa.Column("leftover", sa.String(20), nullable=False),
         sa.Column("state", sa.String(20), nullable=False, index=True),
-        _id("published_by", nullable=False),
-        _at("published_at"),
-        _at("ends_at"),
-        _at("decided_at", nullable=True),
+        sa.Column("published_by", ID, nullable=False),
+        sa.Column("published_at", AT, nullable=False),
+        sa.Column("ends_at", AT, nullable=False),
+        sa.Column("decided_at", AT, nullable=True),
     )
     op.create_table(
         "cs_award_objections",
-        _id(primary_key=True),
-        _id("notice_id", sa.ForeignKey("cs_award_notices.id"), nullable=False, index=True),
-        _id("task_id", sa.ForeignKey("tasks.id"), nullable=False, index=True),
-        _id("objector_id", nullable=False),
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("notice_id", ID, sa.ForeignKey("cs_award_notices.id"), nullable=False, index=True),
+        sa.Column("task_id", ID, sa.ForeignKey("tasks.id"), nullable=False, index=True),
+        sa.Column("objector_id", ID, nullable=False),
         sa.Column("reason", sa.String(2000), nullable=False),
         sa.Column("evidence_sha256", sa.String(64), nullable=False),
         sa.Column("state", sa.String(20), nullable=False, index=True),
-        _id("reviewer_id", nullable=True),
+        sa.Column("reviewer_id", ID, nullable=True),
         sa.Column("note", sa.String(2000), nullable=True),
-        _at("filed_at"),
-        _at("decided_at", nullable=True),
+        sa.Column("filed_at", AT, nullable=False),
+        sa.Column("decided_at", AT, nullable=True),
         sa.UniqueConstraint("notice_id", "objector_id", name="uq_cs_award_objections_objector"),
     )
 
