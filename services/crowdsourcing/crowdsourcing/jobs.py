@@ -141,8 +141,9 @@ async def _deadline_of(uow: UnitOfWork, task_id: str, now: datetime) -> int:
         )).scalars().all()
         winners: list[str] = []
         solvers: set[str] = set()
+        prizes_left = len(await handlers.round_prizes(uow, task, current))  # a settled dispute took a rank
         for submission in candidates:
-            if submission.solver_id not in solvers and len(winners) < task.winners:
+            if submission.solver_id not in solvers and len(winners) < prizes_left:
                 winners.append(submission.id)
                 solvers.add(submission.solver_id)
         await handlers.select_winners(uow, None, task.id, winners, "refund", now)

@@ -196,6 +196,21 @@ async def test_a_bounty_dispute_holds_one_prize_and_is_mediated_to_a_split(ctx: 
     assert await submissions(ctx, task.id) == {"bd-0": "accepted", "bd-1": "not_selected", "bd-2": "disputed"}
 
 
+async def test_the_selection_window_auto_selects_only_the_prizes_a_settled_dispute_left(ctx: flows.Context) -> None:
+    task = await post(ctx, "bounty", [1_000_000], winners=2)
+    await publish(ctx, task)
+    solvers = [person(f"as-{n}", "solver") for n in range(3)]
+    subs = [await run(ctx, handlers.submit, s, task.id, f"auto {n}", ctx.clock.now()) for n, s in enumerate(solvers)]
+    dispute = await run(ctx, handlers.open_dispute, POSTER, task.id, "copied", "diff", ctx.clock.now(), subs[2].id)
+    await run(ctx, handlers.propose, POSTER, dispute.id, 0, ctx.clock.now())
+    await run(ctx, handlers.propose, solvers[2], dispute.id, 0, ctx.clock.now())  # the solver concedes
+    clock(ctx).advance(8 * DAY + timedelta(seconds=1))  # the round closed at 5 days, its window 3 days later
+    assert await jobs.deadlines(ctx) >= 1  # the round closes (submitted)
+    assert await jobs.deadlines(ctx) >= 1  # the window has run: the earliest original entries, one prize left
+    assert await money(ctx, task.id) == {"payout:as-0": 450_000, "refund:poster-1": 500_000}
+    assert await submissions(ctx, task.id) == {"as-0": "accepted", "as-1": "not_selected", "as-2": "disputed"}
+
+
 async def test_a_piece_rate_dispute_holds_one_piece_and_the_task_finishes_after_it(ctx: flows.Context) -> None:
     now = ctx.clock.now()
     task = await post(ctx, "piece_rate", [], piece_price_fen=100_000, piece_quantity=2, deadline=now + 5 * DAY)
