@@ -81,7 +81,7 @@ async def test_ranked_prize_amounts_in_fen_roll_forward(ctx: flows.Context) -> N
     await run(ctx, handlers.select_winners, POSTER, task.id, [second.id], "refund", ctx.clock.now())
     await flows.settle_task(ctx, task.id)
     # round one: 400,000 (360,000 net), 200,000 rolls on; round two 800,000 in the 2:1 ranks: 533,333 (480,000
-    # net) to the first, and the last rank takes the rounding: 266,667 unclaimed and refunded
+    # net) to the first; the odd fen goes to the larger remainder, so 266,667 is unclaimed and refunded
     assert await money(ctx, task.id) == {"payout:fen-solver": 360_000 + 480_000, "refund:poster-1": 266_667}
 
 

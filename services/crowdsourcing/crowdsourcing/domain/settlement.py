@@ -27,7 +27,7 @@ def release(gross: Money, commission_rate: Fraction) -> Release:
 
 
 def prizes(escrow: Money, slots: int) -> list[Money]:
-    """Equal prizes for `slots` winners; the last takes the rounding so they add up to the escrow."""
+    """Equal prizes for `slots` winners; split by largest remainder, so they add up to the escrow."""
     if slots < 1:
         raise ValueError("at least one winner")
     return escrow.split([Fraction(1, slots)] * slots)
@@ -57,7 +57,7 @@ def dispute_split(escrow: Money, solver_percent: int, commission_rate: Fraction)
 
 def ranked_prizes(escrow: Money, weights: list[int]) -> list[Money]:
     """Prizes by rank (1st, 2nd, 3rd ...) in proportion to their stated shares or amounts; equal prizes are equal
-    weights. The last rank takes the rounding, so the prizes add up to the escrow."""
+    weights. Split by largest remainder (Money.split), so the prizes add up to the escrow exactly."""
     if not weights or any(w <= 0 for w in weights):
         raise ValueError("every rank has a positive share")
     total = sum(weights)
