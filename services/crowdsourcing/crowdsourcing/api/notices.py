@@ -11,17 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from crowdsourcing import flows, handlers
+from crowdsourcing.api.common import Mediator, Reviewer, Solver
 from crowdsourcing.models import AwardNotice, AwardObjection, MediatorRoster, Task
-from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.auth import CurrentPrincipal
 from shared.context import MoneyContextDep
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.validation import PlainText, ResourceId
 
-notices_router = APIRouter(tags=["notices"])
-Solver = Annotated[Principal, require_roles("solver")]
-Reviewer = Annotated[Principal, require_roles("reviewer")]
-Mediator = Annotated[Principal, require_roles("mediator")]
+router = APIRouter(tags=["notices"])
 
 
 class NoticeView(BaseModel):
@@ -43,7 +41,7 @@ class ObjectionDecision(BaseModel):
     note: Annotated[PlainText, Field(max_length=2000)] = ""
 
 
-@notices_router.get("/tasks/{task_id}/notices", response_model=list[NoticeView])
+@router.get("/tasks/{task_id}/notices", response_model=list[NoticeView])
 async def task_notices(task_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal) -> list[NoticeView]:
     """The task's notices, newest first, with their objections: public to whoever may see the task."""
     task = await session.get(Task, task_id)
@@ -59,28 +57,28 @@ async def task_notices(task_id: ResourceId, session: ReadSessionDep, principal: 
     return views
 
 
-@notices_router.get("/objections", response_model=list[AwardObjection])
+@router.get("/objections", response_model=list[AwardObjection])
 async def objection_queue(session: ReadSessionDep, _principal: Reviewer) -> list[AwardObjection]:
     """Open objections, oldest first: the reviewers' queue."""
     return list((await session.execute(select(AwardObjection).where(AwardObjection.state == "open")
                                        .order_by(col(AwardObjection.filed_at)).limit(200))).scalars())
 
 
-@notices_router.post("/notices/{notice_id}/objections", status_code=status.HTTP_201_CREATED,
+@router.post("/notices/{notice_id}/objections", status_code=status.HTTP_201_CREATED,
                      response_model=AwardObjection)
 async def object_to_notice(notice_id: ResourceId, body: ObjectionCreate, uow: UnitOfWorkDep, now: Now,
                            principal: Solver) -> AwardObjection:
     return await handlers.object_to_award(uow, principal, notice_id, body.reason, body.evidence, now)
 
 
-@notices_router.post("/objections/{objection_id}/decision", response_model=AwardObjection)
+@router.post("/objections/{objection_id}/decision", response_model=AwardObjection)
 async def decide_objection(objection_id: ResourceId, body: ObjectionDecision, ctx: MoneyContextDep, now: Now,
                            principal: Reviewer) -> AwardObjection:
     return await flows.run(ctx, lambda uow: handlers.decide_objection(uow, principal, objection_id, body.upheld,
                                                                        body.note, now))
 
 
-@notices_router.post("/mediators/me", response_model=MediatorRoster, tags=["disputes"])
+@router.post("/mediators/me", response_model=MediatorRoster, tags=["disputes"])
 async def enrol_as_mediator(uow: UnitOfWorkDep, now: Now, principal: Mediator) -> MediatorRoster:
     """A mediator puts itself on the roster (disputes are assigned only to people on it)."""
     return await handlers.enrol_self(uow, principal, now)
