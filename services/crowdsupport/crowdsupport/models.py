@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel
 from shared.db import utc_column
 
 
-def _fen(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+def _fen(nullable: bool = False) -> Column:
     return Column(BigInteger, nullable=nullable)
 
 

@@ -15,7 +15,7 @@ from crowdsupport.handlers import booking
 from crowdsupport.handlers.common import found, lines
 from crowdsupport.models import Mentor, MentorSession
 from shared.auth import Principal
-from shared.booking.models import BookableResource
+from shared.booking.models import BookableResource, Booking
 from shared.booking.rules import BookingState, Interval, zone_named
 from shared.ids import new_id
 from shared.problems import DomainError
@@ -101,7 +101,7 @@ async def give_feedback(uow: UnitOfWork, principal: Principal, booking_id: str, 
     if now < session.end_at:
         raise DomainError(409, "feedback opens when the session has ended", field="booking_id",
                           current_state="upcoming")
-    placed = await found(uow, booking.Booking, booking_id, "booking_id")
+    placed = await found(uow, Booking, booking_id, "booking_id")
     if placed.state in (BookingState.CANCELLED.value, BookingState.REJECTED.value):
         raise DomainError(409, f"the session was {placed.state}", field="booking_id", current_state=placed.state)
     if session.rating is not None:
