@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -24,8 +23,6 @@ from crowdsupport.api.common import (
     Strict,
     ZoneName,
 )
-from crowdsupport.domain.policy import DEFAULT_POLICY
-from crowdsupport.domain.usage import UsageLine, subsidy
 from crowdsupport.handlers import instruments
 from crowdsupport.models import Instrument, InstrumentUsage
 from shared.auth import CurrentPrincipal
@@ -122,19 +119,4 @@ async def subsidy_report(owner_id: ResourceId, session: ReadSessionDep, principa
         raise HTTPException(403, "only the owner institution, an agency, a regulator or an admin may read this")
     if period_end <= period_start:
         raise HTTPException(422, "the period must end after it starts (field to)")
-    rows = (await session.execute(select(InstrumentUsage).where(
-        InstrumentUsage.owner_id == owner_id, col(InstrumentUsage.checked_out_at).is_not(None),
-        col(InstrumentUsage.start_at) >= period_start, col(InstrumentUsage.start_at) < period_end))).scalars().all()
-    groups: dict[tuple[str, str], list[UsageLine]] = defaultdict(list)
-    for row in rows:
-        groups[(row.user_id, row.instrument_id)].append(
-            UsageLine(row.booked_minutes, row.actual_minutes, row.hourly_rate_fen))
-    lines_out = []
-    for (user_id, instrument_id), usage in sorted(groups.items()):
-        result = subsidy(usage, DEFAULT_POLICY.instrument_subsidy_ratio)
-        lines_out.append({"user_id": user_id, "instrument_id": instrument_id, "uses": len(usage),
-                          **result.__dict__})
-    total = subsidy([line for usage in groups.values() for line in usage], DEFAULT_POLICY.instrument_subsidy_ratio)
-    return {"owner_id": owner_id, "from": period_start, "to": period_end, "currency": "CNY",
-            "subsidy_ratio": str(DEFAULT_POLICY.instrument_subsidy_ratio), "policy_version": DEFAULT_POLICY.version,
-            "lines": lines_out, "total": total.__dict__}
+    return await instruments.subsidy_report(session, owner_id, period_start, period_end)

@@ -3,13 +3,18 @@ engine, usage metering (booked vs actual minutes from check-in and check-out) fo
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from crowdsupport import contracts as ev
 from crowdsupport import guards
 from crowdsupport.domain.policy import DEFAULT_POLICY
-from crowdsupport.domain.usage import minutes_between
+from crowdsupport.domain.usage import UsageLine, minutes_between, subsidy
 from crowdsupport.handlers import booking
 from crowdsupport.handlers.common import found, owner_or_admin
 from crowdsupport.models import Instrument, InstrumentUsage
@@ -135,3 +140,24 @@ async def check_out_user(uow: UnitOfWork, principal: Principal, booking_id: str,
                 subject=usage.booking_id, actor=principal.subject, partition_key=usage.user_id)
     await uow.commit()
     return usage
+
+
+async def subsidy_report(session: AsyncSession, owner_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+    """Post-use subsidy (先用后补) of an owner institution for the uses that started in [start, end) and were
+    checked out: per user and instrument, booked and actual minutes, the metered fee and the subsidy at the
+    policy's ratio (its version recorded)."""
+    policy = DEFAULT_POLICY
+    rows = (await session.execute(select(InstrumentUsage).where(
+        InstrumentUsage.owner_id == owner_id, col(InstrumentUsage.checked_out_at).is_not(None),
+        col(InstrumentUsage.start_at) >= start, col(InstrumentUsage.start_at) < end))).scalars().all()
+    groups: dict[tuple[str, str], list[UsageLine]] = defaultdict(list)
+    for row in rows:
+        groups[(row.user_id, row.instrument_id)].append(
+            UsageLine(row.booked_minutes, row.actual_minutes, row.hourly_rate_fen))
+    lines = [{"user_id": user_id, "instrument_id": instrument_id, "uses": len(usage),
+              **subsidy(usage, policy.instrument_subsidy_ratio).__dict__}
+             for (user_id, instrument_id), usage in sorted(groups.items())]
+    total = subsidy([line for usage in groups.values() for line in usage], policy.instrument_subsidy_ratio)
+    return {"owner_id": owner_id, "from": start, "to": end, "currency": "CNY",
+            "subsidy_ratio": str(policy.instrument_subsidy_ratio), "policy_version": policy.version,
+            "lines": lines, "total": total.__dict__}
