@@ -142,6 +142,15 @@ async def test_every_mutating_endpoint_refuses_wrong_roles_and_wrong_owners(plat
             ids["redeemed"]]
         assert (await client.get("/redemptions/mine", headers=other_provider)).json() == []
         assert (await client.get("/redemptions/mine", headers=ids["enterprise"])).status_code == 403
+        # cancelling is for the booker and the resource's side; re-issuing a payment for an admin
+        for path in (f"/instrument-bookings/{ids['booking']}/cancel", f"/mentor-sessions/{ids['session']}/cancel"):
+            response = await client.post(path, headers=other_enterprise)
+            assert response.status_code == 403 and response.headers["content-type"] == PROBLEM, path
+        payments = await client.get(f"/vouchers/{ids['redeemed']}/payments", headers=programme.agency)
+        assert payments.json() == []  # nothing owed before approval
+        assert (await client.post("/voucher-payments/no-such/reissue", headers=programme.agency)).status_code == 403
+        cancelled = await client.post(f"/mentor-sessions/{ids['session']}/cancel", headers=ids["mentor"])
+        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled", cancelled.text
         # and the owners succeed where the others were refused
         approved = await client.post(f"/vouchers/{ids['redeemed']}/approval", headers=programme.agency)
         assert approved.status_code == 200 and approved.json()["state"] == "paid", approved.text

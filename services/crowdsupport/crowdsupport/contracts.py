@@ -265,3 +265,32 @@ class ServiceRequestResolved(EventData):
     handler_id: str | None
     kind: str
     overdue: bool
+
+
+class VoucherPaymentReissued(EventData):
+    """A declined payout or claw-back re-issued by an admin under a new idempotency key."""
+
+    event_type = f"{PREFIX}.voucher.payment_reissued.v1"
+
+    voucher_id: str
+    payment_id: str
+    kind: str
+    party_id: str
+    currency: str
+    amount_fen: int
+    idempotency_key: str
+    replaces_payment_id: str
+    reissued_by: str
+
+
+class BookingCancelled(EventData):
+    """An instrument booking or a mentor session cancelled before it started."""
+
+    event_type = f"{PREFIX}.booking.cancelled.v1"
+
+    booking_id: str
+    resource_id: str
+    kind: str  # instrument | mentor
+    member_id: str
+    cancelled_by: str
+    start: datetime

@@ -47,6 +47,17 @@ async def void(ctx: MoneyContext, principal: Principal, voucher_id: str, data: v
     return await voucher_now(ctx, voucher_id)
 
 
+async def reissue(ctx: MoneyContext, principal: Principal, payment_id: str, now: datetime) -> VoucherPayment:
+    """An admin re-issues a declined payment; it is executed at once (a timeout leaves it for the job)."""
+    async with ctx.uow() as uow:
+        payment = await vouchers.reissue_payment(uow, principal, payment_id, now)
+    await settle(ctx, payment.id)
+    async with ctx.db.reading() as session:
+        fresh = await session.get(VoucherPayment, payment.id)
+    assert fresh is not None
+    return fresh
+
+
 async def voucher_now(ctx: MoneyContext, voucher_id: str) -> Voucher:
     async with ctx.db.reading() as session:
         voucher = await session.get(Voucher, voucher_id)

@@ -165,3 +165,24 @@ async def test_service_request_deadline_in_working_days_and_overdue(db: Database
     with pytest.raises(DomainError) as kind:
         await run(db, requests.open_request, user(1), "catering", "x", "", filed)
     assert kind.value.field == "kind"
+
+
+async def test_bookings_are_cancelled_before_they_start_by_the_booker_or_the_owner(db: Database) -> None:
+    instrument = await run(db, instruments.list_instrument, OWNER, INSTRUMENT, NOW)
+    booking = await run(db, instruments.book, user(1), instrument.id, hours(2), NOW)
+    with pytest.raises(DomainError) as stranger:
+        await run(db, instruments.cancel, user(2), booking.id, NOW)
+    assert stranger.value.status == 403
+    with pytest.raises(DomainError) as started:
+        await run(db, instruments.cancel, user(1), booking.id, NOW + timedelta(hours=2))
+    assert started.value.status == 409
+    cancelled = await run(db, instruments.cancel, user(1), booking.id, NOW)
+    assert cancelled.state == "cancelled"
+    assert (await run(db, instruments.book, user(2), instrument.id, hours(2), NOW)).state == "confirmed"
+    profile = mentors.MentorInput(name="Mr Wang", bio="", skills=["ip law"], availability=WEEK,
+                                  timezone="Asia/Shanghai")
+    await run(db, mentors.save_profile, MENTOR, profile, NOW)
+    session = await run(db, mentors.book_session, user(1), MENTOR.subject, "licensing", hours(2, 1), NOW)
+    by_mentor = await run(db, mentors.cancel_session, MENTOR, session.booking_id, NOW)
+    assert by_mentor.state == "cancelled"
+    assert (await types(db)).count("booking.cancelled.v1") == 2

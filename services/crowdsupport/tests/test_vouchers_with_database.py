@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from crowdsupport import flows
 from crowdsupport.handlers import vouchers
-from crowdsupport.models import Programme, Voucher
+from crowdsupport.models import Programme, Voucher, VoucherPayment
+from sqlmodel import select
 
 from shared.auth import Principal
 from shared.context import MoneyContext
@@ -242,3 +243,30 @@ async def test_a_suspended_programme_refuses_vouchers(db: Database) -> None:
     with pytest.raises(DomainError) as refused:
         await run(db, vouchers.apply, enterprise(1), programme.id, 10_000, "testing", NOW)
     assert refused.value.extra["current_state"] == "suspended"
+
+
+async def test_a_declined_payout_is_reissued_by_an_admin_under_a_new_key(db: Database, ctx: MoneyContext) -> None:
+    programme = await a_programme(db, providers=["prov-declined"])
+    declined = Principal(subject="prov-declined", roles=frozenset({"provider"}))
+    voucher = await run(db, vouchers.apply, enterprise(1), programme.id, 80_000, "testing", NOW)
+    await run(db, vouchers.redeem, declined, voucher.id, REDEMPTION, NOW)
+    stuck = await flows.approve(ctx, AGENCY, voucher.id, NOW)
+    assert stuck.state == "approved"  # the sandbox declines this party: nothing was paid
+    async with db.reading() as session:
+        trail = await money_trail(session, f"csv:{programme.id}:")
+    assert trail["accounts"]["payable/provider/prov-declined"] == 70_000  # still owed
+    [failed] = [p for p in trail["payment_attempts"] if p["status"] == "failed"]
+    async with db.reading() as session:
+        payment = (await session.execute(select(VoucherPayment))).scalars().one()
+    with pytest.raises(DomainError) as refused:
+        await flows.reissue(ctx, AGENCY, payment.id, NOW)
+    assert refused.value.status == 403
+    admin = Principal(subject="admin-1", roles=frozenset({"admin"}))
+    again = await flows.reissue(ctx, admin, payment.id, NOW)
+    assert again.idempotency_key == f"{failed['idempotency_key']}/retry-1" and again.status == "failed"
+    with pytest.raises(DomainError) as twice:
+        await flows.reissue(ctx, admin, payment.id, NOW)
+    assert twice.value.extra["current_state"] == "reissued"
+    third = await flows.reissue(ctx, admin, again.id, NOW)
+    assert third.idempotency_key.endswith("/retry-2")
+    assert len(await events(db, "voucher.payment_reissued.v1")) == 2

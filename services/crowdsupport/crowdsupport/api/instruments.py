@@ -120,3 +120,9 @@ async def subsidy_report(owner_id: ResourceId, session: ReadSessionDep, principa
     if period_end <= period_start:
         raise HTTPException(422, "the period must end after it starts (field to)")
     return await instruments.subsidy_report(session, owner_id, period_start, period_end)
+
+
+@router.post("/instrument-bookings/{booking_id}/cancel", response_model=BookingPublic)
+async def cancel(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: CurrentPrincipal) -> BookingPublic:
+    """The booker or the owner cancels before the start."""
+    return BookingPublic.of(await instruments.cancel(uow, principal, booking_id, now))

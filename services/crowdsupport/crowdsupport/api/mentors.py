@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlmodel import col, select
 
 from crowdsupport.api.common import Label, Limit, MentorRole, Name, Offset, Slot, Startup, Strict, Text, ZoneName
+from crowdsupport.api.instruments import BookingPublic
 from crowdsupport.domain.matching import Needs, Window, match
 from crowdsupport.domain.policy import DEFAULT_POLICY
 from crowdsupport.handlers import mentors
@@ -151,3 +152,9 @@ class FeedbackBody(Strict):
 async def feedback(booking_id: ResourceId, body: FeedbackBody, uow: UnitOfWorkDep, now: Now,
                    principal: Startup) -> MentorSession:
     return await mentors.give_feedback(uow, principal, booking_id, body.rating, body.comment, now)
+
+
+@router.post("/mentor-sessions/{booking_id}/cancel", response_model=BookingPublic)
+async def cancel(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: CurrentPrincipal) -> BookingPublic:
+    """The start-up or the mentor cancels before the start."""
+    return BookingPublic.of(await mentors.cancel_session(uow, principal, booking_id, now))

@@ -209,3 +209,10 @@ class VoidBody(Strict):
 async def void(voucher_id: ResourceId, body: VoidBody, ctx: MoneyContextDep, now: Now, principal: Voider) -> Voucher:
     """Void a voucher; a paid amount is clawed back from the provider and credit hears of fraud."""
     return await flows.void(ctx, principal, voucher_id, vouchers.Voiding(**body.model_dump()), now)
+
+
+@router.post("/voucher-payments/{payment_id}/reissue", response_model=VoucherPayment, tags=["ledger"])
+async def reissue(payment_id: ResourceId, ctx: MoneyContextDep, now: Now,
+                  principal: CurrentPrincipal) -> VoucherPayment:
+    """An admin re-issues a declined payout or claw-back under a new idempotency key."""
+    return await flows.reissue(ctx, principal, payment_id, now)

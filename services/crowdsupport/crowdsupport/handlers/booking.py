@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from crowdsupport import contracts as ev
+from crowdsupport.handlers.common import ADMIN
+from shared.auth import Principal
 from shared.booking import store
 from shared.booking.models import BookableResource, Booking, BookingPlan, BookingSubscription
-from shared.booking.rules import Interval
+from shared.booking.rules import BookingState, Interval, transition
 from shared.ids import new_id
+from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
 OPEN_ACCESS = "open access"
@@ -47,3 +51,23 @@ async def place(uow: UnitOfWork, resource: BookableResource, member_id: str, int
     placed = await store.place_bookings(uow.session, resource_id=resource.id, member_id=member_id,
                                         intervals=[interval], now=now)
     return placed.bookings[0]
+
+
+async def cancel(uow: UnitOfWork, principal: Principal, booking_id: str, kind: str, parties: set[str],
+                 now: datetime) -> Booking:
+    """The booker or the resource's side (owner, mentor) cancels before the start; the slot is freed."""
+    placed = await store.load_for_update(uow.session, booking_id)
+    if principal.subject not in parties and not principal.has_any(*ADMIN):
+        raise DomainError(403, "only the booker or the resource's owner may cancel this booking", field="booking_id")
+    if placed.start_at <= now:
+        raise DomainError(409, "the booking has started; it can no longer be cancelled", field="booking_id",
+                          current_state=placed.state)
+    placed.state = transition(placed.state, BookingState.CANCELLED).value
+    placed.decided_at, placed.decided_by = now, principal.subject
+    await store.refund(uow.session, placed)
+    uow.publish(ev.BookingCancelled(booking_id=placed.id, resource_id=placed.resource_id, kind=kind,
+                                    member_id=placed.member_id, cancelled_by=principal.subject,
+                                    start=placed.start_at),
+                subject=placed.id, actor=principal.subject, partition_key=placed.member_id)
+    await uow.commit()
+    return placed

@@ -161,3 +161,8 @@ async def subsidy_report(session: AsyncSession, owner_id: str, start: datetime, 
     return {"owner_id": owner_id, "from": start, "to": end, "currency": "CNY",
             "subsidy_ratio": str(policy.instrument_subsidy_ratio), "policy_version": policy.version,
             "lines": lines, "total": total.__dict__}
+
+
+async def cancel(uow: UnitOfWork, principal: Principal, booking_id: str, now: datetime) -> Booking:
+    usage = await found(uow, InstrumentUsage, booking_id, "booking_id")
+    return await booking.cancel(uow, principal, booking_id, "instrument", {usage.user_id, usage.owner_id}, now)

@@ -112,3 +112,8 @@ async def give_feedback(uow: UnitOfWork, principal: Principal, booking_id: str, 
                 subject=session.booking_id, actor=principal.subject, partition_key=session.mentor_id)
     await uow.commit()
     return session
+
+
+async def cancel_session(uow: UnitOfWork, principal: Principal, booking_id: str, now: datetime) -> Booking:
+    session = await found(uow, MentorSession, booking_id, "booking_id")
+    return await booking.cancel(uow, principal, booking_id, "mentor", {session.startup_id, session.mentor_id}, now)

@@ -274,3 +274,29 @@ async def void(uow: UnitOfWork, principal: Principal, voucher_id: str, data: Voi
                 subject=voucher.id, actor=principal.subject, partition_key=voucher.enterprise_id)
     await uow.commit()
     return payment
+
+
+async def reissue_payment(uow: UnitOfWork, principal: Principal, payment_id: str, now: datetime) -> VoucherPayment:
+    """An admin re-issues a declined payout or claw-back under a new key `<original key>/retry-N` (the old one
+    becomes `reissued`, so it is re-issued once); the money never left the payable or the claim meanwhile."""
+    if not principal.has_any(*ADMIN):
+        raise DomainError(403, "only an admin re-issues a payment", field="payment_id")
+    old = await found(uow, VoucherPayment, payment_id, "payment_id", lock=True)
+    if old.status != "failed":
+        raise DomainError(409, f"the payment is {old.status!r}; only a declined one is re-issued",
+                          field="payment_id", current_state=old.status)
+    original = old.idempotency_key.split("/retry-")[0]
+    earlier = (await uow.session.execute(select(VoucherPayment.id).where(
+        col(VoucherPayment.idempotency_key).startswith(f"{original}/retry-", autoescape=True)))).all()
+    payment = VoucherPayment(id=new_id(), voucher_id=old.voucher_id, kind=old.kind, party_id=old.party_id,
+                             currency=old.currency, amount_fen=old.amount_fen, status="pending",
+                             idempotency_key=f"{original}/retry-{len(earlier) + 1}", created_at=now)
+    old.status = "reissued"
+    uow.session.add(payment)
+    uow.publish(ev.VoucherPaymentReissued(voucher_id=old.voucher_id, payment_id=payment.id, kind=payment.kind,
+                                          party_id=payment.party_id, currency=payment.currency,
+                                          amount_fen=payment.amount_fen, idempotency_key=payment.idempotency_key,
+                                          replaces_payment_id=old.id, reissued_by=principal.subject),
+                subject=old.voucher_id, actor=principal.subject, partition_key=payment.party_id)
+    await uow.commit()
+    return payment
