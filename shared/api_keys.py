@@ -99,7 +99,8 @@ def with_api_keys(subscriptions: Subscriptions) -> Subscriptions:
         composed = _composed(handler, handlers.get(model.event_type), subscriptions.catch_all)
         handlers[model.event_type] = Subscription(model, composed)
     sources = subscriptions.sources if "gateway" in subscriptions.sources else (*subscriptions.sources, "gateway")
-    return Subscriptions(sources=sources, handlers=tuple(handlers.values()), catch_all=subscriptions.catch_all)
+    return Subscriptions(sources=sources, handlers=tuple(handlers.values()), catch_all=subscriptions.catch_all,
+                         topic_overrides=subscriptions.topic_overrides)
 
 
 def parse_key(presented: str) -> tuple[str, str] | None:

@@ -63,7 +63,7 @@ async def remember_person_verified(uow: UnitOfWork, event: CloudEvent, data: Per
     row = await uow.session.get(SubjectReplica, data.person_id)
     if row is None:
         row = SubjectReplica(subject_id=data.person_id, kind="person", name=data.display_name,
-                             owner_id=data.person_id, region_code=data.resident_id_masked[:2] + "0000",
+                             owner_id=data.person_id, region_code=data.resident_id_masked[:6],
                              registration_number_masked=data.resident_id_masked, registered_at=event.time,
                              source_event_id=event.id)
         uow.session.add(row)

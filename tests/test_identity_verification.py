@@ -35,7 +35,7 @@ async def test_person_verification_masks_the_number_except_for_the_few(platform:
         assert verified.status_code == 200, verified.text
         view = verified.json()
         assert view["verified"] and view["resident_id"] is None
-        assert view["resident_id_masked"] == number[:2] + "*" * 14 + number[-2:]
+        assert view["resident_id_masked"] == number[:6] + "*" * 8 + number[-4:]
         again = await gateway.post("/people/me/verification", headers=me,
                                    json={"real_name": "张三", "resident_id": number})
         assert again.status_code == 409 and again.json()["state"] == "verified"
@@ -63,7 +63,7 @@ async def test_person_verification_masks_the_number_except_for_the_few(platform:
 
     await eventually(replicated_everywhere, within=15)
     entries = await platform.audit_entries(type="cn.sizhong.identity.person.verified.v1", subject=person_id)
-    assert len(entries) == 1 and number not in str(entries) and number[-2:] in str(entries)
+    assert len(entries) == 1 and number not in str(entries) and number[-4:] in str(entries)
 
 
 async def test_organisation_verification_binds_the_code_and_refuses_squatting(platform: PlatformUnderTest) -> None:

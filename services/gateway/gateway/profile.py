@@ -2,7 +2,8 @@
 
 The parts are asked in parallel, each with its own timeout, with the caller's own credentials (every service
 authorises for itself). A part that fails is named in `missing` with its status; the view is never refused whole
-because one service is down.
+because one service is down. Whatever the parts say passes through `mask_personal_numbers`: an aggregated view
+is no place for a whole identity number.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from gateway.models import Organisation, Person
 from shared.auth import CurrentPrincipal, authorise_owner
+from shared.masking import mask_personal_numbers
 from shared.problems import DomainError
 from shared.service_app import ReadSessionDep
 from shared.validation import ResourceId
@@ -54,7 +56,7 @@ async def _ask(client: httpx.AsyncClient, url: str, headers: dict[str, str], tim
         return Part(status="unavailable", detail=type(exc).__name__)
     if response.status_code == 200:
         try:
-            return Part(status="ok", http_status=200, data=response.json())
+            return Part(status="ok", http_status=200, data=mask_personal_numbers(response.json()))
         except ValueError:
             return Part(status="unavailable", http_status=200, detail="the answer was not JSON")
     status = REFUSALS.get(response.status_code, "unavailable")

@@ -28,7 +28,7 @@ def number(prefix: str = "110105", born: str = "19491231", sequence: str = "002"
 def test_published_and_generated_numbers_pass(raw: str) -> None:
     parsed = parse_resident_id(raw, TODAY)
     assert parsed.number == raw.strip().upper()
-    assert parsed.masked == parsed.number[:2] + "*" * 14 + parsed.number[-2:]
+    assert parsed.masked == parsed.number[:6] + "*" * 8 + parsed.number[-4:]
     assert parsed.birth_date <= TODAY
 
 

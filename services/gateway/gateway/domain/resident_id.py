@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from shared.masking import mask_resident_id
+
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"
 # Provinces, autonomous regions and municipalities (first two digits of GB/T 2260), plus Taiwan, Hong Kong and
@@ -39,8 +41,8 @@ class ResidentId:
 
     @property
     def masked(self) -> str:
-        """Public display: the province and the check character only (birth date and sequence hidden)."""
-        return f"{self.number[:2]}{'*' * 14}{self.number[-2:]}"
+        """Public display: region and the last four visible, birth date and sequence hidden."""
+        return mask_resident_id(self.number)
 
 
 def check_digit(first17: str) -> str:
