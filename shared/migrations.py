@@ -127,6 +127,12 @@ def add_subject_verification_columns() -> None:
         batch.add_column(sa.Column("verification_level", sa.String(60), nullable=True))
 
 
+def drop_subject_verification_columns() -> None:
+    with op.batch_alter_table("subject_replica") as batch:
+        batch.drop_column("verification_level")
+        batch.drop_column("verified_at")
+
+
 def create_money_tables() -> None:
     """The ledger and payment tables (see shared.ledger and shared.payments), for services that move money."""
     op.create_table(

@@ -113,6 +113,14 @@ def _organisation_view(organisation: Organisation, whole: str | None) -> Organis
                             verification_level=organisation.verification_level)
 
 
+def _whole(request: Request, principal: Principal, owner_id: str, sealed: str | None, unmasked: bool) -> str | None:
+    """Refuses all but the subject (owner), admins and regulators; the whole number only when asked for."""
+    authorise_owner(principal, owner_id, *SEES_WHOLE_NUMBERS)
+    if not unmasked or sealed is None:
+        return None
+    return open_number(request.app.state.settings.pii_key, sealed)
+
+
 def _unit_of_work(request: Request) -> UnitOfWork:
     """A unit of work opened after the verifier has answered, so no transaction waits on the provider."""
     state = request.app.state
@@ -137,11 +145,7 @@ async def read_person(person_id: ResourceId, request: Request, session: ReadSess
     person = await session.get(Person, person_id)
     if person is None:
         raise DomainError(404, f"person {person_id} not found")
-    authorise_owner(principal, person.id, *SEES_WHOLE_NUMBERS)
-    whole = None
-    if unmasked and person.resident_id_sealed is not None:
-        whole = open_number(request.app.state.settings.pii_key, person.resident_id_sealed)
-    return _person_view(person, whole)
+    return _person_view(person, _whole(request, principal, person.id, person.resident_id_sealed, unmasked))
 
 
 @router.get("/people/{person_id}/public", response_model=PersonPublic)
@@ -185,10 +189,7 @@ async def read_organisation_identity(organisation_id: ResourceId, request: Reque
     organisation = await session.get(Organisation, organisation_id)
     if organisation is None:
         raise DomainError(404, f"organisation {organisation_id} not found")
-    authorise_owner(principal, organisation.owner_id, *SEES_WHOLE_NUMBERS)
-    whole = None
-    if unmasked and organisation.uscc_sealed is not None:
-        whole = open_number(request.app.state.settings.pii_key, organisation.uscc_sealed)
+    whole = _whole(request, principal, organisation.owner_id, organisation.uscc_sealed, unmasked)
     return _organisation_view(organisation, whole)
 
 

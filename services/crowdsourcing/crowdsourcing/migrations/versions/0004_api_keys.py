@@ -5,7 +5,11 @@ Revision ID: 0004
 
 from alembic import op
 
-from shared.migrations import add_subject_verification_columns, create_api_key_replica_table
+from shared.migrations import (
+    add_subject_verification_columns,
+    create_api_key_replica_table,
+    drop_subject_verification_columns,
+)
 
 revision = "0004"
 down_revision = "0003"
@@ -19,7 +23,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("subject_replica") as batch:
-        batch.drop_column("verification_level")
-        batch.drop_column("verified_at")
+    drop_subject_verification_columns()
     op.drop_table("api_key_replica")
