@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from gateway.contracts import OrganisationRegistered, PersonRegistered
+from gateway.contracts import PersonRegistered, RoleGranted
 
 from crowdsourcing.handlers.roster import remember_roles
 from shared.consumer import Subscription, Subscriptions
-from shared.replica import remember_organisation
+from shared.replica import subject_replica_subscriptions
 
 SUBSCRIPTIONS = Subscriptions(
     sources=("gateway",),
-    handlers=(Subscription(OrganisationRegistered, remember_organisation),
-              Subscription(PersonRegistered, remember_roles)),
+    handlers=(*subject_replica_subscriptions(),
+              Subscription(PersonRegistered, remember_roles),
+              Subscription(RoleGranted, remember_roles)),  # both carry the person's full `roles`
 )
