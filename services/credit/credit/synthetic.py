@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from crowdfunding import contracts as cf
 from crowdsourcing import contracts as cs
+from crowdsupport.contracts import VoucherVoided
 from makerspace import contracts as ms
 
-from credit.upstream import VoucherVoided
 from shared.envelope import CloudEvent, EventData
 
 START = datetime(2024, 1, 1, tzinfo=UTC)

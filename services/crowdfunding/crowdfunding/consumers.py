@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from credit.contracts import ListingCurrent
-from gateway.contracts import OrganisationRegistered
 
 from shared.consumer import Subscription, Subscriptions
 from shared.listings import remember_listing
-from shared.replica import remember_organisation
+from shared.replica import subject_replica_subscriptions
 
 SUBSCRIPTIONS = Subscriptions(
     sources=("gateway", "credit"),
-    handlers=(Subscription(OrganisationRegistered, remember_organisation),
-              Subscription(ListingCurrent, remember_listing)),
+    handlers=(*subject_replica_subscriptions(), Subscription(ListingCurrent, remember_listing)),
 )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from credit.contracts import ListingCurrent
-from gateway.contracts import OrganisationRegistered
+from gateway.contracts import PersonRegistered, RoleGranted
 
+from crowdsourcing.handlers.roster import remember_roles
 from shared.consumer import Subscription, Subscriptions
 from shared.listings import remember_listing
-from shared.replica import remember_organisation
+from shared.replica import subject_replica_subscriptions
 
 SUBSCRIPTIONS = Subscriptions(
     sources=("gateway", "credit"),
-    handlers=(Subscription(OrganisationRegistered, remember_organisation),
+    handlers=(*subject_replica_subscriptions(),
+              Subscription(PersonRegistered, remember_roles),
+              Subscription(RoleGranted, remember_roles),  # both carry the person's full `roles`
               Subscription(ListingCurrent, remember_listing)),
 )

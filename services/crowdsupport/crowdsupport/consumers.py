@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.contracts import OrganisationRegistered
-
-from shared.consumer import Subscription, Subscriptions
-from shared.replica import remember_organisation
+from shared.consumer import Subscriptions
+from shared.replica import subject_replica_subscriptions
 
 SUBSCRIPTIONS = Subscriptions(
     sources=("gateway",),
-    handlers=(Subscription(OrganisationRegistered, remember_organisation),),
+    handlers=subject_replica_subscriptions(),
 )

@@ -14,9 +14,9 @@ from typing import Any
 
 from crowdfunding import contracts as cf
 from crowdsourcing import contracts as cs
+from crowdsupport.contracts import VoucherVoided
 from makerspace import contracts as ms
 
-from credit.upstream import VoucherVoided
 from shared.envelope import EventData
 
 

@@ -83,12 +83,17 @@ def partition(campaign: Campaign) -> str:
 
 
 async def founder_verified(uow: UnitOfWork, campaign: Campaign) -> bool:
-    """Real-name verified: the founder owns the campaign's organisation, registered at the gateway with a checked
-    unified social credit code (from the subject replica kept from the gateway's events)."""
-    if campaign.organisation_id is None:
-        return False
-    row = await uow.session.get(SubjectReplica, campaign.organisation_id)
-    return row is not None and row.owner_id == campaign.founder_id
+    """Real-name verified, from the gateway's identity.person/organisation.verified events kept on the subject
+    replica: the founder owns the campaign's organisation (if any), and the founder's resident identity number or
+    that organisation's code has been verified."""
+    if campaign.organisation_id is not None:
+        organisation = await uow.session.get(SubjectReplica, campaign.organisation_id)
+        if organisation is None or organisation.owner_id != campaign.founder_id:
+            return False
+        if organisation.verified_at is not None:
+            return True
+    person = await uow.session.get(SubjectReplica, campaign.founder_id)
+    return person is not None and person.verified_at is not None
 
 
 async def organisations_of(session: AsyncSession, subject_id: str) -> list[str]:

@@ -6,7 +6,7 @@ Revision ID: crowdfunding_listings
 from shared.listings import create_listing_replica_table
 
 revision = "crowdfunding_listings"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ Revision ID: crowdsourcing_listings
 from shared.listings import create_listing_replica_table
 
 revision = "crowdsourcing_listings"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

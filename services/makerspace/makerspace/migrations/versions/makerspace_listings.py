@@ -6,7 +6,7 @@ Revision ID: makerspace_listings
 from shared.listings import create_listing_replica_table
 
 revision = "makerspace_listings"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

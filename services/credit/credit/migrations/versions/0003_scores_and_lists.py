@@ -1,6 +1,6 @@
 """Scores with dimensions, credit facts, red/black listings, objections, repair requests, report consents.
 
-Revision ID: 0002
+Revision ID: 0003
 """
 
 import sqlalchemy as sa
@@ -8,8 +8,8 @@ from alembic import op
 
 from shared.migrations import create_holiday_calendar_table
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
