@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from shared.consumer import Subscriptions
+from credit.contracts import ListingCurrent
+
+from shared.consumer import Subscription, Subscriptions
+from shared.listings import remember_listing
 from shared.replica import subject_replica_subscriptions
 
 SUBSCRIPTIONS = Subscriptions(
-    sources=("gateway",),
-    handlers=subject_replica_subscriptions(),
+    sources=("gateway", "credit"),
+    handlers=(*subject_replica_subscriptions(), Subscription(ListingCurrent, remember_listing)),
 )
