@@ -70,7 +70,7 @@ async def _live_campaign(db: Database) -> tuple[str, str]:
     async with db.writing() as session:
         session.add(SubjectReplica(subject_id=organisation, kind="organisation", name="bench", owner_id=founder.subject,
                                    region_code="110108", registration_number_masked="x", registered_at=now,
-                                   source_event_id=new_id()))
+                                   source_event_id=new_id(), verified_at=now, verification_level="bench"))
     data = campaigns.CampaignInput(kind="reward", funding_mode="keep_it_all", title="bench", summary="s", story="s",
                                    industry="hardware", goal_fen=10**12, duration_days=60,
                                    organisation_id=organisation)
