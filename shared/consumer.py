@@ -22,7 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.bus import ensure_topics, event_headers, new_producer
 from shared.db import Database
-from shared.envelope import CloudEvent, EventData
+from shared.envelope import CloudEvent, EventData, source_for
 from shared.inbox import Outcome, advance_progress, claim
 from shared.settings import dlq_for, topic_for
 from shared.tracing import current_traceparent
@@ -47,19 +47,27 @@ class Subscription:
 
 @dataclass(frozen=True)
 class Subscriptions:
-    """Everything a service listens to, in one place: the sources and the handler per event type."""
+    """Everything a service listens to, in one place: the sources and the handler per event type.
+
+    `sources` are services whose events topic is read and whose `sequence` is tracked for completeness
+    (gaps backfilled from their feed). `extra_topics` are read too (e.g. `sizhong.supervision.orders`), but
+    their events are a subset of their source's sequence, so no gap is tracked for a source not in `sources`.
+    """
 
     sources: tuple[str, ...]
     handlers: Sequence[Subscription] = ()
     catch_all: CatchAllHandler | None = None
+    extra_topics: tuple[str, ...] = ()
     by_type: dict[str, Subscription] = field(init=False)
+    tracked_sources: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_type", {sub.event_model.event_type: sub for sub in self.handlers})
+        object.__setattr__(self, "tracked_sources", frozenset(source_for(s) for s in self.sources))
 
     @property
     def topics(self) -> list[str]:
-        return [topic_for(source) for source in self.sources]
+        return [topic_for(source) for source in self.sources] + list(self.extra_topics)
 
 
 class EventApplier:
@@ -102,7 +110,8 @@ class EventApplier:
                         finally:
                             current_traceparent.reset(token)
                     for source, sequences in _sequences_by_source(fresh).items():
-                        await advance_progress(uow.session, self.consumer, source, sequences)
+                        if source in self.subscriptions.tracked_sources:
+                            await advance_progress(uow.session, self.consumer, source, sequences)
                     await uow.commit()
         self.duplicates_skipped += len(events) - len(fresh)
         if self._after_commit is not None:
@@ -126,7 +135,8 @@ class EventApplier:
         async with self._lock, UnitOfWork(self.db, self.service) as uow:
             if not await claim(uow.session, self.consumer, [event], [Outcome.DEAD_LETTERED]):
                 return
-            await advance_progress(uow.session, self.consumer, event.source, [event.sequence])
+            if event.source in self.subscriptions.tracked_sources:
+                await advance_progress(uow.session, self.consumer, event.source, [event.sequence])
             await uow.commit()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select, update
@@ -39,11 +39,14 @@ class OutboxRelay(BackgroundWorker):
         batch_size: int = 500,
         poll_seconds: float = 0.5,
         max_backoff_seconds: float = 5.0,
+        topic_by_type: Mapping[str, str] | None = None,
     ) -> None:
         self._db = db
         self._bootstrap = bootstrap
         self._topic = topic
-        self._topics_to_ensure = sorted(set(topics_to_ensure))
+        # Events of these types go to their own topic (e.g. supervision orders); the rest to `topic`.
+        self._topic_by_type = dict(topic_by_type or {})
+        self._topics_to_ensure = sorted({*topics_to_ensure, *self._topic_by_type.values()})
         self._partitions = partitions
         self._replication = replication
         self._batch_size = batch_size
@@ -157,7 +160,8 @@ class OutboxRelay(BackgroundWorker):
         producer = await self._connect()
         futures = []
         for _sequence, key, envelope, event_type, event_id in rows:
-            futures.append(await producer.send(self._topic, value=envelope.encode(), key=key.encode(),
+            topic = self._topic_by_type.get(event_type, self._topic)
+            futures.append(await producer.send(topic, value=envelope.encode(), key=key.encode(),
                                                headers=event_headers(event_type, event_id)))
         await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_SECONDS)
         self._published_through = rows[-1][0]

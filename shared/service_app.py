@@ -49,10 +49,13 @@ class ServiceDefinition:
     routers: Sequence[APIRouter] = ()
     subscriptions: Subscriptions | None = None
     extra_topics: tuple[str, ...] = ()
+    topic_by_type: dict[str, str] = field(default_factory=dict)  # event types the relay sends to another topic
     on_start: Sequence[Hook] = field(default_factory=tuple)
     on_stop: Sequence[Hook] = field(default_factory=tuple)
     jobs: JobsFactory | None = None  # periodic jobs (deadlines, settlement), given the app for its state
     moves_money: bool = False  # builds app.state.payments (provider per settings); needs the money tables
+    # adds service-specific findings to GET /completeness (audit: the gaps that backfill could not fill)
+    completeness_report: Callable[[AsyncSession], Awaitable[dict[str, Any]]] | None = None
 
 
 def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
@@ -66,7 +69,7 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
             topics_to_ensure=[settings.topic, dlq_for(settings.topic), *definition.extra_topics],
             partitions=settings.topic_partitions, replication=settings.topic_replication_factor,
             batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds,
-            max_backoff_seconds=settings.relay_max_backoff_seconds,
+            max_backoff_seconds=settings.relay_max_backoff_seconds, topic_by_type=definition.topic_by_type,
         )
         app.state.db, app.state.relay = db, relay
         app.state.applier = app.state.kafka_consumer = app.state.completeness = app.state.scheduler = None
@@ -210,7 +213,9 @@ def platform_router() -> APIRouter:
                 sources[source] = {"contiguous_through": row.contiguous_through,
                                    "highest_seen": row.highest_seen,
                                    "missing": row.highest_seen - row.contiguous_through}
+        report = state.service.completeness_report
         return {
+            **(await report(session) if report is not None else {}),
             "service": state.settings.service_name,
             "sources": sources,
             "relay": {"published_total": state.relay.published_total, "last_error": state.relay.last_error},

@@ -20,16 +20,21 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from audit.contracts import EntryAppended
 from audit.domain.merkle import leaf_hash
 from audit.models import LogEntry
+from audit.statistics import concerns_statistics, record_statistics
+from audit.supervision import record_confirmation
 from shared.envelope import CloudEvent
 from shared.ids import utcnow
+from shared.masking import mask_personal_numbers
 from shared.outbox import OutboxSequence, reserve_sequences
 from shared.uow import UnitOfWork
 
 LOG_COUNTER = "audit.log"
 _PENDING = "audit.pending_log_entries"
 _LOG_TABLE = LogEntry.__table__
+CONFIRMATION_SUFFIX = ".supervision_order.confirmed.v1"
 
 
 def canonical_entry(event: CloudEvent) -> str:
@@ -44,7 +49,17 @@ class _Pending:
 
 
 async def append_to_log(uow: UnitOfWork, event: CloudEvent) -> None:
-    await append_event(uow.session, event, utcnow())
+    """The catch-all: append, put the entry on the regulator stream (outbox, same transaction), then what
+    else the event means to audit (statistics, a supervision order's confirmation)."""
+    index = await append_event(uow.session, event, utcnow())
+    pending: _Pending = uow.session.info[_PENDING]
+    uow.publish(EntryAppended(index=index, leaf_hash=pending.rows[-1]["leaf_hash"],
+                              event=mask_personal_numbers(event.model_dump(mode="json"))),
+                subject=event.subject, actor="service:audit", partition_key=event.partitionkey)
+    if concerns_statistics(event.type):
+        await record_statistics(uow.session, event)
+    if event.type.endswith(CONFIRMATION_SUFFIX):
+        await record_confirmation(uow, event)
 
 
 async def append_event(session: AsyncSession, event: CloudEvent, now: datetime) -> int:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from gateway.contracts import OrganisationRegistered
 
+from crowdfunding.supervision import supervision
 from shared.consumer import Subscription, Subscriptions
 from shared.replica import remember_organisation
+from shared.supervision import ORDERS_TOPIC
 
 SUBSCRIPTIONS = Subscriptions(
     sources=("gateway",),
-    handlers=(Subscription(OrganisationRegistered, remember_organisation),),
+    handlers=(Subscription(OrganisationRegistered, remember_organisation), supervision()),
+    extra_topics=(ORDERS_TOPIC,),
 )
