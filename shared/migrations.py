@@ -6,12 +6,15 @@ has (outbox, inbox, completeness) are created by `create_platform_tables`, writt
 
 from __future__ import annotations
 
+from datetime import date
+
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
 from shared.db import Database
+from shared.workdays import CN_SCHEDULE
 
 
 def _config(script_location: str, connection: Connection | None = None) -> Config:
@@ -146,3 +149,16 @@ def create_money_tables() -> None:
         sa.Column("reference", sa.String(120), nullable=False),
         _timestamp("executed_at"),
     )
+
+
+def create_holiday_calendar_table() -> None:
+    """The working-day calendar (see shared.workdays), seeded with the published schedules."""
+    table = op.create_table(
+        "holiday_calendar",
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("kind", sa.String(10), nullable=False),
+        sa.Column("name", sa.String(40), nullable=False),
+    )
+    op.bulk_insert(table, [
+        {"day": date.fromisoformat(day), "kind": kind, "name": name} for day, kind, name in CN_SCHEDULE
+    ])
