@@ -43,8 +43,10 @@ OBEYING_SERVICES: tuple[str, ...] = ("crowdfunding", "crowdsourcing", "makerspac
 
 
 def confirming_services(target_type: str, services: tuple[str, ...] = OBEYING_SERVICES) -> tuple[str, ...]:
-    """The services expected to confirm an order on this target type."""
-    return tuple(s for s in services if target_type in OBEYS[s])
+    """The services expected to confirm an order on this target type. A target no wired service obeys (programme,
+    until crowdsupport is wired) expects its designated service anyway, so the order is flagged, not lost."""
+    wired = tuple(s for s in services if target_type in OBEYS[s])
+    return wired or tuple(s for s in OBEYS if target_type in OBEYS[s])
 
 
 class SupervisionOrderIssued(EventData):

@@ -6,8 +6,11 @@ from gateway.contracts import OrganisationRegistered
 
 from shared.consumer import Subscription, Subscriptions
 from shared.replica import remember_organisation
+from shared.supervision import ORDERS_TOPIC, supervision_subscription
 
 SUBSCRIPTIONS = Subscriptions(
     sources=("gateway",),
-    handlers=(Subscription(OrganisationRegistered, remember_organisation),),
+    handlers=(Subscription(OrganisationRegistered, remember_organisation),
+              supervision_subscription("crowdsourcing")),
+    extra_topics=(ORDERS_TOPIC,),
 )
