@@ -134,8 +134,9 @@ async def test_query_and_export_by_subject_source_type_and_time_masked(platform:
         assert following["events"][0]["index"] > everyone["events"][-1]["index"]
 
         bad: list[tuple[dict[str, Any], str]] = [
-               ({"from": "yesterday"}, "from"), ({"from": "2026-01-01T00:00:00"}, "from"), ({"from": until, "to": since}, "from"), ({"limit": 0}, "limit"), ({"after_index": -5}, "after_index"),
-               ({"source": "Not A Service"}, "source"), ({"format": "xml"}, "format")]
+            ({"from": "yesterday"}, "from"), ({"from": "2026-01-01T00:00:00"}, "from"),
+            ({"from": until, "to": since}, "from"), ({"limit": 0}, "limit"), ({"after_index": -5}, "after_index"),
+            ({"source": "Not A Service"}, "source"), ({"format": "xml"}, "format")]
         for query, field in bad:
             path = "/regulator/events/export" if "format" in query else "/regulator/events"
             response = await audit.get(path, headers=platform.regulator, params=query)
