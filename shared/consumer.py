@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.bus import ensure_topics, event_headers, new_producer
 from shared.db import Database
-from shared.envelope import CloudEvent, EventData, source_for
+from shared.envelope import CloudEvent, EventData
 from shared.inbox import Outcome, advance_progress, claim
 from shared.settings import dlq_for, topic_for
 from shared.tracing import current_traceparent
@@ -47,27 +47,21 @@ class Subscription:
 
 @dataclass(frozen=True)
 class Subscriptions:
-    """Everything a service listens to, in one place: the sources and the handler per event type.
-
-    `sources` are services whose events topic is read and whose `sequence` is tracked for completeness
-    (gaps backfilled from their feed). `extra_topics` are read too (e.g. `sizhong.supervision.orders`), but
-    their events are a subset of their source's sequence, so no gap is tracked for a source not in `sources`.
-    """
+    """Everything a service listens to, in one place: the sources and the handler per event type."""
 
     sources: tuple[str, ...]
     handlers: Sequence[Subscription] = ()
     catch_all: CatchAllHandler | None = None
-    extra_topics: tuple[str, ...] = ()
+    # source service -> the topic to read it from, when not its own (e.g. audit -> sizhong.supervision.orders)
+    topic_overrides: Mapping[str, str] = field(default_factory=dict)
     by_type: dict[str, Subscription] = field(init=False)
-    tracked_sources: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_type", {sub.event_model.event_type: sub for sub in self.handlers})
-        object.__setattr__(self, "tracked_sources", frozenset(source_for(s) for s in self.sources))
 
     @property
     def topics(self) -> list[str]:
-        return [topic_for(source) for source in self.sources] + list(self.extra_topics)
+        return [self.topic_overrides.get(source) or topic_for(source) for source in self.sources]
 
 
 class EventApplier:
@@ -110,8 +104,7 @@ class EventApplier:
                         finally:
                             current_traceparent.reset(token)
                     for source, sequences in _sequences_by_source(fresh).items():
-                        if source in self.subscriptions.tracked_sources:
-                            await advance_progress(uow.session, self.consumer, source, sequences)
+                        await advance_progress(uow.session, self.consumer, source, sequences)
                     await uow.commit()
         self.duplicates_skipped += len(events) - len(fresh)
         if self._after_commit is not None:
@@ -135,8 +128,7 @@ class EventApplier:
         async with self._lock, UnitOfWork(self.db, self.service) as uow:
             if not await claim(uow.session, self.consumer, [event], [Outcome.DEAD_LETTERED]):
                 return
-            if event.source in self.subscriptions.tracked_sources:
-                await advance_progress(uow.session, self.consumer, event.source, [event.sequence])
+            await advance_progress(uow.session, self.consumer, event.source, [event.sequence])
             await uow.commit()
 
 

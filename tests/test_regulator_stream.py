@@ -67,11 +67,12 @@ async def test_a_plain_kafka_client_reads_an_appended_entry_with_its_index_and_m
     message = await read_topic(platform, "sizhong.audit.events",
                                lambda v: v.get("type") == APPENDED and v["data"]["event"]["id"] == sent.id)
     data = message["data"]
-    assert message["source"] == "/sizhong/audit" and message["specversion"] == "1.0"
+    assert message["source"] == "/sizhong/audit/log" and message["specversion"] == "1.0"
     assert data["event"]["data"] == {"applicant_id_number": MASKED_ID, "note": f"申请人 {MASKED_ID}"}
     assert RESIDENT_ID not in json.dumps(message, ensure_ascii=False)
     [entry] = await platform.audit_entries(event_id=sent.id)
-    assert data["index"] == entry["index"] and data["leaf_hash"] == entry["leaf_hash"]
+    assert data["index"] == message["logindex"] == entry["index"] and data["leaf_hash"] == entry["leaf_hash"]
+    assert message["sequence"] == entry["index"] + 1
 
 
 async def test_a_gap_the_feed_cannot_fill_is_listed_and_reported_once(platform: PlatformUnderTest) -> None:
@@ -91,6 +92,8 @@ async def test_a_gap_the_feed_cannot_fill_is_listed_and_reported_once(platform: 
     mine = [e for e in events if e["data"]["last_missing"] == sequence - 1]
     assert len(mine) == 1, mine  # once per gap, however often the job runs
     assert mine[0]["data"]["first_missing"] == gaps[0]["first_missing"]
+    notice = await read_topic(platform, "sizhong.audit.events", lambda v: v.get("id") == mine[0]["id"])
+    assert notice["source"] == "/sizhong/audit" and notice["data"]["source"] == "/sizhong/crowdsupport"
 
 
 async def _own_events(platform: PlatformUnderTest, event_type: str) -> list[dict[str, Any]]:

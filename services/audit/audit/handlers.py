@@ -20,14 +20,12 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from audit.contracts import EntryAppended
 from audit.domain.merkle import leaf_hash
 from audit.models import LogEntry
 from audit.statistics import concerns_statistics, record_statistics
 from audit.supervision import record_confirmation
 from shared.envelope import CloudEvent
 from shared.ids import utcnow
-from shared.masking import mask_personal_numbers
 from shared.outbox import OutboxSequence, reserve_sequences
 from shared.uow import UnitOfWork
 
@@ -49,13 +47,9 @@ class _Pending:
 
 
 async def append_to_log(uow: UnitOfWork, event: CloudEvent) -> None:
-    """The catch-all: append, put the entry on the regulator stream (outbox, same transaction), then what
-    else the event means to audit (statistics, a supervision order's confirmation)."""
-    index = await append_event(uow.session, event, utcnow())
-    pending: _Pending = uow.session.info[_PENDING]
-    uow.publish(EntryAppended(index=index, leaf_hash=pending.rows[-1]["leaf_hash"],
-                              event=mask_personal_numbers(event.model_dump(mode="json"))),
-                subject=event.subject, actor="service:audit", partition_key=event.partitionkey)
+    """The catch-all: append, then what else the event means to audit, in the same transaction (statistics,
+    a supervision order's confirmation). The regulator stream is published from the log (audit.stream)."""
+    await append_event(uow.session, event, utcnow())
     if concerns_statistics(event.type):
         await record_statistics(uow.session, event)
     if event.type.endswith(CONFIRMATION_SUFFIX):

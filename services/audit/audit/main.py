@@ -16,6 +16,7 @@ from audit.consumers import SUBSCRIPTIONS
 from audit.gaps import scan_gaps
 from audit.log import LogTree, load_signer, sign_checkpoint
 from audit.settings import AuditSettings
+from audit.stream import RegulatorStream
 from audit.supervision import flag_overdue
 from shared.scheduler import Job
 from shared.service_app import ServiceDefinition, build_app
@@ -24,8 +25,18 @@ from shared.uow import UnitOfWork
 
 
 async def _start_log(app: FastAPI) -> None:
-    app.state.signer = load_signer(app.state.settings)
+    settings: AuditSettings = app.state.settings
+    app.state.signer = load_signer(settings)
     app.state.log_tree = LogTree(app.state.db)
+    app.state.stream = RegulatorStream(
+        app.state.db, bootstrap=settings.kafka_bootstrap_servers, topic=settings.topic,
+        partitions=settings.topic_partitions, replication=settings.topic_replication_factor,
+        batch_size=settings.relay_batch_size, max_backoff_seconds=settings.relay_max_backoff_seconds)
+    app.state.stream.start()
+
+
+async def _stop_stream(app: FastAPI) -> None:
+    await app.state.stream.stop()
 
 
 def audit_jobs(app: FastAPI) -> list[Job]:
@@ -57,7 +68,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         migrations=str(Path(__file__).parent / "migrations"),
         routers=[router, query_router, supervision_router, statistics_router, public_router],
         subscriptions=SUBSCRIPTIONS, extra_topics=(ORDERS_TOPIC,),
-        topic_by_type={SupervisionOrderIssued.event_type: ORDERS_TOPIC},
-        on_start=(_start_log,), jobs=audit_jobs, completeness_report=completeness_report,
+        event_topics={SupervisionOrderIssued.event_type: ORDERS_TOPIC},
+        on_start=(_start_log,), on_stop=(_stop_stream,), jobs=audit_jobs, completeness_report=completeness_report,
     )
     return build_app(definition, settings or AuditSettings())

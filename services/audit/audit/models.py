@@ -101,3 +101,12 @@ class SubjectRegion(SQLModel, table=True):
 
     subject_id: str = Field(primary_key=True, max_length=64)
     region: str = Field(max_length=6)
+
+
+class StreamWatermark(SQLModel, table=True):
+    """How far the regulator stream has published the log (highest index the broker acknowledged)."""
+
+    __tablename__ = "audit_stream_watermark"
+
+    name: str = Field(primary_key=True, max_length=40)
+    published_through: int

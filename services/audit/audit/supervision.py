@@ -4,7 +4,8 @@ An order is stored with a gapless number and published as `cn.sizhong.audit.supe
 `sizhong.supervision.orders` (shared.supervision). Each obeying service confirms with
 `cn.sizhong.<service>.supervision_order.confirmed.v1`, which reaches audit on that service's events topic like
 any other event. An order still missing a confirmation after the window is flagged once (`overdue_at`, event
-`cn.sizhong.audit.supervision_order.overdue.v1`) and re-sent once, in case the broker lost it.
+`cn.sizhong.audit.supervision_order.overdue.v1`). An order the broker lost still reaches the services: they
+track audit's sequence on the orders topic and backfill gaps from audit's feed (GET /events).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ async def record_confirmation(uow: UnitOfWork, event: CloudEvent) -> None:
 
 
 async def flag_overdue(uow: UnitOfWork, now: datetime, window: timedelta) -> int:
-    """Flag (once) and re-send every order still unconfirmed `window` after it was issued."""
+    """Flag (once) every order still unconfirmed `window` after it was issued."""
     late = (await uow.session.execute(
         select(SupervisionOrder).where(col(SupervisionOrder.confirmed_at).is_(None),
                                        col(SupervisionOrder.overdue_at).is_(None),
@@ -98,6 +99,5 @@ async def flag_overdue(uow: UnitOfWork, now: datetime, window: timedelta) -> int
         uow.publish(SupervisionOrderOverdue(order_id=order.id, target_type=order.target_type,
                                             target_id=order.target_id, missing=missing, issued_at=order.issued_at),
                     subject=order.id, actor="service:audit", partition_key=order.target_id)
-        uow.publish(issued_event(order), subject=order.id, actor="service:audit", partition_key=order.target_id)
     await uow.commit()
     return len(late)

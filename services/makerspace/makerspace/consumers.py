@@ -9,7 +9,7 @@ from shared.replica import remember_organisation
 from shared.supervision import ORDERS_TOPIC, supervision_subscription
 
 SUBSCRIPTIONS = Subscriptions(
-    sources=("gateway",),
+    sources=("gateway", "audit"),  # audit: only its supervision orders, read from their own topic
     handlers=(Subscription(OrganisationRegistered, remember_organisation), supervision_subscription("makerspace")),
-    extra_topics=(ORDERS_TOPIC,),
+    topic_overrides={"audit": ORDERS_TOPIC},
 )

@@ -1,4 +1,4 @@
-"""Supervision orders and their confirmations, unfilled sequence gaps, statistics.
+"""The regulator stream's watermark, supervision orders and their confirmations, unfilled sequence gaps, statistics.
 
 Revision ID: 0003
 """
@@ -63,11 +63,16 @@ def upgrade() -> None:
         sa.Column("subject_id", sa.String(64), primary_key=True),
         sa.Column("region", sa.String(6), nullable=False),
     )
+    op.create_table(
+        "audit_stream_watermark",
+        sa.Column("name", sa.String(40), primary_key=True),
+        sa.Column("published_through", sa.Integer, nullable=False),
+    )
     op.create_index("ix_log_entries_event_time", "log_entries", ["event_time"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_log_entries_event_time", "log_entries")
-    for table in ("audit_subject_regions", "audit_statistics", "audit_sequence_gaps", "audit_order_confirmations",
-                  "audit_supervision_orders"):
+    for table in ("audit_stream_watermark", "audit_subject_regions", "audit_statistics", "audit_sequence_gaps",
+                  "audit_order_confirmations", "audit_supervision_orders"):
         op.drop_table(table)
