@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,8 @@ class Subscriptions:
     sources: tuple[str, ...]
     handlers: Sequence[Subscription] = ()
     catch_all: CatchAllHandler | None = None
+    # source service -> the topic to read it from, when not its own (e.g. audit -> sizhong.supervision.orders)
+    topic_overrides: Mapping[str, str] = field(default_factory=dict)
     by_type: dict[str, Subscription] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -59,7 +61,7 @@ class Subscriptions:
 
     @property
     def topics(self) -> list[str]:
-        return [topic_for(source) for source in self.sources]
+        return [self.topic_overrides.get(source) or topic_for(source) for source in self.sources]
 
 
 class EventApplier:

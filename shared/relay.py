@@ -4,13 +4,18 @@ It survives the broker being away for minutes: every failure drops the producer,
 exponential backoff, re-creates the topics (the dev broker forgets them when it restarts) and
 tries the same rows again. A row is marked sent only after its ack, so the worst case is a
 duplicate, which the consumers' inbox absorbs.
+
+Events go to the service's own topic unless the service routes a type elsewhere (`topic_for_type`,
+from `ServiceDefinition.event_topics`), e.g. audit's supervision orders to `sizhong.supervision.orders`.
+They keep the service's one gapless sequence; a consumer that reads only the routed topic sees gaps
+in it and closes them from the source's feed (small as long as the routed types are few).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import select, update
@@ -35,6 +40,7 @@ class OutboxRelay(BackgroundWorker):
         topic: str,
         topics_to_ensure: Iterable[str],
         partitions: int,
+        topic_for_type: Mapping[str, str] | None = None,
         replication: int,
         batch_size: int = 500,
         poll_seconds: float = 0.5,
@@ -43,7 +49,8 @@ class OutboxRelay(BackgroundWorker):
         self._db = db
         self._bootstrap = bootstrap
         self._topic = topic
-        self._topics_to_ensure = sorted(set(topics_to_ensure))
+        self._topic_for_type = dict(topic_for_type or {})
+        self._topics_to_ensure = sorted({*topics_to_ensure, *self._topic_for_type.values()})
         self._partitions = partitions
         self._replication = replication
         self._batch_size = batch_size
@@ -157,7 +164,8 @@ class OutboxRelay(BackgroundWorker):
         producer = await self._connect()
         futures = []
         for _sequence, key, envelope, event_type, event_id in rows:
-            futures.append(await producer.send(self._topic, value=envelope.encode(), key=key.encode(),
+            topic = self._topic_for_type.get(event_type, self._topic)
+            futures.append(await producer.send(topic, value=envelope.encode(), key=key.encode(),
                                                headers=event_headers(event_type, event_id)))
         await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_SECONDS)
         self._published_through = rows[-1][0]

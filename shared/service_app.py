@@ -6,7 +6,7 @@ Everything is built inside `build_app`/the lifespan from validated settings; not
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,6 +49,7 @@ class ServiceDefinition:
     routers: Sequence[APIRouter] = ()
     subscriptions: Subscriptions | None = None
     extra_topics: tuple[str, ...] = ()
+    event_topics: Mapping[str, str] = field(default_factory=dict)  # event type -> topic, if not its own topic
     on_start: Sequence[Hook] = field(default_factory=tuple)
     on_stop: Sequence[Hook] = field(default_factory=tuple)
     jobs: JobsFactory | None = None  # periodic jobs (deadlines, settlement), given the app for its state
@@ -67,8 +68,8 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
             db, bootstrap=settings.kafka_bootstrap_servers, topic=settings.topic,
             topics_to_ensure=[settings.topic, dlq_for(settings.topic), *definition.extra_topics],
             partitions=settings.topic_partitions, replication=settings.topic_replication_factor,
-            batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds,
-            max_backoff_seconds=settings.relay_max_backoff_seconds,
+            topic_for_type=definition.event_topics, batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds, max_backoff_seconds=settings.relay_max_backoff_seconds,
         )
         app.state.db, app.state.relay = db, relay
         app.state.applier = app.state.kafka_consumer = app.state.completeness = app.state.scheduler = None

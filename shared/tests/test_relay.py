@@ -73,3 +73,51 @@ async def test_rows_are_published_in_order_marked_sent_and_not_sent_again(migrat
     finally:
         await consumer.stop()
     assert seen == list(range(30))
+
+
+class Routed(EventData):
+    event_type = "cn.sizhong.test.order.issued.v1"
+    n: int
+
+
+async def test_a_routed_event_type_goes_to_its_own_topic_and_the_rest_to_the_service_topic(
+        migrated_db: Any, broker: Broker) -> None:
+    suffix = free_port()
+    own, routed = f"sizhong.audit.events.t{suffix}", f"sizhong.supervision.orders.t{suffix}"
+    relay = OutboxRelay(migrated_db, bootstrap=broker.bootstrap, topic=own, topics_to_ensure=[own], partitions=1,
+                        replication=1, topic_for_type={Routed.event_type: routed})
+    async with UnitOfWork(migrated_db, "audit") as uow:
+        uow.publish(Counted(n=1), subject="s", actor="test")
+        uow.publish(Routed(n=2), subject="s", actor="test")
+        uow.publish(Counted(n=3), subject="s", actor="test")
+        await uow.commit()
+    await relay._connect()  # creates both topics, as at start-up
+    assert await relay.publish_once() == 3
+    await relay.stop()
+
+    async def read(topic: str, expected: int) -> list[tuple[str, int]]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
+                                    group_id=f"g{free_port()}", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            events: list[tuple[str, int]] = []
+            for _ in range(10):
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        event = CloudEvent.from_json_bytes(record.value or b"")
+                        events.append((event.type, event.data["n"]))
+                if len(events) >= expected:
+                    break
+            return events
+        finally:
+            await consumer.stop()
+
+    assert await read(own, 2) == [(Counted.event_type, 1), (Counted.event_type, 3)]
+    assert await read(routed, 1) == [(Routed.event_type, 2)]
+
+
+def test_a_subscription_reads_a_source_from_its_routed_topic() -> None:
+    from shared.consumer import Subscriptions
+
+    subscriptions = Subscriptions(sources=("gateway", "audit"), topic_overrides={"audit": "sizhong.supervision.orders"})
+    assert subscriptions.topics == ["sizhong.gateway.events", "sizhong.supervision.orders"]
