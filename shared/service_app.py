@@ -69,7 +69,8 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
             topics_to_ensure=[settings.topic, dlq_for(settings.topic), *definition.extra_topics],
             partitions=settings.topic_partitions, replication=settings.topic_replication_factor,
             topic_for_type=definition.event_topics, batch_size=settings.relay_batch_size,
-            poll_seconds=settings.relay_poll_seconds, max_backoff_seconds=settings.relay_max_backoff_seconds,
+            poll_seconds=settings.relay_poll_seconds,
+            max_backoff_seconds=settings.relay_max_backoff_seconds,
         )
         app.state.db, app.state.relay = db, relay
         app.state.applier = app.state.kafka_consumer = app.state.completeness = app.state.scheduler = None
