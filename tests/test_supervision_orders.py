@@ -6,12 +6,14 @@ not confirmed in time is flagged. Only regulators issue orders; bad input gets a
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from tests.support.platform import PlatformUnderTest, eventually, mint
 from tests.test_crowdfunding_scenarios import Funding, someone
+from tests.test_crowdsourcing_scenarios import Market
 from tests.test_makerspace_bookings import Space
 
 
@@ -137,3 +139,34 @@ async def test_only_regulators_issue_and_read_orders_and_bad_input_gets_4xx(plat
         resume = await audit.post("/supervision/orders", headers=platform.regulator,
                                   json={**body, "action": "resume", "target_id": f"t-{secrets.token_hex(3)}"})
         assert resume.status_code == 409 and resume.json()["current_state"] == "active", resume.text
+
+
+async def test_a_suspended_task_takes_no_bids_and_a_suspended_subject_posts_no_task(
+    platform: PlatformUnderTest,
+) -> None:
+    bidder_id, bidder = await platform.person("solver")
+    async with platform.client("crowdsourcing") as client, platform.client("audit") as audit:
+        market = await Market.open(platform, client)
+        task = await market.task("bid", [600_000], organisation_id=await market.verified_organisation())
+        await market.publish(task)
+        suspend = await order(audit, platform.regulator, action="suspend", target_type="task", target_id=task["id"],
+                              reason="涉嫌围标")
+        shown = await confirmed(platform, suspend["id"])
+        assert [c["service"] for c in shown["confirmations"]] == ["crowdsourcing"]
+        bid = {"price_fen": 900_000, "days": 20, "plan": "三周完成"}
+        refused = await client.post(f"/tasks/{task['id']}/bids", headers=bidder, json=bid)
+        assert refused.status_code == 423 and refused.json()["order_id"] == suspend["id"], refused.text
+        resume = await order(audit, platform.regulator, action="resume", target_type="task", target_id=task["id"],
+                             reason="查无实据")
+        await confirmed(platform, resume["id"])
+        await market.call("POST", f"/tasks/{task['id']}/bids", bidder, bid, status=201)
+
+        subject = await order(audit, platform.regulator, action="suspend", target_type="subject",
+                              target_id=market.poster_id, reason="失信")
+        await confirmed(platform, subject["id"])
+        now = await market.now()
+        posted = await client.post("/tasks", headers=market.poster, json={
+            "mode": "bounty", "kind": "design_creative", "title": "任务", "description": "设计",
+            "milestones": [{"title": "一", "amount_fen": 10_000, "due_at": (now + timedelta(days=5)).isoformat()}]})
+        assert posted.status_code == 423 and posted.json()["target_id"] == market.poster_id, posted.text
+        assert bidder_id != market.poster_id

@@ -47,6 +47,7 @@ from crowdsourcing.models import (
     Submission,
     Task,
 )
+from crowdsourcing.supervision import subject_may_act, task_may_take_part
 from shared.auth import SERVICE_ROLE, Principal
 from shared.ids import new_id
 from shared.money import Money
@@ -207,6 +208,7 @@ async def ensure_may_post(uow: UnitOfWork, poster_id: str) -> None:
 async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, now: datetime) -> Task:
     mode = TaskMode(data.mode)
     await ensure_may_post(uow, principal.subject)
+    await subject_may_act(uow, principal.subject, data.organisation_id)
     if data.poster_type == "agency" and not principal.has_any("agency", "admin"):
         raise DomainError(403, "public-service purchase (政府购买服务) is posted by an agency", field="poster_type")
     if data.visibility == "public" and not may_be_public(data.involves_personal_data):
@@ -478,6 +480,7 @@ async def review_task(uow: UnitOfWork, principal: Principal, task_id: str, appro
 async def place_bid(uow: UnitOfWork, principal: Principal, task_id: str, price_fen: int, days: int, plan: str,
                     now: datetime) -> Bid:
     task = await task_for_update(uow, task_id)
+    await task_may_take_part(uow, task.id, principal.subject)
     if task.mode != TaskMode.BID:
         raise DomainError(409, f"a {task.mode} task takes no bids", field="task_id", current_state=task.state)
     if not may_take_part(principal.subject, task) or principal.subject == task.poster_id:
@@ -558,6 +561,7 @@ async def submit(uow: UnitOfWork, principal: Principal, task_id: str, content: s
     """Work delivered: its SHA-256 and time are kept as evidence; a copy of another solver's work is flagged as a
     duplicate (and can never win); the same solver delivering the same content twice is refused."""
     task = await task_for_update(uow, task_id)
+    await task_may_take_part(uow, task.id, principal.subject)
     mode = TaskMode(task.mode)
     if principal.subject == task.poster_id:
         raise DomainError(403, "a poster does not deliver to its own task", field="task_id")
