@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from audit.contracts import EntryAppended
 from audit.models import LogEntry, StreamWatermark
-from shared.bus import ensure_topics, event_headers, new_producer
+from shared.bus import event_headers, started_producer, stop_quietly
 from shared.db import Database
 from shared.masking import mask_personal_numbers
 from shared.worker import BackgroundWorker
@@ -69,11 +69,7 @@ class RegulatorStream(BackgroundWorker):
 
     async def _cleanup(self) -> None:
         producer, self._producer = self._producer, None
-        if producer is not None:
-            try:
-                await asyncio.wait_for(producer.stop(), 5)
-            except Exception:
-                log.debug("producer stop failed", exc_info=True)
+        await stop_quietly(producer)
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -98,14 +94,8 @@ class RegulatorStream(BackgroundWorker):
 
     async def _connect(self) -> AIOKafkaProducer:
         if self._producer is None:
-            await ensure_topics(self._bootstrap, [self._topic], self._partitions, self._replication)
-            producer = new_producer(self._bootstrap)
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await started_producer(self._bootstrap, [self._topic], self._partitions,
+                                                    self._replication)
         return self._producer
 
     async def publish_once(self) -> int:
