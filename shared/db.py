@@ -8,6 +8,7 @@ in WAL mode so readers never wait for writers. On PostgreSQL both engines are th
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from typing import Any
 from sqlalchemy import Column, DateTime, Dialect, TypeDecorator, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from shared.sqlite_inloop import in_loop_creator
 
 
 def is_sqlite(url: str) -> bool:
@@ -28,8 +31,11 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # Sessions always end their transaction themselves, so the pool's extra rollback on return is skipped.
+    options: dict[str, Any] = {}
+    if database and database != ":memory:" and os.environ.get("SQLITE_DRIVER", "inloop") == "inloop":
+        options["async_creator"] = in_loop_creator(database)  # see shared.sqlite_inloop: no thread hops
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60,
-                                 pool_reset_on_return=None)
+                                 pool_reset_on_return=None, **options)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,190 @@
+"""Acceptance: delivered work accepted and paid (bid, direct hire, piece-rate), winners chosen (bounty, contest),
+and a task completed once its money is settled."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from crowdsourcing import contracts as ev
+from crowdsourcing import escrow
+from crowdsourcing.domain.settlement import prizes
+from crowdsourcing.domain.task import COMPETITIVE_MODES, TaskMode, step
+from crowdsourcing.handlers.common import (
+    S,
+    _actor,
+    _current,
+    _next,
+    authorise_poster,
+    milestones_of,
+    move,
+    task_for_update,
+)
+from crowdsourcing.handlers.work import _pending, _submission_for_update
+from crowdsourcing.models import Dispute, Milestone, Submission, Task
+from shared.auth import Principal
+from shared.money import Money
+from shared.problems import DomainError
+from shared.uow import UnitOfWork
+
+
+def _accepted_event(uow: UnitOfWork, task: Task, submission: Submission, actor: str, automatically: bool) -> None:
+    uow.publish(ev.SubmissionAccepted(submission_id=submission.id, task_id=task.id,
+                                      milestone_id=submission.milestone_id, solver_id=submission.solver_id,
+                                      poster_id=task.poster_id, on_time=submission.on_time,
+                                      automatically=automatically, policy_version=task.policy_version),
+                subject=task.id, actor=actor, partition_key=submission.solver_id)
+
+
+async def accept_submission(uow: UnitOfWork, principal: Principal | None, submission_id: str, now: datetime,
+                            automatically: bool = False) -> Task:
+    """Accept delivered work (bid, direct hire, piece-rate): the escrow is released to the solver, minus the
+    commission. Bounties and contests choose winners instead. Accepting twice pays once: the second finds
+    the submission decided (409)."""
+    task, submission = await _submission_for_update(uow, submission_id)
+    authorise_poster(principal, task)
+    actor = _actor(principal)
+    mode = TaskMode(task.mode)
+    if mode in COMPETITIVE_MODES:
+        raise DomainError(409, "bounties and contests choose their winners: POST /tasks/{id}/winners",
+                          field="submission_id", current_state=task.state)
+    _pending(submission)
+    if submission.duplicate_of is not None:
+        raise DomainError(409, "a duplicate of earlier work cannot be accepted", field="submission_id",
+                          duplicate_of=submission.duplicate_of)
+    milestones = await milestones_of(uow, task.id)
+    milestone = next(m for m in milestones if m.id == submission.milestone_id)
+    submission.state, submission.decided_at, submission.auto_accepted = "accepted", now, automatically
+    if mode is TaskMode.PIECE_RATE:
+        if task.state not in (S.IN_PROGRESS, S.SUBMITTED):
+            step(mode, task.state, S.COMPLETED)
+        unit = Money(task.currency, task.piece_price_fen or 0)
+        await escrow.release_to_solver(uow, task, milestone, submission.solver_id, unit, submission.id, actor, now,
+                                       submission.id)
+        task.pieces_accepted += 1
+        _accepted_event(uow, task, submission, actor, automatically)
+        await uow.session.flush()
+        if task.pieces_accepted >= (task.piece_quantity or 0) or (
+                task.state == S.SUBMITTED and not await _has_pending(uow, task)):
+            await _finish_pieces(uow, task, milestone, actor, now)
+    else:
+        step(mode, task.state, S.ACCEPTED)
+        gross = await escrow.escrow_of(uow, task, milestone)
+        await escrow.release_to_solver(uow, task, milestone, submission.solver_id, gross, submission.id, actor, now,
+                                       submission.id)
+        milestone.state, milestone.settled_at = "settled", now
+        _accepted_event(uow, task, submission, actor, automatically)
+        await move(uow, task, S.ACCEPTED, actor, now, milestone_seq=milestone.seq)
+        following = _next(milestones, milestone)
+        if following is not None:
+            task.current_seq = following.seq
+            await move(uow, task, S.IN_PROGRESS, actor, now, assignee_id=task.assignee_id)
+        else:
+            await _complete(uow, task, actor, now)
+    await uow.commit()
+    return task
+
+
+async def _has_pending(uow: UnitOfWork, task: Task) -> bool:
+    return (await uow.session.execute(select(Submission.id).where(
+        Submission.task_id == task.id, Submission.state == "submitted"))).first() is not None
+
+
+async def _finish_pieces(uow: UnitOfWork, task: Task, milestone: Milestone, actor: str, now: datetime) -> None:
+    """A piece-rate task ends: undecided pieces are not selected, what the escrow has left is refunded."""
+    for other in (await uow.session.execute(select(Submission).where(
+            Submission.task_id == task.id, Submission.state == "submitted"))).scalars():
+        other.state, other.decided_at = "not_selected", now
+        uow.publish(ev.SubmissionNotSelected(submission_id=other.id, task_id=task.id, solver_id=other.solver_id),
+                    subject=task.id, actor=actor, partition_key=other.solver_id)
+    await uow.session.flush()
+    await escrow.refund_to_poster(uow, task, milestone, None, "leftover", actor, now)
+    milestone.state, milestone.settled_at = "settled", now
+    await _complete(uow, task, actor, now)
+
+
+async def _complete(uow: UnitOfWork, task: Task, actor: str, now: datetime, settled_by_dispute: bool = False) -> None:
+    await uow.session.flush()
+    accepted = (await uow.session.execute(select(Submission).where(
+        Submission.task_id == task.id, Submission.state == "accepted"))).scalars().all()
+    solvers = await participants(uow, task)
+    await move(uow, task, S.COMPLETED, actor, now, solver_ids=solvers, on_time=all(s.on_time for s in accepted),
+               accepted_submissions=len(accepted), settled_by_dispute=settled_by_dispute)
+
+
+async def participants(uow: UnitOfWork, task: Task) -> list[str]:
+    """The solvers who were paid for this task (accepted work, or a dispute share)."""
+    solvers = set((await uow.session.execute(select(Submission.solver_id).where(
+        Submission.task_id == task.id, Submission.state == "accepted"))).scalars())
+    solvers |= set((await uow.session.execute(select(Dispute.solver_id).where(
+        Dispute.task_id == task.id, col(Dispute.solver_share_percent) > 0))).scalars())
+    return sorted(solvers)
+
+
+async def select_winners(uow: UnitOfWork, principal: Principal | None, task_id: str, submission_ids: Sequence[str],
+                         leftover: str, now: datetime) -> Task:
+    """A bounty's or contest's round: the escrow is divided into `winners` equal prizes; each chosen submission
+    gets one (minus commission); unclaimed prizes are refunded, or roll forward into the next milestone."""
+    task = await task_for_update(uow, task_id)
+    authorise_poster(principal, task)
+    actor = _actor(principal)
+    mode = TaskMode(task.mode)
+    if mode not in COMPETITIVE_MODES:
+        raise DomainError(409, f"a {mode.value} task accepts submissions one by one: POST /submissions/{{id}}/accept",
+                          field="task_id", current_state=task.state)
+    step(mode, task.state, S.ACCEPTED)
+    milestones = await milestones_of(uow, task.id)
+    milestone = _current(milestones, task)
+    if len(set(submission_ids)) != len(submission_ids):
+        raise DomainError(422, "a submission wins once", field="submission_ids")
+    if len(submission_ids) > task.winners:
+        raise DomainError(422, f"this task has {task.winners} winner(s)", field="submission_ids")
+    if principal is not None and not submission_ids:
+        raise DomainError(422, "choose at least one winner", field="submission_ids")
+    chosen: list[Submission] = []
+    for submission_id in submission_ids:
+        submission = (await uow.session.execute(select(Submission).where(
+            Submission.id == submission_id).with_for_update())).scalars().first()
+        if submission is None or submission.task_id != task.id or submission.milestone_id != milestone.id:
+            raise DomainError(422, f"submission {submission_id} is not in this task's current round",
+                              field="submission_ids")
+        if submission.state != "submitted":
+            raise DomainError(409, f"submission {submission_id} is {submission.state!r}", field="submission_ids",
+                              current_state=submission.state)
+        if submission.duplicate_of is not None:
+            raise DomainError(409, f"submission {submission_id} duplicates earlier work", field="submission_ids",
+                              duplicate_of=submission.duplicate_of)
+        if any(c.solver_id == submission.solver_id for c in chosen):
+            raise DomainError(422, "one solver wins at most one prize per round", field="submission_ids")
+        chosen.append(submission)
+    pot = await escrow.escrow_of(uow, task, milestone)
+    prize = prizes(pot, task.winners)
+    for submission, amount in zip(chosen, prize, strict=False):
+        submission.state, submission.decided_at = "accepted", now
+        submission.auto_accepted = principal is None
+        await escrow.release_to_solver(uow, task, milestone, submission.solver_id, amount, submission.id, actor, now,
+                                       submission.id)
+        _accepted_event(uow, task, submission, actor, principal is None)
+    for other in (await uow.session.execute(select(Submission).where(
+            Submission.milestone_id == milestone.id, Submission.state == "submitted"))).scalars():
+        if other not in chosen:
+            other.state, other.decided_at = "not_selected", now
+            uow.publish(ev.SubmissionNotSelected(submission_id=other.id, task_id=task.id, solver_id=other.solver_id),
+                        subject=task.id, actor=actor, partition_key=other.solver_id)
+    unclaimed = Money(task.currency, sum(p.minor for p in prize[len(chosen):]))
+    following = _next(milestones, milestone)
+    if leftover == "roll_forward" and following is not None:
+        await escrow.roll_forward(uow, task, milestone, following, unclaimed, actor)
+    else:
+        await escrow.refund_to_poster(uow, task, milestone, unclaimed, "leftover", actor, now)
+    milestone.state, milestone.settled_at = "settled", now
+    await move(uow, task, S.ACCEPTED, actor, now, milestone_seq=milestone.seq)
+    if following is not None:
+        task.current_seq = following.seq
+        await move(uow, task, S.OPEN, actor, now, milestone_seq=following.seq)
+    else:
+        await _complete(uow, task, actor, now)
+    await uow.commit()
+    return task

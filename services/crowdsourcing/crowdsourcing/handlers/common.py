@@ -1,0 +1,138 @@
+"""Shared by every command: loading and locking a task, ownership and visibility, and the task state
+machine applied (`move`, with its event, rolling a sub-task's step up into its general contract)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from crowdsourcing import contracts as ev
+from crowdsourcing.domain.policy import DEFAULT_POLICY
+from crowdsourcing.domain.task import TaskState, TerminalReason, step
+from crowdsourcing.models import Milestone, Task
+from shared.auth import SERVICE_ROLE, Principal
+from shared.problems import DomainError
+from shared.uow import UnitOfWork
+
+S = TaskState
+POLICY = DEFAULT_POLICY
+SYSTEM = "system:crowdsourcing"
+MANAGER_OVERRIDE = ("admin",)
+FINISHED = frozenset({S.COMPLETED, S.RATED, S.CANCELLED, S.EXPIRED})
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- loading and ownership
+
+
+async def task_for_update(uow: UnitOfWork, task_id: str, field: str = "task_id") -> Task:
+    task = (await uow.session.execute(select(Task).where(Task.id == task_id).with_for_update())).scalars().first()
+    if task is None:
+        raise DomainError(404, f"task {task_id} not found", field=field)
+    return task
+
+
+async def milestones_of(uow: UnitOfWork, task_id: str) -> list[Milestone]:
+    return list((await uow.session.execute(
+        select(Milestone).where(Milestone.task_id == task_id).order_by(col(Milestone.seq)))).scalars().all())
+
+
+def _current(milestones: Sequence[Milestone], task: Task) -> Milestone:
+    return next(m for m in milestones if m.seq == task.current_seq)
+
+
+def _next(milestones: Sequence[Milestone], milestone: Milestone) -> Milestone | None:
+    return next((m for m in milestones if m.seq == milestone.seq + 1), None)
+
+
+def authorise_poster(principal: Principal | None, task: Task) -> None:
+    if principal is None:
+        return  # the service itself (a scheduled job)
+    if principal.subject != task.poster_id and not principal.has_any(*MANAGER_OVERRIDE):
+        raise DomainError(403, "only the poster of this task may do this", field="task_id")
+
+
+def may_take_part(subject: str, task: Task) -> bool:
+    """A solver may bid on or submit to public tasks, and to non-public ones it is invited to or hired for."""
+    return (task.visibility == "public" or subject in task.invited_ids or subject == task.direct_solver_id
+            or subject == task.assignee_id)
+
+
+def may_view(principal: Principal, task: Task) -> bool:
+    """Supervisors, reviewers and the service see every task; the poster its own; anyone else a task once it is
+    open (not a draft or one in review), if public, or invited to it, hired for it or assigned to it."""
+    if principal.has_any("admin", "regulator", "reviewer", SERVICE_ROLE) or principal.subject == task.poster_id:
+        return True
+    if task.state in (S.DRAFT, S.ESCROW_FUNDED, S.UNDER_REVIEW):
+        return False
+    return may_take_part(principal.subject, task)
+
+
+def _actor(principal: Principal | None) -> str:
+    return principal.subject if principal is not None else SYSTEM
+
+
+def _key(task: Task) -> str:
+    return task.organisation_id or task.poster_id
+
+
+# ---------------------------------------------------------------- the state machine, applied
+
+TRANSITION_EVENTS: dict[TaskState, type[Any]] = {
+    S.ESCROW_FUNDED: ev.TaskEscrowFunded, S.UNDER_REVIEW: ev.TaskSentToReview, S.OPEN: ev.TaskOpened,
+    S.IN_PROGRESS: ev.TaskStarted, S.SUBMITTED: ev.TaskSubmitted, S.REVISION_REQUESTED: ev.TaskRevisionRequested,
+    S.ACCEPTED: ev.TaskAccepted, S.DISPUTED: ev.TaskDisputed, S.COMPLETED: ev.TaskCompleted,
+    S.RATED: ev.TaskRated, S.CANCELLED: ev.TaskCancelled, S.EXPIRED: ev.TaskExpired,
+}
+
+
+async def move(uow: UnitOfWork, task: Task, target: TaskState, actor: str, now: datetime,
+               reason: TerminalReason | None = None, **facts: Any) -> None:
+    """One step of the task state machine, with its event; a sub-task's step may move its general contract."""
+    before = task.state
+    step(task.mode, before, target, reason)
+    task.state, task.state_since, task.updated_at = target.value, now, now
+    if reason is not None:
+        task.reason = reason.value
+        facts["reason"] = reason.value
+    if target is S.COMPLETED:
+        task.completed_at = now
+    uow.publish(TRANSITION_EVENTS[target](task_id=task.id, mode=task.mode, poster_id=task.poster_id,
+                                          from_state=before, to_state=target.value,
+                                          policy_version=task.policy_version, **facts),
+                subject=task.id, actor=actor, partition_key=_key(task))
+    if task.parent_id is not None:
+        await _roll_up(uow, task, actor, now)
+
+
+async def _roll_up(uow: UnitOfWork, task: Task, actor: str, now: datetime) -> None:
+    """A general contract (总包) starts when a sub-task starts, and completes when every sub-task is finished
+    (at least one completed)."""
+    parent = await task_for_update(uow, task.parent_id or "", field="parent_id")
+    if task.state == S.IN_PROGRESS and parent.state == S.OPEN:
+        await move(uow, parent, S.IN_PROGRESS, actor, now, assignee_id=None)
+        return
+    if task.state not in FINISHED:
+        return
+    await uow.session.flush()
+    states = set((await uow.session.execute(select(Task.state).where(Task.parent_id == parent.id))).scalars())
+    if states <= {s.value for s in FINISHED} and states & {S.COMPLETED.value, S.RATED.value}:
+        if parent.state == S.OPEN:
+            await move(uow, parent, S.IN_PROGRESS, actor, now, assignee_id=None)
+        if parent.state == S.IN_PROGRESS:
+            await move(uow, parent, S.COMPLETED, actor, now, solver_ids=[], on_time=True, accepted_submissions=0,
+                       settled_by_dispute=False)
+
+
+
+def _allowed(task: Task) -> frozenset[TaskState]:
+    from crowdsourcing.domain.task import allowed
+
+    return allowed(task.mode, task.state)

@@ -1,0 +1,209 @@
+"""Publication and escrow: charges made outside any transaction, posted into escrow here; review; cancelling
+with every funded milestone refunded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from crowdsourcing import contracts as ev
+from crowdsourcing import escrow
+from crowdsourcing.domain.task import ESCROW_UP_FRONT, TaskMode, TerminalReason, needs_review, step
+from crowdsourcing.handlers.common import (
+    POLICY,
+    S,
+    _actor,
+    _key,
+    authorise_poster,
+    milestones_of,
+    move,
+    task_for_update,
+)
+from crowdsourcing.models import Bid, Milestone, Task
+from shared.auth import Principal
+from shared.money import Money
+from shared.payments import PaymentResult
+from shared.problems import DomainError
+from shared.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Charge:
+    milestone_id: str
+    key: str
+    amount: Money
+    party: str
+
+
+async def prepare_publication(uow: UnitOfWork, principal: Principal | None, task_id: str,
+                              now: datetime) -> tuple[Task, list[Charge]]:
+    """Publish a draft. Modes without escrow up front move now (and commit); the others return the charges to
+    make (outside any transaction) before `finish_funding`. A bid task whose chosen bid is not yet funded
+    returns its charges too, so publishing again resumes an interrupted funding."""
+    task = await task_for_update(uow, task_id)
+    authorise_poster(principal, task)
+    actor = _actor(principal)
+    mode = TaskMode(task.mode)
+    if task.state == S.DRAFT and mode not in ESCROW_UP_FRONT:
+        if mode is not TaskMode.GENERAL_CONTRACT and needs_review(mode, task.budget_fen, task.poster_verified,
+                                                                    POLICY.review_threshold_fen):
+            await move(uow, task, S.UNDER_REVIEW, actor, now, why=_review_reason(task))
+        else:
+            await move(uow, task, S.OPEN, actor, now, milestone_seq=task.current_seq)
+        await uow.commit()
+        return task, []
+    funding_bid = mode is TaskMode.BID and task.state == S.OPEN and task.chosen_bid_id is not None
+    if not funding_bid:
+        if task.state != S.DRAFT:
+            # only a draft is published; an open bid task is funded by choosing a bid, never by publishing it
+            raise DomainError(409, f"the {mode.value} task is in state {task.state!r}; only a draft is published"
+                                   + (" (choose a bid to fund it)" if mode is TaskMode.BID else ""),
+                              field="task_id", current_state=task.state, rule="illegal_transition")
+        step(mode, task.state, S.ESCROW_FUNDED)
+    charges = [Charge(m.id, escrow.charge_key(m), Money(task.currency, m.amount_fen), task.poster_id)
+               for m in await milestones_of(uow, task.id) if m.state == "pending"]
+    return task, charges
+
+
+def _review_reason(task: Task) -> str:
+    if not task.poster_verified:
+        return "unverified_poster"
+    return f"bounty_below_{POLICY.review_threshold_fen}_fen"
+
+
+async def finish_funding(uow: UnitOfWork, actor: str, task_id: str, outcomes: Sequence[tuple[Charge, PaymentResult]],
+                         now: datetime) -> Task:
+    """Post what the provider charged into escrow; then the task moves on (once every milestone is funded), or
+    is cancelled (payment failed) with whatever was charged refunded. Outcomes may be partial (the provider
+    timed out on a later charge): what succeeded is posted all the same, so publishing again resumes and
+    cancelling refunds it. If the task moved on meanwhile (cancelled, or funded by a concurrent publication),
+    a successful charge nobody has posted yet goes into escrow and straight back to the poster. Idempotent:
+    a second run after the first changes nothing."""
+    task = await task_for_update(uow, task_id)
+    mode = TaskMode(task.mode)
+    milestones = await milestones_of(uow, task.id)
+    by_id = {m.id: m for m in milestones}
+    funding = (task.state == S.OPEN and task.chosen_bid_id is not None) if mode is TaskMode.BID else (
+        task.state == S.DRAFT)
+    if not funding:
+        for charge, result in outcomes:
+            milestone = by_id[charge.milestone_id]
+            if result.succeeded and await escrow.record_funding(uow, task, milestone, result.reference, actor, now):
+                await uow.session.flush()
+                await escrow.refund_to_poster(uow, task, milestone, None, "interrupted", actor, now)
+                milestone.state, milestone.settled_at = "settled", now
+        await uow.commit()
+        return task
+    for charge, result in outcomes:
+        if result.succeeded:
+            await escrow.record_funding(uow, task, by_id[charge.milestone_id], result.reference, actor, now)
+    if any(not result.succeeded for _, result in outcomes):
+        await _cancel_with_refunds(uow, task, milestones, TerminalReason.PAYMENT_FAILED, actor, now)
+    elif all(m.state == "funded" for m in milestones):
+        await move(uow, task, S.ESCROW_FUNDED, actor, now, escrow_fen=sum(m.amount_fen for m in milestones))
+        if mode is TaskMode.BID:
+            await move(uow, task, S.IN_PROGRESS, actor, now, assignee_id=task.assignee_id)
+        elif needs_review(mode, task.budget_fen, task.poster_verified, POLICY.review_threshold_fen):
+            await move(uow, task, S.UNDER_REVIEW, actor, now, why=_review_reason(task))
+        else:
+            await move(uow, task, S.OPEN, actor, now, milestone_seq=task.current_seq)
+    await uow.commit()
+    return task
+
+
+@dataclass(frozen=True)
+class ChargeAttempt:
+    """A charge of a task's milestone as the payments module recorded it (by its idempotency key)."""
+
+    key: str
+    party: str
+    currency: str
+    amount_fen: int
+    status: str  # pending (no answer yet, or a timeout) | succeeded | failed
+    reference: str | None
+
+
+async def charge_attempts(session: AsyncSession, task_id: str) -> list[ChargeAttempt]:
+    prefix = escrow.txn(task_id, "fund", "")
+    rows = (await session.execute(text(
+        "SELECT idempotency_key, party, currency, amount, status, reference FROM payment_attempts "
+        "WHERE kind = 'charge' AND idempotency_key LIKE :prefix ORDER BY created_at, idempotency_key"),
+        {"prefix": prefix + "%"})).all()
+    return [ChargeAttempt(r.idempotency_key, r.party, r.currency, int(r.amount), r.status, r.reference)
+            for r in rows if r.idempotency_key.startswith(prefix)]
+
+
+async def _post_charges_made(uow: UnitOfWork, task: Task, milestones: Sequence[Milestone], actor: str,
+                             now: datetime) -> None:
+    """Every charge the provider made that is not in escrow yet (its funding was interrupted) is posted now."""
+    by_key = {escrow.charge_key(m): m for m in milestones if m.state == "pending"}
+    if not by_key:
+        return
+    for attempt in await charge_attempts(uow.session, task.id):
+        milestone = by_key.get(attempt.key)
+        if milestone is not None and attempt.status == "succeeded":
+            await escrow.record_funding(uow, task, milestone, attempt.reference or "", actor, now)
+
+
+async def _cancel_with_refunds(uow: UnitOfWork, task: Task, milestones: Sequence[Milestone],
+                               reason: TerminalReason, actor: str, now: datetime) -> None:
+    """Cancel a task that has not started: charges made but not yet posted are posted first (found by their
+    keys in the payment attempts), then every funded milestone is refunded and the bids are closed."""
+    await _post_charges_made(uow, task, milestones, actor, now)
+    await uow.session.flush()
+    await _refund_all(uow, task, milestones, reason.value, actor, now)
+    await _close_bids(uow, task)
+    await move(uow, task, S.CANCELLED, actor, now, reason)
+
+
+async def _refund_all(uow: UnitOfWork, task: Task, milestones: Sequence[Milestone], why: str, actor: str,
+                      now: datetime) -> None:
+    for milestone in milestones:
+        if milestone.state == "funded":
+            await escrow.refund_to_poster(uow, task, milestone, None, why, actor, now)
+            milestone.state, milestone.settled_at = "settled", now
+
+
+async def _close_bids(uow: UnitOfWork, task: Task) -> None:
+    for bid in (await uow.session.execute(select(Bid).where(Bid.task_id == task.id))).scalars():
+        if bid.state in ("placed", "chosen"):
+            bid.state = "not_chosen"
+
+
+async def cancel_task(uow: UnitOfWork, principal: Principal | None, task_id: str, now: datetime,
+                      reason: TerminalReason = TerminalReason.POSTER_REQUEST) -> Task:
+    """Cancel before work has started; every funded milestone is refunded."""
+    task = await task_for_update(uow, task_id)
+    authorise_poster(principal, task)
+    step(task.mode, task.state, S.CANCELLED, reason)
+    if task.mode == TaskMode.BID and task.chosen_bid_id is not None:
+        raise DomainError(409, "a bid has been chosen and is being funded; it can no longer be cancelled",
+                          current_state=task.state)
+    actor = _actor(principal)
+    await _cancel_with_refunds(uow, task, await milestones_of(uow, task.id), reason, actor, now)
+    await uow.commit()
+    return task
+
+
+async def review_task(uow: UnitOfWork, principal: Principal, task_id: str, approve: bool, note: str,
+                      now: datetime) -> Task:
+    task = await task_for_update(uow, task_id)
+    if task.poster_id == principal.subject:
+        raise DomainError(403, "nobody reviews their own task", field="task_id")
+    if task.state != S.UNDER_REVIEW:
+        step(task.mode, task.state, S.OPEN)  # 409 naming the state
+    uow.publish(ev.TaskReviewed(task_id=task.id, reviewer_id=principal.subject, approved=approve, note=note,
+                                policy_version=task.policy_version),
+                subject=task.id, actor=principal.subject, partition_key=_key(task))
+    if approve:
+        await move(uow, task, S.OPEN, principal.subject, now, milestone_seq=task.current_seq)
+    else:
+        await _refund_all(uow, task, await milestones_of(uow, task.id), "failed_review", principal.subject, now)
+        await move(uow, task, S.CANCELLED, principal.subject, now, TerminalReason.FAILED_REVIEW)
+    await uow.commit()
+    return task

