@@ -5,12 +5,9 @@ unfilled gaps recorded, reported once and closed when filled, and the stream mes
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import audit
 import pytest
 from audit.domain.statistics import UNKNOWN_REGION, increments, local_day, success_rate
 from audit.gaps import missing_runs, scan_gaps
@@ -26,22 +23,11 @@ from shared.db import Database
 from shared.envelope import CloudEvent
 from shared.ids import new_id
 from shared.inbox import advance_progress
-from shared.migrations import upgrade_to_head
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
 NOW = datetime(2026, 3, 1, 17, 30, tzinfo=UTC)  # 01:30 on 2 March in Shanghai
 REGULATOR = Principal(subject="regulator-1", roles=frozenset({"regulator"}))
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await upgrade_to_head(database, str(Path(audit.__file__).parent / "migrations"))
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def event(source: str, type_: str, data: dict[str, Any], sequence: int = 1, time: datetime = NOW) -> CloudEvent:
