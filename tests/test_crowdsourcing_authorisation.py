@@ -54,6 +54,7 @@ async def _scenario(market: Market) -> dict[str, Any]:
     ids["dispute"] = opened["dispute"]["id"]
     await market.call("POST", f"/disputes/{ids['dispute']}/escalation", solver, {})
     ids["mediator_id"], ids["mediator"] = someone("mediator")
+    await market.call("POST", "/mediators/me", ids["mediator"])  # on the roster: disputes go to mediators only
     await market.call("POST", f"/disputes/{ids['dispute']}/mediator", market.platform.admin,
                       {"mediator_id": ids["mediator_id"]})
     ids["report"] = (await market.call("POST", "/reports", bidder, {"task_id": bounty["id"], "reason": "spam"},
@@ -152,6 +153,14 @@ async def test_every_mutating_endpoint_refuses_wrong_roles_and_wrong_owners(plat
      422),
     ("tasks", {"parent_id": "no-such-task"}, "parent_id", 404),
     ("tasks", {"organisation_id": "bad id!"}, "organisation_id", 422),
+    ("tasks", {"winners": 2, "prize_shares_percent": [40, 60]}, "prize_shares_percent", 422),
+    ("tasks", {"winners": 2, "prize_shares_percent": [0, 100]}, "prize_shares_percent.0", 422),
+    ("tasks", {"winners": 2, "prize_shares_percent": [60, 40], "prize_amounts_fen": [1, 1]}, "prize_amounts_fen",
+     422),
+    ("tasks", {"winners": 2, "prize_amounts_fen": [400_000, 100_000]}, "prize_amounts_fen", 422),
+    ("tasks", {"public_notice": "soon"}, "public_notice", 422),
+    ("tasks", {"max_bids": 3}, "max_bids", 422),
+    ("tasks", {"mode": "bid", "deadline": "+1", "max_bids": 0}, "max_bids", 422),
     ("bids", {"price_fen": 0, "days": 1, "plan": "p"}, "price_fen", 422),
     ("bids", {"price_fen": 1, "days": 0, "plan": "p"}, "days", 422),
     ("bids", {"price_fen": 1, "days": 1, "plan": ""}, "plan", 422),
@@ -161,6 +170,7 @@ async def test_every_mutating_endpoint_refuses_wrong_roles_and_wrong_owners(plat
     ("winners", {"submission_ids": ["unknown"]}, "submission_ids", 422),
     ("winners", {"submission_ids": ["a"], "leftover": "keep"}, "leftover", 422),
     ("disputes", {"evidence": "e"}, "reason", 422),
+    ("disputes", {"reason": "r", "evidence": "e", "submission_id": "bad id!"}, "submission_id", 422),
     ("ratings", {"ratee_id": "x", "score": 6}, "score", 422),
     ("reports", {"reason": "ugly"}, "reason", 422),
     ("reports", {"reason": "spam", "submission_id": "unknown"}, "submission_id", 422),
@@ -215,7 +225,8 @@ async def test_garbage_never_makes_a_500(platform: PlatformUnderTest) -> None:
     keys = ["mode", "kind", "title", "milestones", "deadline", "winners", "piece_price_fen", "piece_quantity",
             "solver_id", "visibility", "invited_solver_ids", "parent_id", "organisation_id", "price_fen", "days",
             "plan", "content", "submission_ids", "leftover", "reason", "evidence", "score", "ratee_id",
-            "solver_share_percent", "task_id"]
+            "solver_share_percent", "task_id", "prize_shares_percent", "prize_amounts_fen", "public_notice",
+            "max_bids", "submission_id", "upheld", "note"]
     async with platform.client("crowdsourcing") as client:
         market = await Market.open(platform, client)
         _, solver = someone("solver")
@@ -224,7 +235,8 @@ async def test_garbage_never_makes_a_500(platform: PlatformUnderTest) -> None:
         targets = [("/tasks", market.poster), (f"/tasks/{bounty['id']}/submissions", solver),
                    (f"/tasks/{bounty['id']}/winners", market.poster), (f"/tasks/{bounty['id']}/bids", solver),
                    (f"/tasks/{bounty['id']}/disputes", market.poster), ("/reports", solver),
-                   (f"/tasks/{bounty['id']}/ratings", market.poster)]
+                   (f"/tasks/{bounty['id']}/ratings", market.poster), ("/notices/x/objections", solver),
+                   ("/objections/x/decision", mint("reviewer-g", "reviewer")), ("/mediators/me", solver)]
         for _ in range(150):
             path, headers = rng.choice(targets)
             body = {key: rng.choice(values) for key in rng.sample(keys, rng.randint(1, 6))}

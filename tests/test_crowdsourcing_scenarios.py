@@ -209,6 +209,7 @@ async def test_bid_ends_in_a_dispute_mediated_to_sixty_forty(platform: PlatformU
         await market.call("POST", f"{path}/proposals", market.poster, {"solver_share_percent": 20})
         escalated = await market.call("POST", f"{path}/escalation", solver, {})
         assert escalated["dispute"]["stage"] == "platform_mediation"
+        await market.call("POST", "/mediators/me", mediator)  # on the roster (disputes go to mediators only)
         await market.call("POST", f"{path}/mediator", platform.admin, {"mediator_id": mediator_id})
         # mediators see only the disputes assigned to them
         assert dispute_id in [d["id"] for d in await market.call("GET", "/disputes/assigned", mediator)]

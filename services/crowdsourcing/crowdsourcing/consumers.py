@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.contracts import OrganisationRegistered
+from gateway.contracts import OrganisationRegistered, PersonRegistered
 
+from crowdsourcing.handlers.roster import remember_roles
 from shared.consumer import Subscription, Subscriptions
 from shared.replica import remember_organisation
 from shared.supervision import ORDERS_TOPIC, supervision_subscription
@@ -11,6 +12,6 @@ from shared.supervision import ORDERS_TOPIC, supervision_subscription
 SUBSCRIPTIONS = Subscriptions(
     sources=("gateway", "audit"),  # audit: only its supervision orders, read from their own topic
     handlers=(Subscription(OrganisationRegistered, remember_organisation),
-              supervision_subscription("crowdsourcing")),
+              Subscription(PersonRegistered, remember_roles), supervision_subscription("crowdsourcing")),
     topic_overrides={"audit": ORDERS_TOPIC},
 )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import Field
+
 from shared.envelope import EventData
 
 PREFIX = "cn.sizhong.crowdsourcing"
@@ -36,6 +38,10 @@ class TaskPosted(EventData):
     visibility: str
     deadline: datetime
     policy_version: str
+    prize_basis: str = "equal"  # equal | percent | fen (ranked prizes)
+    prize_ranks: list[int] = Field(default_factory=list)
+    public_notice: bool = False
+    max_bids: int | None = None
 
 
 class _TaskTransition(EventData):
@@ -317,7 +323,9 @@ class DisputeOpened(EventData):
     solver_id: str
     opened_by: str
     reason: str
-    escrow_fen: int
+    escrow_fen: int  # what the dispute holds: the milestone's escrow, or one submission's stake
+    submission_id: str | None = None  # bounty, contest, piece-rate: the submission the dispute is about
+    mode: str | None = None
 
 
 class DisputeEvidenceAdded(EventData):
@@ -373,6 +381,7 @@ class DisputeResolved(EventData):
     poster_fen: int
     lost_by: str | None
     policy_version: str
+    submission_id: str | None = None
 
 
 class RatingGiven(EventData):
@@ -430,3 +439,72 @@ class AbandonmentEscalated(EventData):
     solver_id: str
     due_at: datetime
     warned_at: datetime
+    # what escalation did (policy): the assignment cancelled (task expired, winner unresponsive), escrow refunded
+    assignment_cancelled: bool = False
+    refunded_fen: int = 0
+    policy_version: str | None = None
+
+
+class NoticePublished(EventData):
+    """A round's chosen winners in public notice (任务公示) until `ends_at`; the award is not final yet."""
+
+    event_type = f"{PREFIX}.notice.published.v1"
+
+    notice_id: str
+    task_id: str
+    milestone_id: str
+    poster_id: str
+    submission_ids: list[str]
+    solver_ids: list[str]
+    prizes_fen: list[int]
+    ends_at: datetime
+    policy_version: str
+
+
+class ObjectionFiled(EventData):
+    """A participant of the round objects to the noticed winners (evidence kept as its SHA-256)."""
+
+    event_type = f"{PREFIX}.objection.filed.v1"
+
+    objection_id: str
+    notice_id: str
+    task_id: str
+    objector_id: str
+    reason: str
+    evidence_sha256: str
+
+
+class ObjectionDecided(EventData):
+    event_type = f"{PREFIX}.objection.decided.v1"
+
+    objection_id: str
+    notice_id: str
+    task_id: str
+    objector_id: str
+    reviewer_id: str
+    upheld: bool
+    note: str
+
+
+class NoticeWithdrawn(EventData):
+    """An upheld objection withdraws the notice: the round's selection reopens (its window starts again)."""
+
+    event_type = f"{PREFIX}.notice.withdrawn.v1"
+
+    notice_id: str
+    task_id: str
+    milestone_id: str
+    objection_id: str
+
+
+class NoticeFinalised(EventData):
+    """The notice period passed with no objection pending: the award is final and paid (the winners'
+    `submission.accepted` and `escrow.released` events follow in the same transaction)."""
+
+    event_type = f"{PREFIX}.notice.finalised.v1"
+
+    notice_id: str
+    task_id: str
+    milestone_id: str
+    winner_submission_ids: list[str]
+    dropped_submission_ids: list[str]  # disqualified during the notice: their prizes are unclaimed

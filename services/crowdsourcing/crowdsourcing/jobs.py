@@ -11,11 +11,10 @@ from datetime import datetime
 from fastapi import FastAPI
 from sqlmodel import col, select
 
-from crowdsourcing import contracts as ev
 from crowdsourcing import flows, handlers
 from crowdsourcing.domain.policy import DEFAULT_POLICY
 from crowdsourcing.domain.task import ASSIGNED_MODES, COMPETITIVE_MODES, TaskMode, TaskState, TerminalReason
-from crowdsourcing.models import Bid, Milestone, Payout, Submission, Task
+from crowdsourcing.models import AwardNotice, Bid, Milestone, Payout, Submission, Task
 from shared.problems import DomainError
 from shared.scheduler import Job
 from shared.uow import UnitOfWork
@@ -35,6 +34,7 @@ def crowdsourcing_jobs(app: FastAPI) -> list[Job]:
         Job("ratings", bound(rating_defaults), every_seconds=300),
         Job("abandonment", bound(abandonment), every_seconds=300),
         Job("payouts", bound(retry_payouts), every_seconds=30),
+        Job("notices", bound(notices), every_seconds=60),
     ]
 
 
@@ -120,7 +120,7 @@ async def _deadline_of(uow: UnitOfWork, task_id: str, now: datetime) -> int:
     if mode is TaskMode.PIECE_RATE:
         if task.state == S.IN_PROGRESS:
             await handlers.move(uow, task, S.SUBMITTED, handlers.SYSTEM, now)
-        if not await handlers._has_pending(uow, task):
+        if await handlers.pieces_done(uow, task, current):
             await handlers._finish_pieces(uow, task, current, handlers.SYSTEM, now)
         await uow.commit()
         return 1
@@ -130,15 +130,20 @@ async def _deadline_of(uow: UnitOfWork, task_id: str, now: datetime) -> int:
         await handlers.move(uow, task, S.SUBMITTED, handlers.SYSTEM, now)
         await uow.commit()
         return 1
-    if task.state == S.SUBMITTED and now > closes + POLICY.selection_window:
+    if await handlers.published_notice(uow, current.id) is not None:
+        return 0  # the winners are in public notice; the `notices` job makes the award final
+    reopened = await handlers.withdrawn_at(uow, current.id)
+    window_from = max(closes, reopened) if reopened is not None else closes
+    if task.state == S.SUBMITTED and now > window_from + POLICY.selection_window:
         candidates = (await uow.session.execute(select(Submission).where(
             Submission.milestone_id == current.id, Submission.state == "submitted",
             col(Submission.duplicate_of).is_(None)).order_by(col(Submission.submitted_at), col(Submission.id))
         )).scalars().all()
         winners: list[str] = []
         solvers: set[str] = set()
+        prizes_left = len(await handlers.round_prizes(uow, task, current))  # a settled dispute took a rank
         for submission in candidates:
-            if submission.solver_id not in solvers and len(winners) < task.winners:
+            if submission.solver_id not in solvers and len(winners) < prizes_left:
                 winners.append(submission.id)
                 solvers.add(submission.solver_id)
         await handlers.select_winners(uow, None, task.id, winners, "refund", now)
@@ -193,32 +198,32 @@ async def rating_defaults(ctx: flows.Context) -> int:
 
 async def abandonment(ctx: flows.Context) -> int:
     """An assigned solver holding a milestone past its due date without delivering is warned; still nothing
-    after the escalation period, and it is escalated (credit scores it as delivery missed)."""
+    after the escalation period, and it is escalated (credit scores it as delivery missed): the assignment is
+    cancelled and the escrow refunded (handlers/abandonment.py)."""
     ids = await _task_ids(ctx, S.IN_PROGRESS, S.REVISION_REQUESTED, modes=ASSIGNED_MODES)
-    return await _each(ctx, ids, _abandonment_of, "abandonment")
+    return await _each(ctx, ids, handlers.check_abandonment, "abandonment")
 
 
-async def _abandonment_of(uow: UnitOfWork, task_id: str, now: datetime) -> int:
-    task = await handlers.task_for_update(uow, task_id)
-    if task.state not in (S.IN_PROGRESS, S.REVISION_REQUESTED) or task.assignee_id is None:
-        return 0
-    milestone = next(m for m in await handlers.milestones_of(uow, task.id) if m.seq == task.current_seq)
-    if now <= milestone.due_at + POLICY.abandonment_warning_after:
-        return 0
-    if milestone.warned_at is None:
-        milestone.warned_at = now
-        uow.publish(ev.AbandonmentWarned(task_id=task.id, milestone_id=milestone.id, solver_id=task.assignee_id,
-                                         due_at=milestone.due_at),
-                    subject=task.id, actor=handlers.SYSTEM, partition_key=task.assignee_id)
-    elif milestone.escalated_at is None and now > milestone.warned_at + POLICY.abandonment_escalation_after:
-        milestone.escalated_at = now
-        uow.publish(ev.AbandonmentEscalated(task_id=task.id, milestone_id=milestone.id, solver_id=task.assignee_id,
-                                            due_at=milestone.due_at, warned_at=milestone.warned_at),
-                    subject=task.id, actor=handlers.SYSTEM, partition_key=task.assignee_id)
-    else:
-        return 0
-    await uow.commit()
-    return 1
+async def notices(ctx: flows.Context) -> int:
+    """Public notices (任务公示) whose period has passed with no objection pending: the award becomes final and
+    is paid."""
+    async with ctx.db.reading() as session:
+        rows = (await session.execute(select(AwardNotice.id, AwardNotice.task_id).where(
+            AwardNotice.state == "published", col(AwardNotice.ends_at) < ctx.clock.now())
+            .order_by(col(AwardNotice.ends_at)))).all()
+    acted = 0
+    for notice_id, task_id in rows:
+        try:
+            async with ctx.uow() as uow:
+                acted += await handlers.finalise_notice(uow, notice_id, ctx.clock.now())
+        except DomainError as exc:
+            log.info("notice skipped", extra={"notice": notice_id, "why": exc.detail})
+            continue
+        except Exception:
+            log.exception("finalising a notice failed; carrying on", extra={"notice": notice_id})
+            continue
+        await _settle(ctx, task_id, "notices")
+    return acted
 
 
 async def retry_payouts(ctx: flows.Context) -> int:

@@ -49,6 +49,12 @@ class Task(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
     updated_at: datetime = Field(sa_column=utc_column())
     completed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # ranked prizes (bounty, contest): comma-separated weights by rank, in percent or in fen ("" = equal prizes)
+    prize_ranks: str = Field(default="", max_length=400)
+    prize_basis: str = Field(default="equal", max_length=10, description="equal | percent | fen")
+    public_notice: bool = False  # 任务公示: chosen winners are published before the award is final
+    max_bids: int | None = None  # a bid task may cap how many bids it takes
+    bids_placed: int = 0
 
     @property
     def invited_ids(self) -> list[str]:
@@ -111,11 +117,17 @@ class Submission(SQLModel, table=True):
 
 
 class Dispute(SQLModel, table=True):
+    """On assigned work (bid, direct hire) a dispute holds the current milestone's escrow; on a bounty, contest
+    or piece-rate task it is about one submission (`submission_id`) and holds its stake (`stake_fen`: one prize
+    of the round, or one piece)."""
+
     __tablename__ = "disputes"
 
     id: str = Field(primary_key=True, max_length=64)
     task_id: str = Field(foreign_key="tasks.id", max_length=64, index=True)
     milestone_id: str = Field(foreign_key="milestones.id", max_length=64)
+    submission_id: str | None = Field(default=None, max_length=64, index=True)
+    stake_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     poster_id: str = Field(max_length=64)
     solver_id: str = Field(max_length=64)
     opened_by: str = Field(max_length=64)
@@ -195,3 +207,57 @@ class Payout(SQLModel, table=True):
     failure: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(sa_column=utc_column())
     settled_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class MediatorRoster(SQLModel, table=True):
+    """Who holds the `mediator` role, replicated from the gateway's identity events: a dispute is assigned only
+    to a person on it."""
+
+    __tablename__ = "cs_mediator_roster"
+
+    person_id: str = Field(primary_key=True, max_length=64)
+    roles: str = Field(max_length=400, description="comma-separated roles the person holds")
+    updated_at: datetime = Field(sa_column=utc_column())
+    source_event_id: str = Field(max_length=64)
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(r for r in self.roles.split(",") if r)
+
+
+class AwardNotice(SQLModel, table=True):
+    """A round's chosen winners in public notice (任务公示): `submission_ids` in rank order."""
+
+    __tablename__ = "cs_award_notices"
+
+    id: str = Field(primary_key=True, max_length=64)
+    task_id: str = Field(foreign_key="tasks.id", max_length=64, index=True)
+    milestone_id: str = Field(foreign_key="milestones.id", max_length=64, index=True)
+    submission_ids: str = Field(max_length=2000, description="comma-separated, in rank order")
+    leftover: str = Field(max_length=20, description="refund | roll_forward")
+    state: str = Field(default="published", max_length=20, index=True, description="published | final | withdrawn")
+    published_by: str = Field(max_length=64)
+    published_at: datetime = Field(sa_column=utc_column())
+    ends_at: datetime = Field(sa_column=utc_column())
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+    @property
+    def chosen(self) -> list[str]:
+        return [s for s in self.submission_ids.split(",") if s]
+
+
+class AwardObjection(SQLModel, table=True):
+    __tablename__ = "cs_award_objections"
+    __table_args__ = (UniqueConstraint("notice_id", "objector_id", name="uq_cs_award_objections_objector"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    notice_id: str = Field(foreign_key="cs_award_notices.id", max_length=64, index=True)
+    task_id: str = Field(foreign_key="tasks.id", max_length=64, index=True)
+    objector_id: str = Field(max_length=64)
+    reason: str = Field(max_length=2000)
+    evidence_sha256: str = Field(max_length=64)
+    state: str = Field(default="open", max_length=20, index=True, description="open | upheld | dismissed")
+    reviewer_id: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+    filed_at: datetime = Field(sa_column=utc_column())
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

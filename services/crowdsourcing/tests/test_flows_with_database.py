@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import crowdsourcing
 import pytest
 from crowdsourcing import flows, handlers, jobs
-from crowdsourcing.models import Payout, Submission, Task
+from crowdsourcing.models import MediatorRoster, Payout, Submission, Task
 from sqlmodel import select
 
 from shared.auth import Principal
@@ -27,6 +27,7 @@ from shared.payments import Payments, SandboxPaymentProvider
 from shared.problems import DomainError
 
 DAY = timedelta(days=1)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def person(subject: str, *roles: str) -> Principal:
@@ -43,6 +44,9 @@ ADMIN = person("admin-1", "admin")
 async def ctx(database_url: str) -> AsyncIterator[flows.Context]:
     db = Database(database_url)
     await upgrade_to_head(db, str(Path(crowdsourcing.__file__).parent / "migrations"))
+    async with db.write_sessions() as session, session.begin():  # the roster the identity events would fill
+        session.add_all([MediatorRoster(person_id=p.subject, roles=",".join(sorted(p.roles)), updated_at=EPOCH,
+                                        source_event_id=f"seed-{p.subject}") for p in (MEDIATOR, REVIEWER)])
     try:
         yield flows.Context(db, AdjustableClock(), "crowdsourcing", None,
                             Payments(db, SandboxPaymentProvider(db), backoff_seconds=0))

@@ -3,13 +3,14 @@ Plus the pure money rules: prizes, commission, dispute splits (integer fen, part
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from itertools import pairwise, product
 
 import pytest
-from crowdsourcing.domain import dispute
+from crowdsourcing.domain import dispute, notice
 from crowdsourcing.domain.policy import DEFAULT_POLICY
-from crowdsourcing.domain.settlement import dispute_split, pieces, prizes, release
+from crowdsourcing.domain.settlement import check_ranks, dispute_split, pieces, prizes, ranked_prizes, release
 from crowdsourcing.domain.task import (
     TaskMode,
     TaskState,
@@ -35,6 +36,7 @@ DELIVERY = {
     (S.REVISION_REQUESTED, S.SUBMITTED), (S.REVISION_REQUESTED, S.DISPUTED),
     (S.ACCEPTED, S.IN_PROGRESS), (S.ACCEPTED, S.COMPLETED),
     (S.DISPUTED, S.COMPLETED), (S.COMPLETED, S.RATED),
+    (S.IN_PROGRESS, S.EXPIRED), (S.REVISION_REQUESTED, S.EXPIRED),  # the assignee abandoned it (escalated)
 }
 COMPETITIVE = FUNDING | {
     (S.OPEN, S.IN_PROGRESS), (S.OPEN, S.EXPIRED), (S.OPEN, S.CANCELLED),
@@ -164,3 +166,40 @@ def test_dispute_stages() -> None:
             dispute.step(current, target)
         assert refused.value.status == 409 and refused.value.extra["current_state"] == current.value
     assert (dispute.lost_by(60), dispute.lost_by(40), dispute.lost_by(50)) == ("poster", "solver", None)
+
+
+@pytest.mark.parametrize(("fen", "weights", "expected"), [
+    (1_000_000, [50, 30, 20], [500_000, 300_000, 200_000]),
+    (1_000_001, [50, 30, 20], [500_001, 300_000, 200_000]),  # the odd fen to the largest remainder
+    (800_000, [400_000, 200_000], [533_333, 266_667]),
+    (90, [1, 1, 1], [30, 30, 30]),
+])
+def test_ranked_prizes_add_up_to_the_escrow(fen: int, weights: list[int], expected: list[int]) -> None:
+    table = ranked_prizes(Money("CNY", fen), weights)
+    assert [p.minor for p in table] == expected and sum(expected) == fen
+
+
+def test_ranked_prize_rules() -> None:
+    assert check_ranks([50, 30, 20], "percent", [1_000_000]) is None
+    assert check_ranks([400_000, 200_000], "fen", [600_000, 600_000]) is None
+    assert check_ranks([30, 70], "percent", [1]) == "a lower rank never wins more than a higher one"
+    assert check_ranks([60, 30], "percent", [1]) == "the shares of the ranks add up to 100"
+    assert check_ranks([60, 0, 40], "percent", [1]) == "every rank's prize is positive"
+    assert check_ranks([400_000, 200_000], "fen", [600_000, 500_000]) is not None
+    with pytest.raises(ValueError):
+        ranked_prizes(Money("CNY", 100), [])
+
+
+def test_a_notice_takes_objections_while_it_runs_and_is_final_once_nothing_waits() -> None:
+    ends = datetime(2026, 6, 6, tzinfo=UTC)
+    notice.may_object("published", ends, ends)
+    for state, at, rule in (("published", ends + timedelta(seconds=1), "notice_period_over"),
+                            ("withdrawn", ends, "illegal_transition"), ("final", ends, "illegal_transition")):
+        with pytest.raises(DomainError) as refused:
+            notice.may_object(state, ends, at)
+        assert refused.value.status == 409 and refused.value.extra["rule"] == rule
+    after = ends + timedelta(seconds=1)
+    assert notice.is_final("published", ends, 0, after)
+    assert not notice.is_final("published", ends, 1, after)  # an objection waits for a reviewer
+    assert not notice.is_final("published", ends, 0, ends)  # the period still runs
+    assert not notice.is_final("withdrawn", ends, 0, after)

@@ -5,7 +5,7 @@ Table-driven: each `MetricRule` maps one event type to (crowd, metric), the data
 event is counted in. `RegionRule`s say where a thing's region comes from: a region code in the event itself
 (a maker-space's registration), or the organisation that posted it (a task, a campaign), whose region is the
 administrative division code of its unified social credit code (characters 3-8), as the gateway reports it.
-To add crowdsupport's events, add rows to RULES (and a REGION_RULES row for what carries a region).
+To count more events (crowdsupport's paid vouchers, usage subsidies), add rows to RULES.
 Pure: no I/O.
 """
 
@@ -41,6 +41,7 @@ class RegionRule:
 
 
 CS, CF, MS = "cn.sizhong.crowdsourcing", "cn.sizhong.crowdfunding", "cn.sizhong.makerspace"
+SU = "cn.sizhong.crowdsupport"
 RULES: tuple[MetricRule, ...] = (
     MetricRule(f"{CS}.task.posted.v1", "crowdsourcing", "tasks_posted", "task_id", "budget_fen"),
     MetricRule(f"{CS}.task.opened.v1", "crowdsourcing", "tasks_opened", "task_id"),
@@ -61,19 +62,26 @@ RULES: tuple[MetricRule, ...] = (
     MetricRule(f"{MS}.application.moved_in.v1", "makerspace", "residents_moved_in", "space_id"),
     MetricRule(f"{MS}.application.graduated.v1", "makerspace", "residents_graduated", "space_id"),
     MetricRule(f"{MS}.booking.placed.v1", "makerspace", "bookings_placed", "space_id"),
-    # 众扶 crowdsupport (vouchers redeemed, instrument bookings, mentor sessions): rows to add with its contracts.
+    MetricRule(f"{SU}.programme.created.v1", "crowdsupport", "programmes_created", "programme_id", "budget_fen"),
+    MetricRule(f"{SU}.voucher.issued.v1", "crowdsupport", "vouchers_issued", "programme_id", "face_fen"),
+    MetricRule(f"{SU}.voucher.redeemed.v1", "crowdsupport", "vouchers_redeemed", "programme_id", "voucher_fen"),
+    MetricRule(f"{SU}.voucher.redemption_rejected.v1", "crowdsupport", "redemptions_rejected", "programme_id"),
+    MetricRule(f"{SU}.instrument.booked.v1", "crowdsupport", "instrument_bookings", "instrument_id"),
+    MetricRule(f"{SU}.mentor_session.booked.v1", "crowdsupport", "mentor_sessions", "mentor_id"),
 )
 REGION_RULES: tuple[RegionRule, ...] = (
     RegionRule("cn.sizhong.identity.organisation.registered.v1", "organisation_id", region_field="region_code"),
     RegionRule(f"{MS}.space.registered.v1", "space_id", region_field="region_code"),
     RegionRule(f"{CS}.task.posted.v1", "task_id", organisation_field="organisation_id"),
     RegionRule(f"{CF}.campaign.created.v1", "campaign_id", organisation_field="organisation_id"),
+    RegionRule(f"{SU}.programme.created.v1", "programme_id", region_field="region_code"),
 )
 # success rate = successes / (successes + failures), per crowd
 SUCCESS_RATES: dict[str, tuple[str, tuple[str, ...]]] = {
     "crowdsourcing": ("jobs_completed", ("tasks_cancelled", "tasks_expired")),
     "crowdfunding": ("campaigns_succeeded", ("campaigns_failed",)),
     "makerspace": ("applications_accepted", ("applications_rejected",)),
+    "crowdsupport": ("vouchers_redeemed", ("redemptions_rejected",)),
 }
 RULES_BY_TYPE: dict[str, tuple[MetricRule, ...]] = {}
 for _rule in RULES:

@@ -18,6 +18,8 @@ class CrowdsourcingPolicy:
     rating_default_after: timedelta = timedelta(days=12)  # then a missing rating is positive by default
     abandonment_warning_after: timedelta = timedelta(0)  # a solver past the due date is warned at once ...
     abandonment_escalation_after: timedelta = timedelta(days=3)  # ... and escalated this long after the warning
+    abandonment_escalation_cancels: bool = True  # escalation ends the assignment and refunds the escrow
+    public_notice_period: timedelta = timedelta(days=5)  # 任务公示: chosen winners published before the award is final
     max_revisions: int = 3  # revision requests per milestone; then accept or dispute
     max_milestones: int = 20
     max_winners: int = 20

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import pairwise
 
 from shared.money import Money
 
@@ -26,7 +27,7 @@ def release(gross: Money, commission_rate: Fraction) -> Release:
 
 
 def prizes(escrow: Money, slots: int) -> list[Money]:
-    """Equal prizes for `slots` winners; the last takes the rounding so they add up to the escrow."""
+    """Equal prizes for `slots` winners; split by largest remainder, so they add up to the escrow."""
     if slots < 1:
         raise ValueError("at least one winner")
     return escrow.split([Fraction(1, slots)] * slots)
@@ -52,3 +53,26 @@ def dispute_split(escrow: Money, solver_percent: int, commission_rate: Fraction)
         raise ValueError("a share is a percentage between 0 and 100")
     solver, poster = escrow.split([Fraction(solver_percent, 100), Fraction(100 - solver_percent, 100)])
     return DisputeSplit(release(solver, commission_rate), poster)
+
+
+def ranked_prizes(escrow: Money, weights: list[int]) -> list[Money]:
+    """Prizes by rank (1st, 2nd, 3rd ...) in proportion to their stated shares or amounts; equal prizes are equal
+    weights. Split by largest remainder (Money.split), so the prizes add up to the escrow exactly."""
+    if not weights or any(w <= 0 for w in weights):
+        raise ValueError("every rank has a positive share")
+    total = sum(weights)
+    return escrow.split([Fraction(w, total) for w in weights])
+
+
+def check_ranks(weights: list[int], basis: str, round_amounts: list[int]) -> str | None:
+    """Why ranked prizes are not acceptable (None if they are): ranks never grow (1st >= 2nd >= 3rd); shares in
+    percent add up to 100; stated amounts add up to every round's escrow (each milestone is one round)."""
+    if any(w <= 0 for w in weights):
+        return "every rank's prize is positive"
+    if any(later > earlier for earlier, later in pairwise(weights)):
+        return "a lower rank never wins more than a higher one"
+    if basis == "percent" and sum(weights) != 100:
+        return "the shares of the ranks add up to 100"
+    if basis == "fen" and any(amount != sum(weights) for amount in round_amounts):
+        return "the stated prize amounts add up to each milestone's amount"
+    return None

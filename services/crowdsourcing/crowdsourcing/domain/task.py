@@ -12,7 +12,9 @@ Each mode walks its own subset of that machine (`TRANSITIONS[mode]`):
 - direct_hire: full escrow up front, offered to one named solver who accepts it (`in_progress`) or lets the
   window pass (`expired`, winner unresponsive); then delivery per milestone like a bid.
 - bid: no escrow while bids are taken; choosing a bid funds the escrow (`open -> escrow_funded`) and starts the
-  work; delivery per milestone: submitted -> accepted | revision_requested | disputed.
+  work; delivery per milestone: submitted -> accepted | revision_requested | disputed. An assignee who abandons
+  the work (warned, then escalated) loses the assignment: `in_progress | revision_requested -> expired`
+  (winner unresponsive), the escrow refunded.
 - general_contract (总包): holds no money itself; its sub-tasks (分包) are tasks of any other mode, and it
   completes when they are done.
 
@@ -86,10 +88,10 @@ _COMPETITIVE = {
     S.ACCEPTED: {S.OPEN, S.COMPLETED},
     S.COMPLETED: {S.RATED},
 }
-_DELIVERY = {
-    S.IN_PROGRESS: {S.SUBMITTED, S.DISPUTED},
+_DELIVERY = {  # expired from work: the assignee abandoned it (abandonment escalated, winner unresponsive)
+    S.IN_PROGRESS: {S.SUBMITTED, S.DISPUTED, S.EXPIRED},
     S.SUBMITTED: {S.ACCEPTED, S.REVISION_REQUESTED, S.DISPUTED},
-    S.REVISION_REQUESTED: {S.SUBMITTED, S.DISPUTED},
+    S.REVISION_REQUESTED: {S.SUBMITTED, S.DISPUTED, S.EXPIRED},
     S.ACCEPTED: {S.IN_PROGRESS, S.COMPLETED},
     S.DISPUTED: {S.COMPLETED},
     S.COMPLETED: {S.RATED},

@@ -11,10 +11,13 @@ from typing import Any
 from sqlmodel import col, select
 
 from crowdsourcing import contracts as ev
+from crowdsourcing.domain.notice import NoticeState
 from crowdsourcing.domain.policy import DEFAULT_POLICY
+from crowdsourcing.domain.settlement import prizes, ranked_prizes
 from crowdsourcing.domain.task import TaskState, TerminalReason, step
-from crowdsourcing.models import Milestone, Task
+from crowdsourcing.models import AwardNotice, Dispute, Milestone, Task
 from shared.auth import SERVICE_ROLE, Principal
+from shared.money import Money
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
@@ -136,3 +139,31 @@ def _allowed(task: Task) -> frozenset[TaskState]:
     from crowdsourcing.domain.task import allowed
 
     return allowed(task.mode, task.state)
+
+
+# ---------------------------------------------------------------- a round's prizes, notice and disputes
+
+
+def prize_table(task: Task, pot: Money) -> list[Money]:
+    """The round's prizes by rank: equal, or in the stated ranked shares or amounts."""
+    if task.prize_basis == "equal" or not task.prize_ranks:
+        return prizes(pot, task.winners)
+    return ranked_prizes(pot, [int(w) for w in task.prize_ranks.split(",")])
+
+
+async def published_notice(uow: UnitOfWork, milestone_id: str) -> AwardNotice | None:
+    """The round's winners in public notice, if any (the award is not final while it is published)."""
+    return (await uow.session.execute(select(AwardNotice).where(
+        AwardNotice.milestone_id == milestone_id, AwardNotice.state == NoticeState.PUBLISHED.value)
+        .with_for_update())).scalars().first()
+
+
+async def disputes_on(uow: UnitOfWork, milestone_id: str) -> list[Dispute]:
+    """Disputes about single submissions of a round (bounty, contest, piece-rate), in the order opened."""
+    return list((await uow.session.execute(select(Dispute).where(
+        Dispute.milestone_id == milestone_id, col(Dispute.submission_id).is_not(None))
+        .order_by(col(Dispute.opened_at), col(Dispute.id)))).scalars().all())
+
+
+async def open_disputes_on(uow: UnitOfWork, milestone_id: str) -> list[Dispute]:
+    return [d for d in await disputes_on(uow, milestone_id) if d.stage != "resolved"]

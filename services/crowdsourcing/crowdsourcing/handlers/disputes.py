@@ -11,15 +11,19 @@ from crowdsourcing import contracts as ev
 from crowdsourcing import escrow
 from crowdsourcing.domain import dispute as dispute_rules
 from crowdsourcing.domain.settlement import dispute_split
-from crowdsourcing.domain.task import ASSIGNED_MODES, TaskMode, step
+from crowdsourcing.domain.task import ASSIGNED_MODES, COMPETITIVE_MODES, TaskMode, step
 from crowdsourcing.handlers.acceptance import _complete
 from crowdsourcing.handlers.common import POLICY, S, _current, milestones_of, move, sha256, task_for_update
 from crowdsourcing.handlers.funding import _refund_all
+from crowdsourcing.handlers.roster import ensure_mediator
+from crowdsourcing.handlers.submission_disputes import open_on_submission, resolve_on_submission
 from crowdsourcing.models import Dispute, DisputeEvidence, Submission
 from shared.auth import Principal
 from shared.ids import new_id
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
+
+SUBMISSION_DISPUTE_MODES = COMPETITIVE_MODES | {TaskMode.PIECE_RATE}
 
 
 async def _dispute_for_update(uow: UnitOfWork, dispute_id: str) -> Dispute:
@@ -49,12 +53,21 @@ def _add_evidence(uow: UnitOfWork, dispute: Dispute, party_id: str, text: str, n
 
 
 async def open_dispute(uow: UnitOfWork, principal: Principal, task_id: str, reason: str, evidence: str,
-                       now: datetime) -> Dispute:
+                       now: datetime, submission_id: str | None = None) -> Dispute:
     """Either side of assigned work (bid, direct hire) opens a dispute (维权) on the current milestone, with
     evidence: while it is in progress or awaiting a revision at any time (a solver who vanished after a revision
     request must not hold the escrow forever), and within the dispute window after a delivery that awaits
-    acceptance (after it, auto-accept decides)."""
+    acceptance (after it, auto-accept decides). On a bounty, contest or piece-rate task a dispute is about one
+    submission (submission_disputes.py)."""
     task = await task_for_update(uow, task_id)
+    if TaskMode(task.mode) in SUBMISSION_DISPUTE_MODES:
+        dispute = await open_on_submission(uow, principal, task, submission_id, reason, now)
+        _add_evidence(uow, dispute, principal.subject, evidence, now)
+        await uow.commit()
+        return dispute
+    if submission_id is not None:
+        raise DomainError(422, "a dispute about assigned work is about its current milestone, not a submission",
+                          field="submission_id")
     if principal.subject not in (task.poster_id, task.assignee_id):
         raise DomainError(403, "only the poster or the assigned solver may open a dispute", field="task_id")
     if TaskMode(task.mode) not in ASSIGNED_MODES:
@@ -148,6 +161,7 @@ async def assign_mediator(uow: UnitOfWork, principal: Principal, dispute_id: str
                           current_state=dispute.stage, rule="illegal_transition")
     if mediator_id in (dispute.poster_id, dispute.solver_id):
         raise DomainError(422, "a party cannot mediate its own dispute", field="mediator_id")
+    await ensure_mediator(uow, mediator_id)
     dispute.mediator_id, dispute.updated_at = mediator_id, now
     uow.publish(ev.DisputeMediatorAssigned(dispute_id=dispute.id, mediator_id=mediator_id),
                 subject=dispute.id, actor=principal.subject, partition_key=dispute.task_id)
@@ -169,6 +183,9 @@ async def resolve_dispute(uow: UnitOfWork, principal: Principal, dispute_id: str
 
 
 async def _resolve(uow: UnitOfWork, dispute: Dispute, percent: int, basis: str, actor: str, now: datetime) -> None:
+    if dispute.submission_id is not None:
+        await resolve_on_submission(uow, dispute, percent, basis, actor, now)
+        return
     stage = dispute.stage
     dispute_rules.step(stage, dispute_rules.DisputeStage.RESOLVED)
     task = await task_for_update(uow, dispute.task_id)

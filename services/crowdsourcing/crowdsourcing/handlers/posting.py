@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from crowdsourcing import contracts as ev
+from crowdsourcing.domain.settlement import check_ranks
 from crowdsourcing.domain.task import COMPETITIVE_MODES, TaskMode, may_be_public
 from crowdsourcing.handlers.common import POLICY, S, _key, task_for_update
 from crowdsourcing.models import Milestone, Task
@@ -42,6 +43,10 @@ class TaskInput:
     visibility: str
     invited_solver_ids: list[str]
     parent_id: str | None
+    prize_ranks: list[int] | None = None  # ranked prizes by rank, in `prize_basis` (percent | fen)
+    prize_basis: str = "percent"
+    public_notice: bool = False
+    max_bids: int | None = None
 
 
 async def ensure_may_post(uow: UnitOfWork, poster_id: str) -> None:
@@ -105,6 +110,12 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
         raise DomainError(422, "only a direct hire names its solver", field="solver_id")
     if data.winners != 1 and mode not in COMPETITIVE_MODES:
         raise DomainError(422, "only bounties and contests have several winners", field="winners")
+    prize_basis, prize_ranks = _ranked_prizes(mode, data, [m.amount_fen for m in milestones])
+    if data.public_notice and mode not in COMPETITIVE_MODES:
+        raise DomainError(422, "a public notice (任务公示) is for the winners of bounties and contests",
+                          field="public_notice")
+    if data.max_bids is not None and mode is not TaskMode.BID:
+        raise DomainError(422, "only a bid task caps its bids", field="max_bids")
     if data.parent_id is not None:
         parent = await task_for_update(uow, data.parent_id, field="parent_id")
         if parent.poster_id != principal.subject:
@@ -122,7 +133,9 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
                 involves_personal_data=data.involves_personal_data, visibility=data.visibility,
                 invited="\n".join(dict.fromkeys(data.invited_solver_ids)), direct_solver_id=data.solver_id,
                 state=S.DRAFT.value, deadline=deadline, state_since=now, policy_version=POLICY.version,
-                created_at=now, updated_at=now)
+                created_at=now, updated_at=now, prize_basis=prize_basis,
+                prize_ranks=",".join(str(w) for w in prize_ranks), public_notice=data.public_notice,
+                max_bids=data.max_bids)
     uow.session.add(task)
     await uow.session.flush()
     for n, milestone in enumerate(milestones, start=1):
@@ -133,7 +146,25 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
                               poster_verified=verified, mode=task.mode, kind=task.kind, title=task.title,
                               currency=task.currency, budget_fen=budget, winners=task.winners,
                               milestones=len(milestones), involves_personal_data=task.involves_personal_data,
-                              visibility=task.visibility, deadline=deadline, policy_version=task.policy_version),
+                              visibility=task.visibility, deadline=deadline, policy_version=task.policy_version,
+                              prize_basis=prize_basis, prize_ranks=prize_ranks, public_notice=task.public_notice,
+                              max_bids=task.max_bids),
                 subject=task.id, actor=principal.subject, partition_key=_key(task))
     await uow.commit()
     return task
+
+
+def _ranked_prizes(mode: TaskMode, data: TaskInput, round_amounts: list[int]) -> tuple[str, list[int]]:
+    """(basis, weights by rank): equal prizes unless the poster states ranked ones (1st/2nd/3rd ...), one per
+    winner, in percent of each round's escrow or in fen adding up to each round's escrow."""
+    if data.prize_ranks is None:
+        return "equal", []
+    field = "prize_amounts_fen" if data.prize_basis == "fen" else "prize_shares_percent"  # as the API names it
+    if mode not in COMPETITIVE_MODES:
+        raise DomainError(422, "only bounties and contests have ranked prizes", field=field)
+    if len(data.prize_ranks) != data.winners:
+        raise DomainError(422, f"state one prize per winner ({data.winners})", field=field)
+    why = check_ranks(list(data.prize_ranks), data.prize_basis, round_amounts)
+    if why is not None:
+        raise DomainError(422, why, field=field)
+    return data.prize_basis, list(data.prize_ranks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -19,6 +20,7 @@ from crowdsourcing.handlers.common import (
     may_take_part,
     milestones_of,
     move,
+    published_notice,
     sha256,
     task_for_update,
 )
@@ -43,6 +45,13 @@ async def place_bid(uow: UnitOfWork, principal: Principal, task_id: str, price_f
     if task.state != S.OPEN or task.chosen_bid_id is not None or now > task.deadline:
         raise DomainError(409, f"the task takes no bids now (state {task.state!r}, bidding closes "
                                f"{task.deadline.isoformat()})", current_state=task.state)
+    taken = await uow.session.execute(
+        update(Task).where(col(Task.id) == task.id, or_(col(Task.max_bids).is_(None),
+                                                        col(Task.bids_placed) < col(Task.max_bids)))
+        .values(bids_placed=col(Task.bids_placed) + 1).execution_options(synchronize_session=False))
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(409, f"the task takes at most {task.max_bids} bids and has them", field="task_id",
+                          current_state=task.state, rule="bids_full")
     bid = Bid(id=new_id(), task_id=task.id, solver_id=principal.subject, price_fen=price_fen, days=days, plan=plan,
               placed_at=now)
     uow.session.add(bid)
@@ -137,6 +146,9 @@ async def submit(uow: UnitOfWork, principal: Principal, task_id: str, content: s
         if task.state not in (S.OPEN, S.IN_PROGRESS) or now > closes:
             raise DomainError(409, f"the task takes no submissions now (state {task.state!r}, closes "
                                    f"{closes.isoformat()})", current_state=task.state, rule="illegal_transition")
+        if await published_notice(uow, milestone.id) is not None:
+            raise DomainError(409, "the round's winners are in public notice; it takes no more submissions",
+                              current_state=task.state, rule="in_public_notice")
     digest = sha256(content)
     earlier = (await uow.session.execute(
         select(Submission).where(Submission.content_sha256 == digest)

@@ -1,12 +1,12 @@
 """Supervision orders: the replica of regulators' restrictions (shared.supervision).
 
-Revision ID: 0004
+Revision ID: 0005_supervision
 """
 
 from shared.supervision import create_supervision_table
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005_supervision"
+down_revision = "0004_crowdsourcing_rest"
 branch_labels = None
 depends_on = None
 

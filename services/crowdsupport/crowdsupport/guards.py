@@ -1,0 +1,41 @@
+"""Joint punishments and supervision (联合奖惩, 监管指令): the one place crowd-support asks "may this subject
+redeem a voucher / book?" and "is this programme suspended?".
+
+Today these check local state only (a programme's own `suspended` flag); there is no blacklist or
+supervision-order replica in this service yet. The lead wires them to `shared.listings` (credit's red/black
+list replica) and `shared.supervision` (regulators' orders) after merging; every path that needs a check
+already calls these functions, so the wiring is here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from crowdsupport.models import Programme
+from shared.problems import DomainError
+from shared.uow import UnitOfWork
+
+
+def ensure_programme_active(programme: Programme) -> None:
+    """Refuse any voucher action on a suspended programme (409 naming the state)."""
+    if programme.suspended:
+        raise DomainError(409, f"programme {programme.id} is suspended", field="programme_id",
+                          current_state="suspended")
+
+
+async def ensure_may_hold_voucher(uow: UnitOfWork, enterprise_id: str) -> None:
+    """A blacklisted enterprise may not apply for vouchers (to come: shared.listings)."""
+    return None
+
+
+async def ensure_may_redeem(uow: UnitOfWork, subject_id: str) -> None:
+    """A blacklisted provider or enterprise may not redeem a voucher (to come: shared.listings)."""
+    return None
+
+
+async def ensure_may_book(uow: UnitOfWork, subject_id: str) -> None:
+    """A blacklisted subject may not book an instrument or a mentor (to come: shared.listings)."""
+    return None
+
+
+async def ensure_subject_not_suspended(uow: UnitOfWork, subject_id: str) -> None:
+    """A subject suspended by a regulator's order may not act (to come: shared.supervision)."""
+    return None

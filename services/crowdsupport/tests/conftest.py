@@ -1,0 +1,40 @@
+"""Crowd-support fixtures: a migrated database of each kind and a money context on it (sandbox payments)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import crowdsupport
+import pytest
+
+from shared.context import MoneyContext
+from shared.db import Database
+from shared.migrations import upgrade_to_head
+from shared.payments import Payments, SandboxPaymentProvider
+
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai; the tests' NOW
+
+
+class FixedClock:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await upgrade_to_head(database, str(Path(crowdsupport.__file__).parent / "migrations"))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def ctx(db: Database) -> MoneyContext:
+    return MoneyContext(db, FixedClock(NOW), "crowdsupport", None, Payments(db, SandboxPaymentProvider(db)))

@@ -1,0 +1,118 @@
+"""Crowd-support vouchers end to end (real HTTP, real broker, the service's real database): 200 concurrent
+redemptions against a budget for 50, and a fraudulent voucher voided, clawed back and logged for credit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.support.platform import PlatformUnderTest, eventually, mint
+
+VOIDED = "cn.sizhong.crowdsupport.voucher.voided.v1"
+
+
+@dataclass
+class Programme:
+    client: httpx.AsyncClient
+    id: str
+    agency: dict[str, str]
+    provider_id: str
+    provider: dict[str, str]
+
+    @classmethod
+    async def create(cls, client: httpx.AsyncClient, budget_fen: int, **extra: Any) -> Programme:
+        agency = mint(f"agency-{secrets.token_hex(4)}", "agency")
+        provider_id = f"prov-{secrets.token_hex(4)}"
+        created = await client.post("/programmes", headers=agency, json={
+            "name": "Haidian innovation vouchers", "region_code": "110108", "budget_fen": budget_fen,
+            "permitted_uses": ["testing", "design"], "providers": [provider_id], **extra})
+        assert created.status_code == 201, created.text
+        return cls(client, created.json()["id"], agency, provider_id, mint(provider_id, "provider"))
+
+    async def voucher(self, enterprise: dict[str, str], face_fen: int = 70_000) -> dict[str, Any]:
+        issued = await self.client.post(f"/programmes/{self.id}/vouchers", headers=enterprise,
+                                        json={"face_fen": face_fen, "use": "testing"})
+        assert issued.status_code == 201, issued.text
+        return dict(issued.json())
+
+    async def redeem(self, voucher_id: str, contract_fen: int = 100_000) -> httpx.Response:
+        return await self.client.post(f"/vouchers/{voucher_id}/redemption", headers=self.provider, json={
+            "contract_no": "HT-2026-001", "contract_amount_fen": contract_fen, "invoice_no": "FP-001",
+            "payment_proof": "bank transfer 6222-xxxx"})
+
+    async def ledger(self) -> dict[str, Any]:
+        response = await self.client.get(f"/programmes/{self.id}/ledger", headers=self.agency)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+def enterprise() -> dict[str, str]:
+    return mint(f"ent-{secrets.token_hex(5)}", "enterprise")
+
+
+async def test_200_concurrent_redemptions_against_a_budget_for_50(platform: PlatformUnderTest) -> None:
+    async with platform.client("crowdsupport") as client:
+        programme = await Programme.create(client, budget_fen=50 * 70_000)
+        vouchers = await asyncio.gather(*(programme.voucher(enterprise()) for _ in range(200)))
+        outcomes = await asyncio.gather(*(programme.redeem(v["id"]) for v in vouchers))
+        statuses = sorted(r.status_code for r in outcomes)
+        assert statuses.count(200) == 50 and statuses.count(409) == 150, statuses
+        refused = next(r for r in outcomes if r.status_code == 409)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["rule"] == "budget"
+        accepted = [r.json()["id"] for r in outcomes if r.status_code == 200]
+        approvals = await asyncio.gather(*(client.post(f"/vouchers/{v}/approval", headers=programme.agency)
+                                           for v in accepted))
+        assert all(a.status_code == 200 and a.json()["state"] == "paid" for a in approvals)
+        ledger = await programme.ledger()
+    assert (ledger["spent_fen"], ledger["reserved_fen"], ledger["left_fen"]) == (50 * 70_000, 0, 0)
+    assert ledger["sum"] == {"CNY": 0}
+    assert ledger["accounts"].get(f"budget/programme/{programme.id}", 0) == 0
+    assert len(ledger["payment_attempts"]) == 50
+    assert {a["status"] for a in ledger["payment_attempts"]} == {"succeeded"}
+
+
+async def test_a_fraudulent_voucher_is_voided_clawed_back_and_reaches_the_audit_log(
+        platform: PlatformUnderTest) -> None:
+    reviewer = mint(f"rev-{secrets.token_hex(4)}", "reviewer")
+    async with platform.client("crowdsupport") as client:
+        programme = await Programme.create(client, budget_fen=1_000_000, copay_ratio_pct=30)
+        holder = enterprise()
+        voucher = await programme.voucher(holder, face_fen=80_000)
+        redeemed = await programme.redeem(voucher["id"])
+        assert redeemed.status_code == 200 and redeemed.json()["voucher_fen"] == 70_000, redeemed.text
+        paid = await client.post(f"/vouchers/{voucher['id']}/approval", headers=programme.agency)
+        assert paid.status_code == 200 and paid.json()["state"] == "paid", paid.text
+        voided = await client.post(f"/vouchers/{voucher['id']}/void", headers=reviewer, json={
+            "reason": "invoice forged", "fraud": True, "fraud_by": [programme.provider_id]})
+        assert voided.status_code == 200, voided.text
+        assert (voided.json()["state"], voided.json()["clawed_back_fen"]) == ("voided", 70_000)
+        ledger = await programme.ledger()
+        payments = await client.get(f"/vouchers/{voucher['id']}/payments", headers=programme.agency)
+        mine = await client.get(f"/vouchers/{voucher['id']}", headers=holder)
+    assert mine.status_code == 200 and mine.json()["state"] == "voided"
+    assert ledger["sum"] == {"CNY": 0}
+    assert ledger["spent_fen"] == 0
+    assert ledger["accounts"][f"budget/programme/{programme.id}"] == 1_000_000  # restored by the claw-back
+    assert ledger["accounts"].get(f"clawback/provider/{programme.provider_id}", 0) == 0  # recovered
+    assert [(a["kind"], a["status"]) for a in ledger["payment_attempts"]] == [("payout", "succeeded"),
+                                                                               ("charge", "succeeded")]
+    assert [(p["kind"], p["status"]) for p in payments.json()] == [("payout", "done"), ("clawback", "done")]
+
+    async def logged() -> dict[str, Any]:
+        entries = await platform.audit_entries(subject=voucher["id"], type=VOIDED)
+        assert len(entries) == 1, entries
+        return entries[0]
+
+    entry = await eventually(logged, within=20)
+    event = json.loads(entry["entry"])  # the canonical bytes the log hashed: the whole CloudEvent
+    assert event["partitionkey"] == voucher["enterprise_id"]
+    assert event["data"] == {"voucher_id": voucher["id"], "programme_id": programme.id,
+                             "agency_id": voucher["agency_id"], "enterprise_id": voucher["enterprise_id"],
+                             "provider_id": programme.provider_id, "reason": "invoice forged", "fraud": True,
+                             "fraud_by": [programme.provider_id], "clawed_back_fen": 70_000, "currency": "CNY"}
