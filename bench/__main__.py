@@ -601,7 +601,25 @@ async def run(args: argparse.Namespace, bootstrap: str, meter: CpuMeter) -> list
             rows.append(await pledge_row(workdir, args.pledges))
         if args.audit_events > 0:
             rows.extend(await audit_rows(workdir, args.audit_events, args.audit_export_entries))
+        if args.credit_events > 0:
+            progress(f"credit score rebuild by replay, {args.credit_events:,} events")
+            rows.append(await credit_row(workdir, args.credit_events))
     return rows
+
+
+async def credit_row(workdir: Path, total: int) -> Row:
+    """Credit rebuild: stored facts read and refolded, compared with the live scores (bench/credit.py)."""
+    from bench.credit import TARGET, measure
+
+    result = await measure(workdir, total)
+    row = Row("credit score rebuild by replay", result.events, result.seconds, result.per_s,
+              vs_raw=f"{result.per_s / result.fold_per_s:.2f} of pure fold" if result.fold_per_s else "",
+              target=f">= {TARGET:,.0f}/s", result="PASS" if result.passed else "FAIL")
+    row.notes.append(f"pure fold alone over the same {result.facts:,} facts in memory, same run: "
+                     f"{result.fold_per_s:,.0f} events/s; rebuild equal to the live scores: {result.equal}; "
+                     f"the live handler path loading them took {result.loaded_seconds:.1f}s (not timed); "
+                     f"see bench/credit.py")
+    return row
 
 
 async def audit_rows(workdir: Path, events: int, export_entries: int) -> list[Row]:
@@ -669,6 +687,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="events in the audit append row (<= 0: no audit rows)")
     parser.add_argument("--audit-export-entries", type=int, default=1_000_000,
                         help="entries in the audit offline verification row (<= 0: no such row)")
+    parser.add_argument("--credit-events", type=int, default=100_000,
+                        help="events in the credit rebuild row (<= 0: no such row)")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)

@@ -13,6 +13,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, StrictStr, ValidationError
 
+from shared.api_keys import resolve_key
 from shared.ids import utcnow
 
 ROLES = frozenset({
@@ -56,16 +57,33 @@ def verify_token(secret: str, issuer: str, token: str) -> Principal:
 
 
 _bearer = HTTPBearer(auto_error=False)
+API_KEY_SCHEME = "apikey"
 
 
-def current_principal(
+def presented_api_key(request: Request) -> str | None:
+    """`Authorization: ApiKey <key>` or `X-API-Key: <key>` (machine clients); None when neither is sent."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == API_KEY_SCHEME and value.strip():
+        return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    if credentials is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                            headers={"WWW-Authenticate": "Bearer"})
     settings = request.app.state.settings
-    return verify_token(settings.jwt_secret, settings.jwt_issuer, credentials.credentials)
+    if credentials is not None:
+        return verify_token(settings.jwt_secret, settings.jwt_issuer, credentials.credentials)
+    key = presented_api_key(request)
+    if key is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token or an API key is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    async with request.app.state.db.reading() as session:
+        holder = await resolve_key(session, key, utcnow())
+    if holder is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid, expired or revoked API key",
+                            headers={"WWW-Authenticate": "ApiKey"})
+    return Principal(subject=holder.subject_id, roles=holder.roles, kind="api_key")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

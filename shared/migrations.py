@@ -106,6 +106,33 @@ def create_subject_replica_table() -> None:
     )
 
 
+def create_api_key_replica_table() -> None:
+    """Every service's replica of the gateway's API keys (see shared.api_keys)."""
+    op.create_table(
+        "api_key_replica",
+        sa.Column("key_id", sa.String(16), primary_key=True),
+        sa.Column("subject_id", sa.String(64), nullable=False, index=True),
+        sa.Column("roles", sa.String(500), nullable=False),
+        sa.Column("secret_sha256", sa.String(64), nullable=False),
+        _timestamp("expires_at"),
+        _timestamp("revoked_at", nullable=True),
+        sa.Column("source_event_id", sa.String(64), nullable=False),
+    )
+
+
+def add_subject_verification_columns() -> None:
+    """Real-name verification on the subject replica (kept from identity.person/organisation.verified)."""
+    with op.batch_alter_table("subject_replica") as batch:
+        batch.add_column(sa.Column("verified_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("verification_level", sa.String(60), nullable=True))
+
+
+def drop_subject_verification_columns() -> None:
+    with op.batch_alter_table("subject_replica") as batch:
+        batch.drop_column("verification_level")
+        batch.drop_column("verified_at")
+
+
 def create_money_tables() -> None:
     """The ledger and payment tables (see shared.ledger and shared.payments), for services that move money."""
     op.create_table(

@@ -45,12 +45,15 @@ class OutboxRelay(BackgroundWorker):
         batch_size: int = 500,
         poll_seconds: float = 0.5,
         max_backoff_seconds: float = 5.0,
+        also_to: Mapping[str, str] | None = None,
     ) -> None:
         self._db = db
         self._bootstrap = bootstrap
         self._topic = topic
         self._topic_for_type = dict(topic_for_type or {})
-        self._topics_to_ensure = sorted({*topics_to_ensure, *self._topic_for_type.values()})
+        self._also_to = dict(also_to or {})  # event type -> a further topic it is also published on (same key)
+        self._topics_to_ensure = sorted({*topics_to_ensure, *self._topic_for_type.values(),
+                                         *self._also_to.values()})
         self._partitions = partitions
         self._replication = replication
         self._batch_size = batch_size
@@ -154,9 +157,10 @@ class OutboxRelay(BackgroundWorker):
         producer = await self._connect()
         futures = []
         for _sequence, key, envelope, event_type, event_id in rows:
-            topic = self._topic_for_type.get(event_type, self._topic)
-            futures.append(await producer.send(topic, value=envelope.encode(), key=key.encode(),
-                                               headers=event_headers(event_type, event_id)))
+            for topic in (self._topic_for_type.get(event_type, self._topic), self._also_to.get(event_type)):
+                if topic is not None:
+                    futures.append(await producer.send(topic, value=envelope.encode(), key=key.encode(),
+                                                       headers=event_headers(event_type, event_id)))
         await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT_SECONDS)
         self._published_through = rows[-1][0]
         self._marks_due.set()

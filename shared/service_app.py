@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.api_keys import with_api_keys
 from shared.auth import SERVICE_ROLE, issue_token, require_roles
 from shared.bus import broker_reachable
 from shared.clock import AdjustableClock, Clock, SystemClock
@@ -47,9 +48,10 @@ class ServiceDefinition:
     title: str
     migrations: str
     routers: Sequence[APIRouter] = ()
-    subscriptions: Subscriptions | None = None
+    subscriptions: Subscriptions | None = None  # every consuming service also keeps the API-key replica
     extra_topics: tuple[str, ...] = ()
     event_topics: Mapping[str, str] = field(default_factory=dict)  # event type -> topic, if not its own topic
+    also_publish: Mapping[str, str] = field(default_factory=dict)  # event type -> a further topic, as well
     on_start: Sequence[Hook] = field(default_factory=tuple)
     on_stop: Sequence[Hook] = field(default_factory=tuple)
     jobs: JobsFactory | None = None  # periodic jobs (deadlines, settlement), given the app for its state
@@ -68,8 +70,8 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
             db, bootstrap=settings.kafka_bootstrap_servers, topic=settings.topic,
             topics_to_ensure=[settings.topic, dlq_for(settings.topic), *definition.extra_topics],
             partitions=settings.topic_partitions, replication=settings.topic_replication_factor,
-            topic_for_type=definition.event_topics, batch_size=settings.relay_batch_size,
-            poll_seconds=settings.relay_poll_seconds,
+            topic_for_type=definition.event_topics, also_to=definition.also_publish,
+            batch_size=settings.relay_batch_size, poll_seconds=settings.relay_poll_seconds,
             max_backoff_seconds=settings.relay_max_backoff_seconds,
         )
         app.state.db, app.state.relay = db, relay
@@ -77,8 +79,8 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
         app.state.payments = Payments(db, SandboxPaymentProvider(db)) if definition.moves_money else None
         relay.start()
         if definition.subscriptions is not None:
-            applier = EventApplier(db, settings.service_name, settings.service_name, definition.subscriptions,
-                                   on_commit=relay.wake)
+            applier = EventApplier(db, settings.service_name, settings.service_name,
+                                   with_api_keys(definition.subscriptions), on_commit=relay.wake)
             kafka = KafkaEventConsumer(
                 applier, bootstrap=settings.kafka_bootstrap_servers, partitions=settings.topic_partitions,
                 replication=settings.topic_replication_factor, max_attempts=settings.consumer_max_attempts,

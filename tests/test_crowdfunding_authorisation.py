@@ -132,7 +132,7 @@ async def test_equity_offerings_only_for_verified_qualified_investors(platform: 
         assert refused["decision"]["rule"] == "cn.real_name" and refused["decision"]["policy_version"]
 
         rich_id, rich = await platform.person("investor", "enterprise")
-        await platform.register_organisation(rich)  # real-name verified through the gateway
+        await platform.verify_person(rich)  # real-name verified through the gateway (identity.person.verified)
 
         async def verified() -> None:
             await funding.call("PUT", "/investors/me/profile", rich, {"financial_assets": 5_000_000_00})

@@ -53,11 +53,13 @@ class Funding:
         return int(response.json()["acted"])
 
     async def verified_organisation(self) -> str:
-        organisation = await self.platform.register_organisation(self.founder)
+        """The founder verifies itself and its organisation at the gateway; the replica here shows it verified."""
+        organisation = await self.platform.verified_organisation(self.founder)
 
         async def replicated() -> None:
             response = await self.client.get(f"/subjects/{organisation['id']}", headers=self.founder)
             assert response.status_code == 200, response.text
+            assert response.json()["verified_at"] is not None
 
         await eventually(replicated, within=15)
         return str(organisation["id"])

@@ -77,7 +77,7 @@ async def test_200_concurrent_redemptions_against_a_budget_for_50(platform: Plat
     assert {a["status"] for a in ledger["payment_attempts"]} == {"succeeded"}
 
 
-async def test_a_fraudulent_voucher_is_voided_clawed_back_and_reaches_the_audit_log(
+async def test_a_fraudulent_voucher_is_voided_clawed_back_and_reaches_the_audit_log_and_credit(
         platform: PlatformUnderTest) -> None:
     reviewer = mint(f"rev-{secrets.token_hex(4)}", "reviewer")
     async with platform.client("crowdsupport") as client:
@@ -116,3 +116,13 @@ async def test_a_fraudulent_voucher_is_voided_clawed_back_and_reaches_the_audit_
                              "agency_id": voucher["agency_id"], "enterprise_id": voucher["enterprise_id"],
                              "provider_id": programme.provider_id, "reason": "invoice forged", "fraud": True,
                              "fraud_by": [programme.provider_id], "clawed_back_fen": 70_000, "currency": "CNY"}
+
+    async def scored_by_credit() -> dict[str, Any]:
+        record = await platform.credit_record(programme.provider_id)  # the party held responsible for the fraud
+        changes = [c for c in record["changes"] if c["event_type"] == VOIDED]
+        assert changes and event["id"] in changes[-1]["cause_event_ids"], record
+        return record
+
+    record = await eventually(scored_by_credit, within=20)
+    fraud = [c for c in record["changes"] if c["event_type"] == VOIDED][-1]
+    assert fraud["score_after"] < fraud["score_before"]  # voucher fraud lowers the provider's score

@@ -95,25 +95,47 @@ async def test_a_routed_event_type_goes_to_its_own_topic_and_the_rest_to_the_ser
     assert await relay.publish_once() == 3
     await relay.stop()
 
-    async def read(topic: str, expected: int) -> list[tuple[str, int]]:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
-                                    group_id=f"g{free_port()}", enable_auto_commit=False)
-        await consumer.start()
-        try:
-            events: list[tuple[str, int]] = []
-            for _ in range(10):
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        event = CloudEvent.from_json_bytes(record.value or b"")
-                        events.append((event.type, event.data["n"]))
-                if len(events) >= expected:
-                    break
-            return events
-        finally:
-            await consumer.stop()
+    assert [(t, n) for _, t, n in await read_topic(broker, own, 2)] == [(Counted.event_type, 1),
+                                                                       (Counted.event_type, 3)]
+    assert [(t, n) for _, t, n in await read_topic(broker, routed, 1)] == [(Routed.event_type, 2)]
 
-    assert await read(own, 2) == [(Counted.event_type, 1), (Counted.event_type, 3)]
-    assert await read(routed, 1) == [(Routed.event_type, 2)]
+
+async def test_an_event_type_published_also_to_a_further_topic_keeps_its_place_on_the_own_topic(
+        migrated_db: Any, broker: Broker) -> None:
+    """Credit's listing.current: on the service topic (no gap in its sequence) and, same key, on a compacted one."""
+    suffix = free_port()
+    own, further = f"sizhong.credit.events.t{suffix}", f"sizhong.credit.listings.t{suffix}"
+    relay = OutboxRelay(migrated_db, bootstrap=broker.bootstrap, topic=own, topics_to_ensure=[own], partitions=1,
+                        replication=1, also_to={Routed.event_type: further})
+    async with UnitOfWork(migrated_db, "credit") as uow:
+        uow.publish(Counted(n=1), subject="s", actor="test")
+        uow.publish(Routed(n=2), subject="subject-7", actor="test")
+        await uow.commit()
+    await relay._connect()
+    assert await relay.publish_once() == 2
+    await relay.stop()
+
+    assert [n for _, _, n in await read_topic(broker, own, 2)] == [1, 2]
+    assert [(key, n) for key, _, n in await read_topic(broker, further, 1)] == [(b"subject-7", 2)]
+
+
+async def read_topic(broker: Broker, topic: str, expected: int) -> list[tuple[bytes | None, str, int]]:
+    """(key, type, n) of the events on `topic`, from the beginning, once `expected` have arrived (or ~5 s)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
+                                group_id=f"g{free_port()}", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        got: list[tuple[bytes | None, str, int]] = []
+        for _ in range(10):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    event = CloudEvent.from_json_bytes(record.value or b"")
+                    got.append((record.key, event.type, event.data["n"]))
+            if len(got) >= expected:
+                break
+        return got
+    finally:
+        await consumer.stop()
 
 
 def test_a_subscription_reads_a_source_from_its_routed_topic() -> None:

@@ -7,10 +7,12 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from gateway.domain.resident_id import check_digit
 from gateway.domain.uscc import ALPHABET, check_character
 
 from shared.auth import issue_token
@@ -32,6 +34,13 @@ def fresh_uscc() -> str:
     """A valid, never-before-seen unified social credit code (random organisation code)."""
     body = "91" + "110108" + "".join(secrets.choice(ALPHABET) for _ in range(9))
     return body + check_character(body)
+
+
+def fresh_resident_id() -> str:
+    """A valid GB 11643 resident identity number nobody has used (random birth date and sequence)."""
+    born = date(1960, 1, 1) + timedelta(days=secrets.randbelow(15000))
+    body = "110105" + born.strftime("%Y%m%d") + f"{secrets.randbelow(1000):03d}"
+    return body + check_digit(body)
 
 
 def mint(subject: str, *roles: str) -> dict[str, str]:
@@ -85,6 +94,23 @@ class PlatformUnderTest:
                                           json={"name": name or f"Org {secrets.token_hex(4)}", "uscc": fresh_uscc()})
         assert response.status_code == 201, response.text
         return dict(response.json())
+
+    async def verify_person(self, headers: dict[str, str], real_name: str = "张三") -> dict[str, Any]:
+        """Real-name verification through the gateway's sandbox verifier."""
+        async with self.client("gateway") as gateway:
+            response = await gateway.post("/people/me/verification", headers=headers,
+                                          json={"real_name": real_name, "resident_id": fresh_resident_id()})
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def verified_organisation(self, headers: dict[str, str]) -> dict[str, Any]:
+        """The applicant verifies itself, registers an organisation and has it verified (the code bound to it)."""
+        await self.verify_person(headers)
+        organisation = await self.register_organisation(headers)
+        async with self.client("gateway") as gateway:
+            response = await gateway.post(f"/organisations/{organisation['id']}/verification", headers=headers)
+        assert response.status_code == 200, response.text
+        return organisation
 
     async def get(self, service: str, path: str, headers: dict[str, str] | None = None,
                   **params: Any) -> httpx.Response:

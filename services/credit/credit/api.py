@@ -1,28 +1,46 @@
-"""Credit routes: a subject's record with the events that shaped it (owner, regulator or admin)."""
+"""Credit routes: a subject's record with the score changes that shaped it (owner, regulator or admin), and the
+rebuild that refolds every stored fact and compares with the live scores (admin)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
-from sqlmodel import select
+from sqlmodel import col, select
 
+from credit.domain.policy import DEFAULT_POLICY
 from credit.models import CreditRecord, CreditRecordChange
-from shared.auth import SERVICE_ROLE, CurrentPrincipal, authorise_owner
+from credit.scores import rebuild_and_compare
+from shared.auth import SERVICE_ROLE, CurrentPrincipal, Principal, authorise_owner, require_roles
 from shared.service_app import ReadSessionDep
 from shared.validation import ResourceId
 
 router = APIRouter(tags=["credit"])
 
 
+class ChangePublic(BaseModel):
+    event_id: str
+    event_type: str
+    score_before: int | None
+    score_after: int
+    dimensions: dict[str, int]
+    cause_event_ids: list[str]
+    policy_version: str
+    changed_at: datetime
+
+
 class CreditRecordPublic(BaseModel):
     subject_id: str
     subject_kind: str
     score: int
+    dimensions: dict[str, int]
+    as_of: datetime | None
     policy_version: str
     opened_at: datetime
-    changes: list[CreditRecordChange]
+    changes: list[ChangePublic]
 
 
 @router.get("/records/{subject_id}", response_model=CreditRecordPublic)
@@ -35,8 +53,21 @@ async def read_record(
     authorise_owner(principal, record.owner_id, "regulator", "admin", SERVICE_ROLE)
     changes = (await session.execute(
         select(CreditRecordChange).where(CreditRecordChange.subject_id == subject_id)
-        .order_by(CreditRecordChange.changed_at)
+        .order_by(col(CreditRecordChange.changed_at)).limit(500)
     )).scalars().all()
-    return CreditRecordPublic(subject_id=record.subject_id, subject_kind=record.subject_kind, score=record.score,
-                              policy_version=record.policy_version, opened_at=record.opened_at,
-                              changes=list(changes))
+    return CreditRecordPublic(
+        subject_id=record.subject_id, subject_kind=record.subject_kind, score=record.score,
+        dimensions=json.loads(record.dimensions), as_of=record.as_of, policy_version=record.policy_version,
+        opened_at=record.opened_at,
+        changes=[ChangePublic(event_id=c.event_id, event_type=c.event_type, score_before=c.score_before,
+                              score_after=c.score_after, dimensions=json.loads(c.dimensions),
+                              cause_event_ids=json.loads(c.cause_event_ids), policy_version=c.policy_version,
+                              changed_at=c.changed_at) for c in changes])
+
+
+@router.post("/admin/rebuild")
+async def rebuild(session: ReadSessionDep, _admin: Annotated[Principal, require_roles("admin")]) -> dict[str, Any]:
+    """Refold the stored facts with the pure fold; equal means every live score can be explained by replay."""
+    report = await rebuild_and_compare(session, DEFAULT_POLICY)
+    return {"facts": report.facts, "subjects": report.subjects, "equal": not report.mismatches,
+            "mismatches": report.mismatches[:100], "policy_version": DEFAULT_POLICY.version}

@@ -60,7 +60,8 @@ async def organisation(ctx: flows.Context, owner: str) -> str:
     async with ctx.db.writing() as session:
         session.add(SubjectReplica(subject_id=org, kind="organisation", name="示例科技", owner_id=owner,
                                    region_code="350100", registration_number_masked="9135****0Y43",
-                                   registered_at=utcnow(), source_event_id=new_id()))
+                                   registered_at=utcnow(), source_event_id=new_id(), verified_at=utcnow(),
+                                   verification_level="sandbox:uscc_name_and_representative"))
     return org
 
 

@@ -23,6 +23,7 @@ from crowdsourcing.domain.settlement import Release, release
 from crowdsourcing.models import Milestone, Payout, Task
 from shared.ids import new_id
 from shared.ledger import Posting, balance, post, transfer
+from shared.listings import red_list_benefits
 from shared.money import Money
 from shared.uow import UnitOfWork
 
@@ -85,8 +86,13 @@ def _payout(uow: UnitOfWork, task: Task, kind: str, party: str, account: str, am
 
 async def release_to_solver(uow: UnitOfWork, task: Task, milestone: Milestone, solver_id: str, gross: Money,
                             cause_id: str, actor: str, now: datetime, submission_id: str | None) -> Release | None:
-    """Escrow -> the solver's payable (net) and commission; a payout is queued. None if done before."""
+    """Escrow -> the solver's payable (net) and commission; a payout is queued. None if done before. A red-listed
+    solver's commission is relieved by the percentage credit's policy sets (联合激励)."""
     split = release(gross, DEFAULT_POLICY.commission)
+    benefits = await red_list_benefits(uow.session, solver_id)
+    if benefits.red_listed and split.commission.minor:
+        commission = Money(gross.currency, benefits.relieved(split.commission.minor))
+        split = Release(gross, gross - commission, commission)
     transaction = txn(task.id, "release", cause_id)
     postings = [Posting(escrow_account(milestone), -gross), Posting(solver_payable(solver_id), split.net),
                 Posting(COMMISSION, split.commission)]

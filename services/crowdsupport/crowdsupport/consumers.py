@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from gateway.contracts import OrganisationRegistered
+from credit.contracts import ListingCurrent
 
 from shared.consumer import Subscription, Subscriptions
-from shared.replica import remember_organisation
+from shared.listings import remember_listing
+from shared.replica import subject_replica_subscriptions
 
 SUBSCRIPTIONS = Subscriptions(
-    sources=("gateway",),
-    handlers=(Subscription(OrganisationRegistered, remember_organisation),),
+    sources=("gateway", "credit"),
+    handlers=(*subject_replica_subscriptions(), Subscription(ListingCurrent, remember_listing)),
 )

@@ -1,15 +1,15 @@
 """Joint punishments and supervision (联合奖惩, 监管指令): the one place crowd-support asks "may this subject
 redeem a voucher / book?" and "is this programme suspended?".
 
-Today these check local state only (a programme's own `suspended` flag); there is no blacklist or
-supervision-order replica in this service yet. The lead wires them to `shared.listings` (credit's red/black
-list replica) and `shared.supervision` (regulators' orders) after merging; every path that needs a check
-already calls these functions, so the wiring is here and nowhere else.
+The black list comes from the local replica of credit's listings (`shared.listings`, kept from
+`cn.sizhong.credit.listing.current.v1`), never from a call to credit on the request path. Every path that
+needs a check calls these functions, so the wiring is here and nowhere else.
 """
 
 from __future__ import annotations
 
 from crowdsupport.models import Programme
+from shared.listings import ensure_not_blacklisted
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
@@ -22,18 +22,18 @@ def ensure_programme_active(programme: Programme) -> None:
 
 
 async def ensure_may_hold_voucher(uow: UnitOfWork, enterprise_id: str) -> None:
-    """A blacklisted enterprise may not apply for vouchers (to come: shared.listings)."""
-    return None
+    """A blacklisted enterprise may not apply for vouchers."""
+    await ensure_not_blacklisted(uow.session, enterprise_id, "applying for an innovation voucher")
 
 
 async def ensure_may_redeem(uow: UnitOfWork, subject_id: str) -> None:
-    """A blacklisted provider or enterprise may not redeem a voucher (to come: shared.listings)."""
-    return None
+    """A blacklisted provider or enterprise may not redeem a voucher."""
+    await ensure_not_blacklisted(uow.session, subject_id, "redeeming an innovation voucher")
 
 
 async def ensure_may_book(uow: UnitOfWork, subject_id: str) -> None:
-    """A blacklisted subject may not book an instrument or a mentor (to come: shared.listings)."""
-    return None
+    """A blacklisted subject may not book an instrument or a mentor."""
+    await ensure_not_blacklisted(uow.session, subject_id, "booking")
 
 
 async def ensure_subject_not_suspended(uow: UnitOfWork, subject_id: str) -> None:

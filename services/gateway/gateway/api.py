@@ -6,8 +6,8 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.security import OAuth2PasswordRequestForm, OAuth2PasswordRequestFormStrict
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import handlers
@@ -17,7 +17,7 @@ from shared.service_app import ReadSessionDep, UnitOfWorkDep
 from shared.validation import PlainText, ResourceId
 
 SelfAssignableRole = Literal["enterprise", "solver", "founder", "backer", "investor", "resident", "mentor",
-                             "provider"]
+                             "provider"]  # gateway.domain.roles.SELF_SERVICE
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 ORGANISATION_ROLES = ("enterprise", "founder", "provider", "agency", "space_operator", "admin")
 
@@ -72,8 +72,17 @@ async def sign_up(body: SignUp, uow: UnitOfWorkDep) -> PersonPublic:
                         roles=sorted(person.role_set))
 
 
+@router.post("/token", response_model=Token, tags=["identity"])
+async def oauth2_token(form: Annotated[OAuth2PasswordRequestFormStrict, Depends()], request: Request,
+                       response: Response) -> Token:
+    """RFC 6749 §4.3 resource owner password credentials: form fields grant_type=password, username, password."""
+    response.headers["Cache-Control"] = "no-store"
+    return await log_in(form, request)
+
+
 @router.post("/auth/token", response_model=Token, tags=["identity"])
 async def log_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request) -> Token:
+    """The same login with grant_type optional (the console and earlier clients)."""
     settings = request.app.state.settings
     if not USERNAME.fullmatch(form.username) or "\x00" in form.password:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password",

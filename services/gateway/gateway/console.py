@@ -10,6 +10,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 router = APIRouter(tags=["console"])
+# Log in (OAuth2 password flow) and show a subject's aggregated profile; the token stays in the page only.
+_PROFILE_FORM = """<h2>Profile</h2><form id="login">user <input name="username" required> password
+<input name="password" type="password" required> <button>log in</button></form>
+<form id="profile">subject id <input name="id" required> <button>show profile</button></form><pre id="out"></pre>
+<script>
+let token = null; const out = document.getElementById("out");
+document.getElementById("login").onsubmit = async (e) => {
+  e.preventDefault(); const form = new FormData(e.target); form.append("grant_type", "password");
+  const r = await fetch("/token", {method: "POST", body: new URLSearchParams(form)}); const body = await r.json();
+  token = body.access_token || null; out.textContent = token ? "logged in" : JSON.stringify(body, null, 2);
+  if (token) { const me = await fetch("/auth/me", {headers: {Authorization: "Bearer " + token}});
+    document.querySelector("#profile [name=id]").value = (await me.json()).subject; }
+};
+document.getElementById("profile").onsubmit = async (e) => {
+  e.preventDefault(); const id = encodeURIComponent(new FormData(e.target).get("id"));
+  const r = await fetch("/subjects/" + id + "/profile", {headers: token ? {Authorization: "Bearer " + token} : {}});
+  out.textContent = JSON.stringify(await r.json(), null, 2);
+};
+</script>"""
 
 
 async def _status(client: httpx.AsyncClient, name: str, url: str) -> tuple[str, str, str]:
@@ -38,6 +57,8 @@ async def console(request: Request) -> HTMLResponse:
 red/black list and a verifiable audit stream.</p>
 <h2>Services</h2><table>{table}</table>
 <h2>Start here</h2><ul><li><a href="/docs">Gateway API</a>: sign up (<code>POST /auth/signup</code>), log in
-(<code>POST /auth/token</code>), register an organisation (<code>POST /organisations</code>).</li></ul>
+(<code>POST /token</code>), verify yourself (<code>POST /people/me/verification</code>), register an organisation
+(<code>POST /organisations</code>); every service behind <code>/api/&lt;service&gt;/…</code>.</li></ul>
+{_PROFILE_FORM}
 </body></html>"""
     return HTMLResponse(page)

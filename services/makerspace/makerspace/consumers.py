@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from gateway.contracts import OrganisationRegistered
+from credit.contracts import ListingCurrent
 
 from shared.consumer import Subscription, Subscriptions
-from shared.replica import remember_organisation
+from shared.listings import remember_listing
+from shared.replica import subject_replica_subscriptions
 from shared.supervision import ORDERS_TOPIC, supervision_subscription
 
 SUBSCRIPTIONS = Subscriptions(
-    sources=("gateway", "audit"),  # audit: only its supervision orders, read from their own topic
-    handlers=(Subscription(OrganisationRegistered, remember_organisation), supervision_subscription("makerspace")),
+    sources=("gateway", "credit", "audit"),  # audit: only its supervision orders, read from their own topic
+    handlers=(*subject_replica_subscriptions(), Subscription(ListingCurrent, remember_listing),
+              supervision_subscription("makerspace")),
     topic_overrides={"audit": ORDERS_TOPIC},
 )

@@ -47,6 +47,7 @@ from shared.booking.rules import (
     zone_named,
 )
 from shared.ids import new_id
+from shared.listings import ensure_not_blacklisted
 from shared.problems import DomainError
 from shared.supervision import ensure_not_suspended
 from shared.uow import UnitOfWork
@@ -77,9 +78,8 @@ async def operated_space(uow: UnitOfWork, space_id: str, principal: Principal) -
 
 
 async def ensure_may_book(uow: UnitOfWork, member_id: str, space: Space) -> None:
-    """The joint-punishment hook (联合奖惩): a blacklisted subject may not book. The blacklist replica
-    arrives with the credit listings (issue 7); every booking path already calls this."""
-    return None
+    """Joint punishment (联合奖惩): a black-listed subject may not book (from the local listing replica)."""
+    await ensure_not_blacklisted(uow.session, member_id, "booking")
 
 
 async def obeys_orders(uow: UnitOfWork, space_id: str, *subjects: str | None) -> None:
@@ -409,6 +409,8 @@ async def submit_application(uow: UnitOfWork, principal: Principal, space_id: st
                              organisation_id: str | None, now: datetime) -> Application:
     space = await space_of(uow, space_id)
     await obeys_orders(uow, space.id, principal.subject, organisation_id)
+    for applicant in dict.fromkeys(filter(None, (principal.subject, organisation_id))):
+        await ensure_not_blacklisted(uow.session, applicant, "applying for residency")
     application = Application(id=new_id(), space_id=space.id, applicant_id=principal.subject,
                               organisation_id=organisation_id, startup_name=startup_name, summary=summary,
                               state=ApplicationState.SUBMITTED.value, submitted_at=now, updated_at=now)

@@ -74,8 +74,8 @@ def review_findings(campaign: CampaignText, policy: CrowdfundingPolicy, *, found
     findings += false_advertising(texts, policy.forbidden_phrases)
     if not founder_verified:
         findings.append(Finding("founder_not_verified", "organisation_id",
-                                "the founder must be real-name verified (own an organisation registered with a "
-                                "checked unified social credit code)"))
+                                "the founder must be real-name verified at the gateway (resident identity number, "
+                                "or the founder's organisation by its unified social credit code)"))
     if founder_blacklisted:
         findings.append(Finding("founder_blacklisted", "founder_id", "the founder is on the blacklist"))
     return findings

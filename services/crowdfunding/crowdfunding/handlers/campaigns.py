@@ -26,6 +26,7 @@ from crowdfunding.handlers.common import (
 from crowdfunding.models import Campaign, Pledge, RewardTier
 from shared.auth import Principal
 from shared.ids import new_id
+from shared.listings import ensure_not_blacklisted
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
 from shared.supervision import ensure_not_suspended
@@ -80,8 +81,7 @@ async def create_campaign(uow: UnitOfWork, principal: Principal, data: CampaignI
     _validate(data)
     await ensure_not_suspended(uow.session, "subject", principal.subject)
     await ensure_not_suspended(uow.session, "subject", data.organisation_id)
-    if await is_blacklisted(uow.session, principal.subject):
-        raise DomainError(403, "the founder is on the blacklist", rule="blacklisted")
+    await ensure_not_blacklisted(uow.session, principal.subject, "launching a campaign")
     if data.organisation_id is not None:
         organisation = await uow.session.get(SubjectReplica, data.organisation_id)
         if organisation is not None and organisation.owner_id != principal.subject:
@@ -159,6 +159,7 @@ async def submit(uow: UnitOfWork, principal: Principal, campaign_id: str, now: d
     """Into the review queue, with the automatic checks' findings attached for the reviewer."""
     campaign = await campaign_for_update(uow, campaign_id)
     own(campaign, principal.subject)
+    await ensure_not_blacklisted(uow.session, campaign.founder_id, "submitting a campaign")
     findings = [f.as_dict() for f in await findings_for(uow, campaign)]
     campaign.review_findings = json.dumps(findings, ensure_ascii=False)
     await move(uow, campaign, S.SUBMITTED, principal.subject, "submitted for review", now, findings=findings)
@@ -207,6 +208,7 @@ async def launch(uow: UnitOfWork, principal: Principal, campaign_id: str, now: d
     for target_type, target_id in (("campaign", campaign.id), ("subject", principal.subject),
                                    ("subject", campaign.organisation_id)):
         await ensure_not_suspended(uow.session, target_type, target_id)
+    await ensure_not_blacklisted(uow.session, campaign.founder_id, "launching a campaign")
     deadline, round_one = schedule(campaign.funding_mode, now, campaign.duration_days, POLICY)
     campaign.launched_at, campaign.deadline, campaign.round_one_ends = now, deadline, round_one
     await move(uow, campaign, S.LIVE, principal.subject, "launched", now, deadline=deadline,

@@ -13,6 +13,7 @@ from crowdfunding import contracts as ev
 from crowdfunding.domain.campaign import CampaignState, step
 from crowdfunding.models import Campaign, CampaignTransition, Pledge
 from shared.ids import new_id
+from shared.listings import is_blacklisted as is_blacklisted  # the joint-punishment check (联合奖惩)
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
 from shared.uow import UnitOfWork
@@ -82,20 +83,19 @@ def partition(campaign: Campaign) -> str:
 
 
 async def founder_verified(uow: UnitOfWork, campaign: Campaign) -> bool:
-    """Real-name verified: the founder owns the campaign's organisation, registered at the gateway with a checked
-    unified social credit code (from the subject replica kept from the gateway's events)."""
-    if campaign.organisation_id is None:
-        return False
-    row = await uow.session.get(SubjectReplica, campaign.organisation_id)
-    return row is not None and row.owner_id == campaign.founder_id
+    """Real-name verified, from the gateway's identity.person/organisation.verified events kept on the subject
+    replica: the founder owns the campaign's organisation (if any), and the founder's resident identity number or
+    that organisation's code has been verified."""
+    if campaign.organisation_id is not None:
+        organisation = await uow.session.get(SubjectReplica, campaign.organisation_id)
+        if organisation is None or organisation.owner_id != campaign.founder_id:
+            return False
+        if organisation.verified_at is not None:
+            return True
+    person = await uow.session.get(SubjectReplica, campaign.founder_id)
+    return person is not None and person.verified_at is not None
 
 
 async def organisations_of(session: AsyncSession, subject_id: str) -> list[str]:
     return list((await session.execute(
         select(SubjectReplica.subject_id).where(SubjectReplica.owner_id == subject_id))).scalars())
-
-
-async def is_blacklisted(session: AsyncSession, subject_id: str) -> bool:
-    """The joint-punishment hook (联合奖惩): founders and investors on the blacklist are refused. The blacklist
-    replica arrives with the credit listings (sizhong.credit.listings); every path already calls this."""
-    return False

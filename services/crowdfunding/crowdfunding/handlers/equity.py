@@ -27,7 +27,6 @@ from crowdfunding.handlers.common import (
     campaign_for_update,
     is_blacklisted,
     lock_pledge,
-    organisations_of,
     own,
     partition,
 )
@@ -35,6 +34,7 @@ from crowdfunding.handlers.pledges import PledgeInput, check_parties, ensure_ope
 from crowdfunding.models import Campaign, InvestorProfile, Pledge
 from shared.auth import Principal
 from shared.problems import DomainError
+from shared.replica import is_real_name_verified
 from shared.uow import UnitOfWork
 
 ACTIVE = ("pending", "paid")
@@ -76,7 +76,7 @@ async def facts_of(session: AsyncSession, investor_id: str) -> InvestorFacts | N
     if row is None:
         return None
     return InvestorFacts(kind="entity" if row.kind == "entity" else "person",
-                         verified=bool(await organisations_of(session, investor_id)), currency=row.currency,
+                         verified=await is_real_name_verified(session, investor_id), currency=row.currency,
                          annual_income=row.annual_income, net_worth=row.net_worth,
                          financial_assets=row.financial_assets, entity_net_assets=row.entity_net_assets,
                          accredited=row.accredited, sophisticated=row.sophisticated,

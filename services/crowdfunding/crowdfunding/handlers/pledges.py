@@ -19,7 +19,6 @@ from crowdfunding.domain.campaign import CampaignKind, CampaignState, cancellabl
 from crowdfunding.domain.policy import DEFAULT_POLICY
 from crowdfunding.domain.risk import anomalies, self_dealing
 from crowdfunding.handlers.common import (
-    is_blacklisted,
     lock_pledge,
     organisations_of,
     partition,
@@ -27,6 +26,7 @@ from crowdfunding.handlers.common import (
 from crowdfunding.models import Campaign, Pledge, RewardTier, RiskFlag
 from shared.auth import Principal
 from shared.ids import new_id
+from shared.listings import ensure_not_blacklisted
 from shared.money import Money
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
@@ -71,8 +71,7 @@ async def obeys_orders(uow: UnitOfWork, campaign: Campaign, principal: Principal
 async def check_parties(uow: UnitOfWork, principal: Principal, campaign: Campaign,
                         organisation_id: str | None) -> None:
     """Self-backing and related parties are refused; so are blacklisted backers."""
-    if await is_blacklisted(uow.session, principal.subject):
-        raise DomainError(403, "the backer is on the blacklist", rule="blacklisted")
+    await ensure_not_blacklisted(uow.session, principal.subject, "backing a campaign (pledge or investment)")
     owner = None
     if organisation_id is not None:
         organisation = await uow.session.get(SubjectReplica, organisation_id)

@@ -13,6 +13,7 @@ from crowdsourcing.models import Milestone, Task
 from crowdsourcing.supervision import subject_may_act
 from shared.auth import Principal
 from shared.ids import new_id
+from shared.listings import ensure_not_blacklisted
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
 from shared.uow import UnitOfWork
@@ -50,9 +51,8 @@ class TaskInput:
 
 
 async def ensure_may_post(uow: UnitOfWork, poster_id: str) -> None:
-    """The joint-punishment hook (联合奖惩): a blacklisted subject may not post tasks. The blacklist replica
-    arrives with the credit listings; every posting path already calls this."""
-    return None
+    """Joint punishment (联合奖惩): a black-listed subject may not post tasks (from the local listing replica)."""
+    await ensure_not_blacklisted(uow.session, poster_id, "posting a task")
 
 
 async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, now: datetime) -> Task:

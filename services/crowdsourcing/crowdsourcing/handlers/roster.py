@@ -13,12 +13,12 @@ from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from gateway.contracts import PersonRegistered
+    from gateway.contracts import PersonRegistered, RoleGranted
 
 MEDIATOR = "mediator"
 
 
-async def remember_roles(uow: UnitOfWork, event: CloudEvent, data: PersonRegistered) -> None:
+async def remember_roles(uow: UnitOfWork, event: CloudEvent, data: PersonRegistered | RoleGranted) -> None:
     """Upsert the person's roles (every identity event that carries a person's full `roles` fits here); an older
     event never overwrites a newer one."""
     row = await uow.session.get(MediatorRoster, data.person_id)

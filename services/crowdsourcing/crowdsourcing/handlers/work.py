@@ -29,6 +29,7 @@ from crowdsourcing.models import Bid, Milestone, Submission, Task
 from crowdsourcing.supervision import task_may_take_part
 from shared.auth import Principal
 from shared.ids import new_id
+from shared.listings import ensure_not_blacklisted
 from shared.money import Money
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
@@ -36,6 +37,7 @@ from shared.uow import UnitOfWork
 
 async def place_bid(uow: UnitOfWork, principal: Principal, task_id: str, price_fen: int, days: int, plan: str,
                     now: datetime) -> Bid:
+    await ensure_not_blacklisted(uow.session, principal.subject, "bidding")
     task = await task_for_update(uow, task_id)
     await task_may_take_part(uow, task.id, principal.subject)
     if task.mode != TaskMode.BID:

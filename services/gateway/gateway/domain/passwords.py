@@ -1,4 +1,4 @@
-"""Password hashing with the standard library's scrypt; constant-time comparison. Pure."""
+"""Password hashing (scrypt), keyed hashes and sealing of identity numbers; constant-time comparison. Pure."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+
+from cryptography.fernet import Fernet
 
 _N, _R, _P = 2**14, 8, 1
 
@@ -29,3 +31,17 @@ def verify_password(password: str, stored: str) -> bool:
 def protect_number(key: str, number: str) -> str:
     """Keyed hash of an identity number: finds duplicates without storing the number."""
     return hmac.new(key.encode(), number.encode(), hashlib.sha256).hexdigest()
+
+
+def _fernet(key: str) -> Fernet:
+    derived = hashlib.sha256(b"sizhong-pii-seal:" + key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def seal_number(key: str, number: str) -> str:
+    """Authenticated encryption of an identity number, for the few who may see it whole."""
+    return _fernet(key).encrypt(number.encode()).decode()
+
+
+def open_number(key: str, sealed: str) -> str:
+    return _fernet(key).decrypt(sealed.encode()).decode()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.masking import mask_uscc
+
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _VALUE = {char: value for value, char in enumerate(ALPHABET)}
@@ -28,7 +30,7 @@ class USCC:
     @property
     def masked(self) -> str:
         """Public display: authority, type and region visible; the organisation code hidden."""
-        return f"{self.code[:8]}******{self.code[-4:]}"
+        return mask_uscc(self.code)
 
 
 def check_character(first17: str) -> str:

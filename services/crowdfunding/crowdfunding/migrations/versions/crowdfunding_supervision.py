@@ -1,12 +1,12 @@
 """Supervision orders: the replica of regulators' restrictions (shared.supervision).
 
-Revision ID: 0005_supervision
+Revision ID: crowdfunding_supervision
 """
 
 from shared.supervision import create_supervision_table
 
-revision = "0005_supervision"
-down_revision = "0004_crowdsourcing_rest"
+revision = "crowdfunding_supervision"
+down_revision = "crowdfunding_listings"
 branch_labels = None
 depends_on = None
 

@@ -1,12 +1,12 @@
 """Supervision orders: the replica of regulators' restrictions (shared.supervision).
 
-Revision ID: 0003
+Revision ID: crowdsourcing_supervision
 """
 
 from shared.supervision import create_supervision_table
 
-revision = "0003"
-down_revision = "0002"
+revision = "crowdsourcing_supervision"
+down_revision = "crowdsourcing_listings"
 branch_labels = None
 depends_on = None
 

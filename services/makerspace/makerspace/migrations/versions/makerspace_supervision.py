@@ -1,12 +1,12 @@
 """Supervision orders: the replica of regulators' restrictions (shared.supervision).
 
-Revision ID: 0004
+Revision ID: makerspace_supervision
 """
 
 from shared.supervision import create_supervision_table
 
-revision = "0004"
-down_revision = "0003"
+revision = "makerspace_supervision"
+down_revision = "makerspace_listings"
 branch_labels = None
 depends_on = None
 
