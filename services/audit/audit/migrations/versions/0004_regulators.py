@@ -1,13 +1,13 @@
 """The regulator stream's watermark, supervision orders and their confirmations, unfilled sequence gaps, statistics.
 
-Revision ID: 0003
+Revision ID: 0004_regulators
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004_regulators"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
