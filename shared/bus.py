@@ -51,6 +51,28 @@ def new_producer(bootstrap: str) -> AIOKafkaProducer:
     )
 
 
+async def started_producer(bootstrap: str, topics: Iterable[str], partitions: int,
+                           replication: int) -> AIOKafkaProducer:
+    """Topics ensured (the dev broker forgets them on restart), then a started producer (stopped on failure)."""
+    await ensure_topics(bootstrap, topics, partitions, replication)
+    producer = new_producer(bootstrap)
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
+    return producer
+
+
+async def stop_quietly(producer: AIOKafkaProducer | None) -> None:
+    """Stop a producer at shutdown or after a failure, at most 5 s, never raising."""
+    if producer is not None:
+        try:
+            await asyncio.wait_for(producer.stop(), 5)
+        except Exception:
+            log.debug("producer stop failed", exc_info=True)
+
+
 def event_headers(event_type: str, event_id: str) -> list[tuple[str, bytes]]:
     """Binary hints beside the structured body, so tools can filter without parsing JSON."""
     return [("content-type", CONTENT_TYPE.encode()), ("ce_type", event_type.encode()),

@@ -16,6 +16,7 @@ from sqlalchemy import text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, select
 
 from shared.db import utc_column
@@ -75,17 +76,18 @@ async def claim(session: AsyncSession, consumer: str, events: Sequence[CloudEven
     rows = [{"consumer": consumer, "event_id": event.id, "source": event.source, "sequence": event.sequence,
              "type": event.type, "outcome": outcome.value, "handled_at": now}
             for event, outcome in zip(events, outcomes, strict=True)]
-    statement = _dialect_insert(session)(INBOX).on_conflict_do_nothing(
+    statement = dialect_insert(session)(INBOX).on_conflict_do_nothing(
         index_elements=["consumer", "event_id"]).returning(INBOX.c.event_id)
     # executemany with RETURNING: SQLAlchemy batches it into multi-row statements compiled once
     return set((await session.execute(statement, rows)).scalars())
 
 
-def _dialect_insert(session: AsyncSession) -> Any:
+def dialect_insert(session: AsyncSession | Session) -> Any:
+    """The INSERT construct of the session's dialect (PostgreSQL or SQLite), for ON CONFLICT upserts."""
     return postgresql_insert if _dialect(session) == "postgresql" else sqlite_insert
 
 
-def _dialect(session: AsyncSession) -> str:
+def _dialect(session: AsyncSession | Session) -> str:
     bind = session.bind
     assert bind is not None, "sessions are bound to the service's engine"
     return str(bind.dialect.name)

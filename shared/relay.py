@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from shared.bus import ensure_topics, event_headers, new_producer
+from shared.bus import event_headers, started_producer, stop_quietly
 from shared.db import Database
 from shared.ids import utcnow
 from shared.outbox import OutboxRecord
@@ -103,23 +103,13 @@ class OutboxRelay(BackgroundWorker):
 
     async def _connect(self) -> AIOKafkaProducer:
         if self._producer is None:
-            await ensure_topics(self._bootstrap, self._topics_to_ensure, self._partitions, self._replication)
-            producer = new_producer(self._bootstrap)
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await started_producer(self._bootstrap, self._topics_to_ensure, self._partitions,
+                                                    self._replication)
         return self._producer
 
     async def _drop_producer(self) -> None:
         producer, self._producer = self._producer, None
-        if producer is not None:
-            try:
-                await asyncio.wait_for(producer.stop(), 5)
-            except Exception:
-                log.debug("producer stop failed", exc_info=True)
+        await stop_quietly(producer)
 
     @property
     def connected(self) -> bool:

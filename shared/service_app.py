@@ -56,6 +56,8 @@ class ServiceDefinition:
     on_stop: Sequence[Hook] = field(default_factory=tuple)
     jobs: JobsFactory | None = None  # periodic jobs (deadlines, settlement), given the app for its state
     moves_money: bool = False  # builds app.state.payments (provider per settings); needs the money tables
+    # adds service-specific findings to GET /completeness (audit: the gaps that backfill could not fill)
+    completeness_report: Callable[[AsyncSession], Awaitable[dict[str, Any]]] | None = None
 
 
 def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastAPI:
@@ -214,7 +216,9 @@ def platform_router() -> APIRouter:
                 sources[source] = {"contiguous_through": row.contiguous_through,
                                    "highest_seen": row.highest_seen,
                                    "missing": row.highest_seen - row.contiguous_through}
+        report = state.service.completeness_report
         return {
+            **(await report(session) if report is not None else {}),
             "service": state.settings.service_name,
             "sources": sources,
             "relay": {"published_total": state.relay.published_total, "last_error": state.relay.last_error},

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from audit.domain.merkle import leaf_hash
 from audit.models import LogEntry
+from audit.statistics import concerns_statistics, record_statistics
+from audit.supervision import record_confirmation
 from shared.envelope import CloudEvent
 from shared.ids import utcnow
 from shared.outbox import OutboxSequence, reserve_sequences
@@ -30,6 +32,7 @@ from shared.uow import UnitOfWork
 LOG_COUNTER = "audit.log"
 _PENDING = "audit.pending_log_entries"
 _LOG_TABLE = LogEntry.__table__
+CONFIRMATION_SUFFIX = ".supervision_order.confirmed.v1"
 
 
 def canonical_entry(event: CloudEvent) -> str:
@@ -44,7 +47,13 @@ class _Pending:
 
 
 async def append_to_log(uow: UnitOfWork, event: CloudEvent) -> None:
+    """The catch-all: append, then what else the event means to audit, in the same transaction (statistics,
+    a supervision order's confirmation). The regulator stream is published from the log (audit.stream)."""
     await append_event(uow.session, event, utcnow())
+    if concerns_statistics(event.type):
+        await record_statistics(uow.session, event)
+    if event.type.endswith(CONFIRMATION_SUFFIX):
+        await record_confirmation(uow, event)
 
 
 async def append_event(session: AsyncSession, event: CloudEvent, now: datetime) -> int:

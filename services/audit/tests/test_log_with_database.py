@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import base64
 import stat
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import audit
 import pytest
 from audit.consumers import SUBSCRIPTIONS
 from audit.domain.checkpoint import CheckpointSigner, verify_signature
@@ -25,7 +23,6 @@ from shared.consumer import EventApplier
 from shared.db import Database
 from shared.envelope import CloudEvent
 from shared.ids import new_id
-from shared.migrations import upgrade_to_head
 from shared.uow import UnitOfWork
 
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -36,16 +33,6 @@ def event(n: int, source: str = "gateway") -> CloudEvent:
     return CloudEvent(id=new_id(), source=f"/sizhong/{source}", type="cn.sizhong.identity.organisation.registered.v1",
                       time=NOW, subject=f"org-{n}", data={"n": n, "name": "示例"}, sequence=n + 1,
                       partitionkey=f"org-{n}", actor="tester")
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await upgrade_to_head(database, str(Path(audit.__file__).parent / "migrations"))
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def stored(db: Database) -> list[LogEntry]:

@@ -49,6 +49,7 @@ from shared.booking.rules import (
 from shared.ids import new_id
 from shared.listings import ensure_not_blacklisted
 from shared.problems import DomainError
+from shared.supervision import ensure_not_suspended
 from shared.uow import UnitOfWork
 
 MANAGER_OVERRIDE = ("admin",)
@@ -79,6 +80,13 @@ async def operated_space(uow: UnitOfWork, space_id: str, principal: Principal) -
 async def ensure_may_book(uow: UnitOfWork, member_id: str, space: Space) -> None:
     """Joint punishment (联合奖惩): a black-listed subject may not book (from the local listing replica)."""
     await ensure_not_blacklisted(uow.session, member_id, "booking")
+
+
+async def obeys_orders(uow: UnitOfWork, space_id: str, *subjects: str | None) -> None:
+    """Supervision orders: a suspended space takes no bookings or applications; a suspended subject makes none."""
+    await ensure_not_suspended(uow.session, "space", space_id)
+    for subject in subjects:
+        await ensure_not_suspended(uow.session, "subject", subject)
 
 
 async def _commit_unique(uow: UnitOfWork, message: str, field: str) -> None:
@@ -292,6 +300,7 @@ async def book(uow: UnitOfWork, principal: Principal, resource_id: str, interval
         raise DomainError(404, f"resource {resource_id} not found", field="resource_id")
     space = await space_of(uow, resource.context_id)
     await ensure_may_book(uow, principal.subject, space)
+    await obeys_orders(uow, space.id, principal.subject)
     placed = await store.place_bookings(uow.session, resource_id=resource_id, member_id=principal.subject,
                                         intervals=intervals, now=now,
                                         recurrence_id=new_id() if recurring else None)
@@ -399,6 +408,7 @@ async def cancel_unapproved(uow: UnitOfWork, principal: Principal, booking_id: s
 async def submit_application(uow: UnitOfWork, principal: Principal, space_id: str, startup_name: str, summary: str,
                              organisation_id: str | None, now: datetime) -> Application:
     space = await space_of(uow, space_id)
+    await obeys_orders(uow, space.id, principal.subject, organisation_id)
     for applicant in dict.fromkeys(filter(None, (principal.subject, organisation_id))):
         await ensure_not_blacklisted(uow.session, applicant, "applying for residency")
     application = Application(id=new_id(), space_id=space.id, applicant_id=principal.subject,

@@ -29,6 +29,7 @@ from shared.ids import new_id
 from shared.listings import ensure_not_blacklisted
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
+from shared.supervision import ensure_not_suspended
 from shared.uow import UnitOfWork
 
 POLICY = DEFAULT_POLICY
@@ -78,6 +79,8 @@ def _validate(data: CampaignInput) -> None:
 
 async def create_campaign(uow: UnitOfWork, principal: Principal, data: CampaignInput, now: datetime) -> Campaign:
     _validate(data)
+    await ensure_not_suspended(uow.session, "subject", principal.subject)
+    await ensure_not_suspended(uow.session, "subject", data.organisation_id)
     await ensure_not_blacklisted(uow.session, principal.subject, "launching a campaign")
     if data.organisation_id is not None:
         organisation = await uow.session.get(SubjectReplica, data.organisation_id)
@@ -202,6 +205,9 @@ async def edit(uow: UnitOfWork, principal: Principal, campaign_id: str, changes:
 async def launch(uow: UnitOfWork, principal: Principal, campaign_id: str, now: datetime) -> Campaign:
     campaign = await campaign_for_update(uow, campaign_id)
     own(campaign, principal.subject)
+    for target_type, target_id in (("campaign", campaign.id), ("subject", principal.subject),
+                                   ("subject", campaign.organisation_id)):
+        await ensure_not_suspended(uow.session, target_type, target_id)
     await ensure_not_blacklisted(uow.session, campaign.founder_id, "launching a campaign")
     deadline, round_one = schedule(campaign.funding_mode, now, campaign.duration_days, POLICY)
     campaign.launched_at, campaign.deadline, campaign.round_one_ends = now, deadline, round_one

@@ -30,7 +30,7 @@ from crowdfunding.handlers.common import (
     own,
     partition,
 )
-from crowdfunding.handlers.pledges import PledgeInput, check_parties, ensure_open, insert_pledge
+from crowdfunding.handlers.pledges import PledgeInput, check_parties, ensure_open, insert_pledge, obeys_orders
 from crowdfunding.models import Campaign, InvestorProfile, Pledge
 from shared.auth import Principal
 from shared.problems import DomainError
@@ -106,6 +106,7 @@ async def invest(uow: UnitOfWork, principal: Principal, campaign_id: str, amount
     campaign = await campaign_for_update(uow, campaign_id)
     if campaign.kind != CampaignKind.EQUITY:
         raise DomainError(409, "a reward campaign takes pledges", current_state=campaign.state)
+    await obeys_orders(uow, campaign, principal)
     ensure_open(campaign, now)
     await check_parties(uow, principal, campaign, data.organisation_id)
     facts = await facts_of(uow.session, principal.subject)

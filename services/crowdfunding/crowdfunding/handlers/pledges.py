@@ -30,6 +30,7 @@ from shared.listings import ensure_not_blacklisted
 from shared.money import Money
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
+from shared.supervision import ensure_not_suspended
 from shared.uow import UnitOfWork
 
 POLICY = DEFAULT_POLICY
@@ -61,6 +62,12 @@ def ensure_open(campaign: Campaign, now: datetime) -> None:
         raise DomainError(409, "the campaign's deadline has passed", current_state=campaign.state, rule="closed")
 
 
+async def obeys_orders(uow: UnitOfWork, campaign: Campaign, principal: Principal) -> None:
+    """Supervision orders: neither a suspended campaign nor a suspended backer takes part in a pledge."""
+    await ensure_not_suspended(uow.session, "campaign", campaign.id)
+    await ensure_not_suspended(uow.session, "subject", principal.subject)
+
+
 async def check_parties(uow: UnitOfWork, principal: Principal, campaign: Campaign,
                         organisation_id: str | None) -> None:
     """Self-backing and related parties are refused; so are blacklisted backers."""
@@ -87,6 +94,7 @@ async def place_reward_pledge(uow: UnitOfWork, principal: Principal, campaign_id
     if campaign.kind != CampaignKind.REWARD:
         raise DomainError(409, "an equity offering takes investments (POST /campaigns/{id}/investments)",
                           current_state=campaign.state)
+    await obeys_orders(uow, campaign, principal)
     ensure_open(campaign, now)
     await check_parties(uow, principal, campaign, data.organisation_id)
     tier = await uow.session.get(RewardTier, data.tier_id or "")

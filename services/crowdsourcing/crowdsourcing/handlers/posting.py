@@ -10,6 +10,7 @@ from crowdsourcing.domain.settlement import check_ranks
 from crowdsourcing.domain.task import COMPETITIVE_MODES, TaskMode, may_be_public
 from crowdsourcing.handlers.common import POLICY, S, _key, task_for_update
 from crowdsourcing.models import Milestone, Task
+from crowdsourcing.supervision import subject_may_act
 from shared.auth import Principal
 from shared.ids import new_id
 from shared.listings import ensure_not_blacklisted
@@ -57,6 +58,7 @@ async def ensure_may_post(uow: UnitOfWork, poster_id: str) -> None:
 async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, now: datetime) -> Task:
     mode = TaskMode(data.mode)
     await ensure_may_post(uow, principal.subject)
+    await subject_may_act(uow, principal.subject, data.organisation_id)
     if data.poster_type == "agency" and not principal.has_any("agency", "admin"):
         raise DomainError(403, "public-service purchase (政府购买服务) is posted by an agency", field="poster_type")
     if data.visibility == "public" and not may_be_public(data.involves_personal_data):

@@ -26,6 +26,7 @@ from crowdsourcing.handlers.common import (
 )
 from crowdsourcing.handlers.funding import _refund_all, charge_attempts
 from crowdsourcing.models import Bid, Milestone, Submission, Task
+from crowdsourcing.supervision import task_may_take_part
 from shared.auth import Principal
 from shared.ids import new_id
 from shared.listings import ensure_not_blacklisted
@@ -38,6 +39,7 @@ async def place_bid(uow: UnitOfWork, principal: Principal, task_id: str, price_f
                     now: datetime) -> Bid:
     await ensure_not_blacklisted(uow.session, principal.subject, "bidding")
     task = await task_for_update(uow, task_id)
+    await task_may_take_part(uow, task.id, principal.subject)
     if task.mode != TaskMode.BID:
         raise DomainError(409, f"a {task.mode} task takes no bids", field="task_id", current_state=task.state)
     if not may_take_part(principal.subject, task) or principal.subject == task.poster_id:
@@ -125,6 +127,7 @@ async def submit(uow: UnitOfWork, principal: Principal, task_id: str, content: s
     """Work delivered: its SHA-256 and time are kept as evidence; a copy of another solver's work is flagged as a
     duplicate (and can never win); the same solver delivering the same content twice is refused."""
     task = await task_for_update(uow, task_id)
+    await task_may_take_part(uow, task.id, principal.subject)
     mode = TaskMode(task.mode)
     if principal.subject == task.poster_id:
         raise DomainError(403, "a poster does not deliver to its own task", field="task_id")
