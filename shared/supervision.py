@@ -31,20 +31,19 @@ ORDERS_TOPIC = "sizhong.supervision.orders"
 Action = Literal["suspend", "resume"]
 TargetType = Literal["campaign", "task", "space", "programme", "subject"]
 TARGET_TYPES: tuple[str, ...] = ("campaign", "task", "space", "programme", "subject")
-# Which service obeys (and confirms) an order on each target type. crowdsupport obeys `programme` and `subject`
-# once it is wired (it is being rebuilt on another branch): add it to OBEYING_SERVICES then.
+# Which service obeys (and confirms) an order on each target type.
 OBEYS: dict[str, frozenset[str]] = {
     "crowdfunding": frozenset({"campaign", "subject"}),
     "crowdsourcing": frozenset({"task", "subject"}),
     "makerspace": frozenset({"space", "subject"}),
     "crowdsupport": frozenset({"programme", "subject"}),
 }
-OBEYING_SERVICES: tuple[str, ...] = ("crowdfunding", "crowdsourcing", "makerspace")
+OBEYING_SERVICES: tuple[str, ...] = ("crowdfunding", "crowdsourcing", "makerspace", "crowdsupport")
 
 
 def confirming_services(target_type: str, services: tuple[str, ...] = OBEYING_SERVICES) -> tuple[str, ...]:
-    """The services expected to confirm an order on this target type. A target no wired service obeys (programme,
-    until crowdsupport is wired) expects its designated service anyway, so the order is flagged, not lost."""
+    """The services expected to confirm an order on this target type. A target no wired service obeys expects its
+    designated service anyway, so the order is flagged, not lost."""
     wired = tuple(s for s in services if target_type in OBEYS[s])
     return wired or tuple(s for s in OBEYS if target_type in OBEYS[s])
 

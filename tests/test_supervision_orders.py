@@ -6,14 +6,17 @@ not confirmed in time is flagged. Only regulators issue orders; bad input gets a
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.support.platform import PlatformUnderTest, eventually, mint
+from tests.support.platform import PlatformUnderTest, eventually, mint, start_platform
 from tests.test_crowdfunding_scenarios import Funding, someone
 from tests.test_crowdsourcing_scenarios import Market
+from tests.test_crowdsupport_vouchers import Programme
 from tests.test_makerspace_bookings import Space
 
 
@@ -99,9 +102,15 @@ async def test_a_subject_order_is_confirmed_by_every_crowd_service_and_stops_the
         assert closed.status_code == 423 and closed.json()["target_type"] == "space", closed.text
 
 
-async def test_an_order_nobody_confirms_is_flagged_after_the_window(platform: PlatformUnderTest) -> None:
+@pytest.fixture(scope="module")
+def audit_alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformUnderTest]:
+    """Audit without the crowd services: nobody is there to confirm an order."""
+    yield from start_platform(tmp_path_factory.mktemp("audit-alone"), ("audit",))
+
+
+async def test_an_order_nobody_confirms_is_flagged_after_the_window(audit_alone: PlatformUnderTest) -> None:
+    platform = audit_alone
     async with platform.client("audit") as audit:
-        # crowdsupport obeys programme orders once it is wired; until then nobody confirms this one
         issued = await order(audit, platform.regulator, action="suspend", target_type="programme",
                              target_id=f"prog-{secrets.token_hex(4)}", reason="预算违规")
         await audit.post("/testing/jobs/supervision_overdue/run", headers=platform.admin)
@@ -116,6 +125,26 @@ async def test_an_order_nobody_confirms_is_flagged_after_the_window(platform: Pl
         overdue = (await audit.get("/supervision/orders", headers=platform.regulator,
                                    params={"status": "overdue"})).json()["orders"]
         assert issued["id"] in {o["id"] for o in overdue}
+
+
+async def test_a_suspended_voucher_programme_redeems_nothing_until_resumed(platform: PlatformUnderTest) -> None:
+    async with platform.client("crowdsupport") as client, platform.client("audit") as audit:
+        programme = await Programme.create(client, budget_fen=1_000_000)
+        voucher = await programme.voucher(mint(f"ent-{secrets.token_hex(5)}", "enterprise"))
+        suspend = await order(audit, platform.regulator, action="suspend", target_type="programme",
+                              target_id=programme.id, reason="预算违规，暂停兑付")
+        assert suspend["expected"] == ["crowdsupport"]
+        shown = await confirmed(platform, suspend["id"])
+        assert [(c["service"], c["detail"]) for c in shown["confirmations"]] == [("crowdsupport",
+                                                                                  "programme suspended")]
+        refused = await programme.redeem(voucher["id"])
+        assert refused.status_code == 423 and refused.json()["order_id"] == suspend["id"], refused.text
+        assert "预算违规" in refused.json()["detail"]
+        resume = await order(audit, platform.regulator, action="resume", target_type="programme",
+                             target_id=programme.id, reason="整改完成")
+        await confirmed(platform, resume["id"])
+        redeemed = await programme.redeem(voucher["id"])
+        assert redeemed.status_code == 200 and redeemed.json()["state"] == "redeemed", redeemed.text
 
 
 async def test_only_regulators_issue_and_read_orders_and_bad_input_gets_4xx(platform: PlatformUnderTest) -> None:

@@ -105,6 +105,7 @@ async def test_other_services_targets_are_left_alone_and_the_effect_runs(db: Dat
 
 def test_who_confirms_what() -> None:
     assert confirming_services("campaign") == ("crowdfunding",)
-    assert confirming_services("subject") == ("crowdfunding", "crowdsourcing", "makerspace")
-    assert confirming_services("programme") == ("crowdsupport",)  # designated, though not wired yet
+    assert confirming_services("subject") == ("crowdfunding", "crowdsourcing", "makerspace", "crowdsupport")
+    assert confirming_services("programme") == ("crowdsupport",)
+    assert confirming_services("programme", ("crowdfunding",)) == ("crowdsupport",)  # designated, even unwired
     assert confirming_services("subject", ("crowdfunding", "crowdsupport")) == ("crowdfunding", "crowdsupport")

@@ -2,7 +2,9 @@
 redeem a voucher / book?" and "is this programme suspended?".
 
 The black list comes from the local replica of credit's listings (`shared.listings`, kept from
-`cn.sizhong.credit.listing.current.v1`), never from a call to credit on the request path. Every path that
+`cn.sizhong.credit.listing.current.v1`), never from a call to credit on the request path; regulators' orders
+from the local restriction replica (`shared.supervision`) and, for a programme, its own `suspended` flag that
+the order sets (`crowdsupport.supervision`). Every path that
 needs a check calls these functions, so the wiring is here and nowhere else.
 """
 
@@ -11,11 +13,14 @@ from __future__ import annotations
 from crowdsupport.models import Programme
 from shared.listings import ensure_not_blacklisted
 from shared.problems import DomainError
+from shared.supervision import ensure_not_suspended
 from shared.uow import UnitOfWork
 
 
-def ensure_programme_active(programme: Programme) -> None:
-    """Refuse any voucher action on a suspended programme (409 naming the state)."""
+async def ensure_programme_active(uow: UnitOfWork, programme: Programme) -> None:
+    """Refuse any voucher action on a suspended programme: 423 naming the regulator's order, or 409 naming the
+    state if the flag was set otherwise."""
+    await ensure_not_suspended(uow.session, "programme", programme.id)
     if programme.suspended:
         raise DomainError(409, f"programme {programme.id} is suspended", field="programme_id",
                           current_state="suspended")
@@ -23,19 +28,22 @@ def ensure_programme_active(programme: Programme) -> None:
 
 async def ensure_may_hold_voucher(uow: UnitOfWork, enterprise_id: str) -> None:
     """A blacklisted enterprise may not apply for vouchers."""
+    await ensure_not_suspended(uow.session, "subject", enterprise_id)
     await ensure_not_blacklisted(uow.session, enterprise_id, "applying for an innovation voucher")
 
 
 async def ensure_may_redeem(uow: UnitOfWork, subject_id: str) -> None:
     """A blacklisted provider or enterprise may not redeem a voucher."""
+    await ensure_not_suspended(uow.session, "subject", subject_id)
     await ensure_not_blacklisted(uow.session, subject_id, "redeeming an innovation voucher")
 
 
 async def ensure_may_book(uow: UnitOfWork, subject_id: str) -> None:
     """A blacklisted subject may not book an instrument or a mentor."""
+    await ensure_not_suspended(uow.session, "subject", subject_id)
     await ensure_not_blacklisted(uow.session, subject_id, "booking")
 
 
 async def ensure_subject_not_suspended(uow: UnitOfWork, subject_id: str) -> None:
-    """A subject suspended by a regulator's order may not act (to come: shared.supervision)."""
-    return None
+    """A subject suspended by a regulator's order may not act (423 naming the order)."""
+    await ensure_not_suspended(uow.session, "subject", subject_id)

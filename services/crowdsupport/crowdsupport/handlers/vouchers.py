@@ -98,7 +98,7 @@ async def apply(uow: UnitOfWork, principal: Principal, programme_id: str, face_f
                 now: datetime) -> Voucher:
     """An enterprise applies and receives a voucher, within its yearly cap (conditional update on the cap row)."""
     programme = await found(uow, Programme, programme_id, "programme_id")
-    guards.ensure_programme_active(programme)
+    await guards.ensure_programme_active(uow, programme)
     await guards.ensure_may_hold_voucher(uow, principal.subject)
     if use not in lines(programme.permitted_uses):
         raise DomainError(422, f"the programme does not permit the use {use!r}", field="use")
@@ -165,7 +165,7 @@ async def redeem(uow: UnitOfWork, principal: Principal, voucher_id: str, data: R
     part is reserved from the budget with a conditional update (409 when the budget cannot cover it)."""
     voucher = await found(uow, Voucher, voucher_id, "voucher_id", lock=True)
     programme = await found(uow, Programme, voucher.programme_id, "programme_id")
-    guards.ensure_programme_active(programme)
+    await guards.ensure_programme_active(uow, programme)
     await guards.ensure_may_redeem(uow, principal.subject)
     await guards.ensure_may_redeem(uow, voucher.enterprise_id)
     via = may_redeem(principal.subject, await _view(uow, programme),
@@ -224,7 +224,7 @@ async def approve(uow: UnitOfWork, principal: Principal, voucher_id: str, now: d
     voucher = await found(uow, Voucher, voucher_id, "voucher_id", lock=True)
     programme = await found(uow, Programme, voucher.programme_id, "programme_id")
     authorise_agency(principal, programme)
-    guards.ensure_programme_active(programme)
+    await guards.ensure_programme_active(uow, programme)
     voucher.state = step(voucher.state, VoucherState.APPROVED).value
     voucher.decided_at, voucher.decided_by = now, principal.subject
     payment, _ = await budget.spend(uow, voucher, now)
