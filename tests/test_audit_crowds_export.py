@@ -1,7 +1,8 @@
-"""The proof of issue 8 end to end with the real broker: activity in the crowds running now (众包 crowdsourcing,
-众筹 crowdfunding, 众创 makerspace) lands in the log; the signed export passes the offline verifier (the real
-command line) and a copy altered at a crowdfunding entry fails at exactly that entry; the statistics count the
-same activity in the organisation's region (the division code inside its unified social credit code)."""
+"""The proof of issue 8 end to end with the real broker: activity in all four crowds (众包 crowdsourcing,
+众筹 crowdfunding, 众创 makerspace, 众扶 crowdsupport) lands in the log; the signed export passes the offline
+verifier (the real command line) and a copy altered at a crowdfunding entry fails at exactly that entry; the
+statistics count the same activity in its region (the division code inside the organisation's unified social
+credit code, or the voucher programme's registered region)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tests.support.platform import PlatformUnderTest, eventually
 from tests.test_audit_log import entry_positions, verify
 from tests.test_crowdfunding_scenarios import Funding, someone
 from tests.test_crowdsourcing_scenarios import Market
+from tests.test_crowdsupport_vouchers import Programme, enterprise
 from tests.test_makerspace_bookings import Space
 
 REGION = "110108"  # tests.support.platform.fresh_uscc registers organisations in Beijing Haidian
@@ -19,16 +21,20 @@ REGION = "110108"  # tests.support.platform.fresh_uscc registers organisations i
 
 async def test_activity_in_every_crowd_exports_verifies_and_counts(platform: PlatformUnderTest, tmp_path: Path) -> None:
     async with platform.client("crowdfunding") as cf, platform.client("crowdsourcing") as cs, \
-            platform.client("makerspace") as ms:
+            platform.client("makerspace") as ms, platform.client("crowdsupport") as su:
         funding = await Funding.open(platform, cf)
         campaign, tier = await funding.live(goal=50_000)
         pledge = await funding.pledge(campaign, tier, someone("backer")[1])
         market = await Market.open(platform, cs)
         task = await market.task("bounty", [20_000], organisation_id=await market.verified_organisation())
         space = await Space.create(platform, ms)
+        programme = await Programme.create(su, budget_fen=1_000_000)  # registered in Haidian, 110108
+        voucher = await programme.voucher(enterprise())
+        redeemed = await programme.redeem(voucher["id"])
+        assert redeemed.status_code == 200, redeemed.text
 
     async def logged() -> None:
-        for subject in (campaign["id"], task["id"], space.id):
+        for subject in (campaign["id"], task["id"], space.id, voucher["id"]):
             assert await platform.audit_entries(subject=subject), subject
         assert await platform.audit_entries(subject=campaign["id"], type="cn.sizhong.crowdfunding.pledge.paid.v1")
 
@@ -65,5 +71,6 @@ async def test_activity_in_every_crowd_exports_verifies_and_counts(platform: Pla
         assert metrics[("crowdfunding", "campaigns_launched")]["count"] >= 1, metrics
         assert metrics[("crowdfunding", "pledges_paid")]["total"] >= 10_000, metrics
         assert metrics[("crowdsourcing", "tasks_posted")]["total"] >= 20_000, metrics
+        assert metrics[("crowdsupport", "vouchers_redeemed")]["total"] >= 70_000, metrics
 
     await eventually(counted, within=15)
