@@ -97,7 +97,8 @@ async def test_orders_are_confirmed_by_the_expected_services_and_flagged_when_la
     async with UnitOfWork(db, "audit") as uow:
         assert await flag_overdue(uow, NOW + timedelta(seconds=61), timedelta(seconds=60)) == 1
     [flag] = uow.published
-    assert flag.data["order_id"] == late.id and flag.data["missing"] == ["crowdfunding", "crowdsourcing", "crowdsupport"]
+    assert flag.data["order_id"] == late.id
+    assert flag.data["missing"] == ["crowdfunding", "crowdsourcing", "crowdsupport"]
     async with UnitOfWork(db, "audit") as uow:
         assert await flag_overdue(uow, NOW + timedelta(seconds=120), timedelta(seconds=60)) == 0
     async with db.reading() as session:

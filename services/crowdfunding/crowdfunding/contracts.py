@@ -87,6 +87,7 @@ class CampaignFailed(_Transition):
     raised_fen: int = 0
     goal_fen: int = 0
     rule: str = ""
+    refunds_due_by: datetime | None = None  # every refund completed by then (working days, holiday calendar)
 
 
 class CampaignFulfilmentStarted(_Transition):

@@ -54,6 +54,7 @@ class Campaign(SQLModel, table=True):
     delivery_recorded_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     delivery_missed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     refunds_started_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    refunds_due_by: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     first_tranche_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     second_tranche_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     material_change_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

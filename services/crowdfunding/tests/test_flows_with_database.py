@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from shared.outbox import read_feed
 from shared.payments import Payments, SandboxPaymentProvider
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
+from shared.uow import UnitOfWork
+from shared.workdays import SHANGHAI, WorkingCalendar
 
 DAY = timedelta(days=1)
 FOUNDER = Principal(subject="founder-1", roles=frozenset({"founder"}))
@@ -120,6 +122,12 @@ async def event_types(ctx: flows.Context) -> list[str]:
     return [e.type.removeprefix("cn.sizhong.crowdfunding.") for e in events]
 
 
+async def events_of(ctx: flows.Context, suffix: str) -> list[dict[str, Any]]:
+    async with ctx.db.reading() as session:
+        events, _ = await read_feed(session, 0, 1000)
+    return [e.data for e in events if e.type.endswith(suffix)]
+
+
 async def test_success_ships_and_releases_both_tranches(ctx: flows.Context) -> None:
     campaign, tier = await live_campaign(ctx)
     paid = [await pledge(ctx, campaign, tier, n) for n in range(3)]
@@ -167,6 +175,25 @@ async def test_failure_refunds_everyone_within_the_hour(ctx: flows.Context) -> N
         states = set((await session.execute(select(Pledge.state).where(Pledge.campaign_id == campaign.id))).scalars())
     assert states == {"refunded"}
     await assert_ledger_zero(ctx, campaign.id)
+    assert failed.refunds_due_by == WorkingCalendar.china().add_working_days(failed.refunds_started_at, 5)
+    [event] = await events_of(ctx, "campaign.failed.v1")
+    assert event["refunds_due_by"] is not None
+
+
+async def test_refunds_are_due_five_working_days_after_a_failure_across_national_day(ctx: flows.Context) -> None:
+    from crowdfunding.handlers import settlement
+
+    campaign, _tier = await live_campaign(ctx, goal=100_000)
+    failed_at = datetime(2026, 9, 28, 10, 0, tzinfo=SHANGHAI)  # Monday before the 国庆 holiday
+    async with UnitOfWork(ctx.db, "crowdfunding") as uow:
+        row = await uow.session.get(Campaign, campaign.id)
+        assert row is not None
+        await settlement.fail(uow, row, "system:test", "deadline passed below goal", failed_at)
+        await uow.commit()
+    failed = await state_of(ctx, campaign.id)
+    # Tue 29, Wed 30 Sep; 1-7 Oct are holidays; Thu 8, Fri 9 and the make-up Saturday 10 Oct (调休) work.
+    assert failed.refunds_due_by is not None
+    assert failed.refunds_due_by.astimezone(SHANGHAI).date() == date(2026, 10, 10)
 
 
 async def test_no_oversell_when_racing_for_the_last_units(ctx: flows.Context) -> None:

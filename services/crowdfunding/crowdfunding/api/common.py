@@ -99,6 +99,8 @@ class CampaignView(BaseModel):
     delivery_recorded_at: datetime | None
     delivery_missed_at: datetime | None
     refunds_started_at: datetime | None
+    refunds_due_by: datetime | None  # 5 working days (holiday calendar) after a failure
+    refunds_open: int  # paid pledges whose refund has not completed yet
     first_tranche_at: datetime | None
     second_tranche_at: datetime | None
     policy_version: str
@@ -119,9 +121,12 @@ async def campaign_view(session: AsyncSession, c: Campaign) -> CampaignView:
                                    .order_by(col(RewardTier.seq)))).scalars().all()
     backers = (await session.execute(select(func.count(func.distinct(Pledge.backer_id))).where(
         Pledge.campaign_id == c.id, Pledge.state == "paid"))).scalar_one()
+    refunds_open = (await session.execute(select(func.count()).select_from(Pledge).where(
+        Pledge.campaign_id == c.id, Pledge.state == "refund_requested"))).scalar_one()
     return CampaignView(
         **c.model_dump(include=set(CampaignView.model_fields) - {"tiers", "review_findings", "progress_percent",
-                                                                 "backers"}),
+                                                                 "backers", "refunds_open"}),
+        refunds_open=int(refunds_open),
         review_findings=json.loads(c.review_findings), progress_percent=c.raised_fen * 100 // c.goal_fen,
         backers=int(backers), tiers=[tier_view(t) for t in tiers])
 

@@ -21,6 +21,7 @@ from shared.auth import Principal
 from shared.money import Money
 from shared.payments import PaymentResult
 from shared.uow import UnitOfWork
+from shared.workdays import load_working_calendar
 
 POLICY = DEFAULT_POLICY
 S = CampaignState
@@ -76,8 +77,11 @@ async def deadline(uow: UnitOfWork, campaign_id: str, now: datetime) -> int:
 
 
 async def fail(uow: UnitOfWork, campaign: Campaign, actor: str, why: str, now: datetime, **facts: object) -> None:
-    """Failed: every paid pledge is refunded in full (queued now: started within the hour), pending ones end."""
-    await move(uow, campaign, S.FAILED, actor, why, now, **facts)
+    """Failed: every paid pledge is refunded in full (queued now: started within the hour, to be completed within
+    the policy's working days by the holiday calendar), pending ones end."""
+    calendar = await load_working_calendar(uow.session)
+    campaign.refunds_due_by = calendar.add_working_days(now, POLICY.refund_complete_working_days)
+    await move(uow, campaign, S.FAILED, actor, why, now, refunds_due_by=campaign.refunds_due_by, **facts)
     for pledge in await _pledges(uow, campaign.id, "pending"):
         await close_unpaid(uow, campaign, pledge, "campaign_failed", actor, now)
     for pledge in await _pledges(uow, campaign.id, "paid"):
