@@ -220,3 +220,13 @@ async def test_bad_input_is_a_4xx_naming_the_field(platform: PlatformUnderTest, 
     assert response.headers["content-type"] == PROBLEM
     fields = {e["field"] for e in response.json().get("errors", [])}
     assert any(f == field or f.startswith(field) for f in fields), (fields, response.text)
+
+
+async def test_a_subsidy_report_period_that_ends_before_it_starts_names_the_field(
+        platform: PlatformUnderTest) -> None:
+    owner_id = f"owner-{secrets.token_hex(4)}"
+    async with platform.client("crowdsupport") as client:
+        response = await client.get(f"/owners/{owner_id}/subsidy-report", headers=mint(owner_id, "provider"),
+                                    params={"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"})
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM, response.text
+    assert {e["field"] for e in response.json()["errors"]} == {"to"}, response.text

@@ -34,7 +34,6 @@ from shared.booking.rules import (
     ACTIVE_STATES,
     Assessment,
     BookingRefused,
-    BookingState,
     Interval,
     SubscriptionView,
     TrainingRecordView,
@@ -106,8 +105,8 @@ async def active_subscription(session: AsyncSession, context_id: str, member_id:
     return (await session.execute(query)).scalars().first()
 
 
-async def conflicting(session: AsyncSession, resource_ids: Sequence[str], intervals: Sequence[Interval],
-                      exclude: Sequence[str] = ()) -> Booking | None:
+async def conflicting(session: AsyncSession, resource_ids: Sequence[str],
+                      intervals: Sequence[Interval]) -> Booking | None:
     """An active booking on any of `resource_ids` overlapping any interval, if there is one."""
     lowest = min(i.start for i in intervals)
     highest = max(i.end for i in intervals)
@@ -117,8 +116,6 @@ async def conflicting(session: AsyncSession, resource_ids: Sequence[str], interv
                               col(Booking.start_at) < highest, col(Booking.end_at) > lowest)
     )).scalars().all()
     for row in rows:
-        if row.id in exclude:
-            continue
         held = Interval(row.start_at, row.end_at)
         if any(held.overlaps(interval) for interval in intervals):
             return row
@@ -247,6 +244,3 @@ async def load_for_update(session: AsyncSession, booking_id: str) -> Booking:
         raise DomainError(404, f"booking {booking_id} not found", field="booking_id")
     return row
 
-
-def is_active(state: str) -> bool:
-    return BookingState(state) in ACTIVE_STATES

@@ -43,7 +43,3 @@ async def ensure_may_book(uow: UnitOfWork, subject_id: str) -> None:
     await ensure_not_suspended(uow.session, "subject", subject_id)
     await ensure_not_blacklisted(uow.session, subject_id, "booking")
 
-
-async def ensure_subject_not_suspended(uow: UnitOfWork, subject_id: str) -> None:
-    """A subject suspended by a regulator's order may not act (423 naming the order)."""
-    await ensure_not_suspended(uow.session, "subject", subject_id)

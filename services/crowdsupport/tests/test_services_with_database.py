@@ -82,6 +82,15 @@ async def test_instrument_booking_metering_and_subsidy(db: Database) -> None:
             "instrument.used.v1"} <= set(await types(db))
 
 
+async def test_open_access_is_renewed_by_each_booking_so_a_late_slot_is_not_refused(db: Database) -> None:
+    instrument = await run(db, instruments.list_instrument, OWNER, INSTRUMENT, NOW)
+    await run(db, instruments.book, user(1), instrument.id, hours(2), NOW)
+    later = NOW + timedelta(days=350)  # the first grant (366 days) ends in 16 days
+    slot = Interval(later + timedelta(days=25), later + timedelta(days=25, hours=2))  # 25 days ahead: inside notice
+    booked = await run(db, instruments.book, user(1), instrument.id, slot, later)
+    assert booked.state == "confirmed" and booked.start_at == slot.start
+
+
 async def test_concurrent_bookings_of_one_instrument_take_the_slot_once(db: Database) -> None:
     instrument = await run(db, instruments.list_instrument, OWNER, INSTRUMENT, NOW)
 

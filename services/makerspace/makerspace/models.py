@@ -30,10 +30,6 @@ class Space(SQLModel, table=True):
     timezone: str = Field(max_length=64)
     created_at: datetime = Field(sa_column=utc_column())
 
-    @property
-    def service_list(self) -> list[str]:
-        return [s for s in self.services.split("\n") if s]
-
 
 class Cohort(SQLModel, table=True):
     __tablename__ = "cohorts"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -28,6 +28,7 @@ from crowdsupport.models import Instrument, InstrumentUsage
 from shared.auth import CurrentPrincipal
 from shared.booking.models import Booking
 from shared.booking.rules import Interval
+from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.validation import ResourceId
 
@@ -116,9 +117,10 @@ async def subsidy_report(owner_id: ResourceId, session: ReadSessionDep, principa
     """Post-use subsidy (先用后补) of an owner institution for a period: per user and instrument, booked and
     actual minutes, the metered fee and the subsidy at the policy's ratio (version recorded)."""
     if principal.subject != owner_id and not principal.has_any(*READERS, "agency"):
-        raise HTTPException(403, "only the owner institution, an agency, a regulator or an admin may read this")
+        raise DomainError(403, "only the owner institution, an agency, a regulator or an admin may read this",
+                          field="owner_id")
     if period_end <= period_start:
-        raise HTTPException(422, "the period must end after it starts (field to)")
+        raise DomainError(422, "the period must end after it starts", field="to")
     return await instruments.subsidy_report(session, owner_id, period_start, period_end)
 
 

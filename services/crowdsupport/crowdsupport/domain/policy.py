@@ -17,10 +17,9 @@ class CrowdsupportPolicy:
     instrument_subsidy_ratio: Fraction = Fraction(1, 2)
     instrument_daily_quota_minutes: int = 12 * 60  # per user per owner per day, through the booking engine
     mentor_daily_quota_minutes: int = 4 * 60
-    open_access_days: int = 366  # the length of the open-access grant a first booking creates
+    open_access_days: int = 366  # open access granted, and renewed, for this long from each booking
     # mentor matching
-    skill_weight: Fraction = Fraction(7, 10)
-    availability_weight: Fraction = Fraction(3, 10)
+    skill_weight: Fraction = Fraction(7, 10)  # availability weighs the rest (3/10)
     # one-stop services: deadline in working days per request kind
     request_deadline_working_days: dict[str, int] = field(default_factory=lambda: {
         "registration_advice": 3, "training": 10, "policy_interpretation": 5, "subsidy_application": 15})

@@ -37,12 +37,17 @@ async def open_context(uow: UnitOfWork, context_id: str, daily_quota_minutes: in
 
 
 async def grant_access(uow: UnitOfWork, context_id: str, member_id: str, now: datetime, days: int) -> None:
-    """An open-access subscription for the member when none is in force."""
-    if await store.active_subscription(uow.session, context_id, member_id, now, lock=False) is None:
+    """Open access for the member, renewed for `days` from each booking (a rolling grant), so that a slot booked
+    ahead (up to the resource's maximum notice) never ends after the grant, however old the first grant is."""
+    renewed_until = now + timedelta(days=days)
+    active = await store.active_subscription(uow.session, context_id, member_id, now, lock=True)
+    if active is None:
         uow.session.add(BookingSubscription(id=new_id(), context_id=context_id, plan_id=plan_id(context_id),
-                                            member_id=member_id, starts_at=now, ends_at=now + timedelta(days=days),
+                                            member_id=member_id, starts_at=now, ends_at=renewed_until,
                                             credits_remaining=0, created_at=now))
-        await uow.session.flush()
+    elif active.plan_id == plan_id(context_id) and active.ends_at < renewed_until:
+        active.ends_at = renewed_until
+    await uow.session.flush()
 
 
 async def place(uow: UnitOfWork, resource: BookableResource, member_id: str, interval: Interval, now: datetime,

@@ -80,8 +80,7 @@ async def book(uow: UnitOfWork, principal: Principal, instrument_id: str, interv
     if principal.subject == instrument.owner_id:
         raise DomainError(409, "an owner does not book its own instrument through the sharing platform",
                           field="instrument_id")
-    await guards.ensure_may_book(uow, principal.subject)
-    await guards.ensure_subject_not_suspended(uow, principal.subject)
+    await guards.ensure_may_book(uow, principal.subject)  # black list and supervision orders
     resource = await found(uow, BookableResource, instrument.id, "instrument_id")
     placed = await booking.place(uow, resource, principal.subject, interval, now, DEFAULT_POLICY.open_access_days)
     uow.session.add(InstrumentUsage(booking_id=placed.id, instrument_id=instrument.id, owner_id=instrument.owner_id,
