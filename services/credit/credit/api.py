@@ -53,7 +53,7 @@ async def read_record(
     authorise_owner(principal, record.owner_id, "regulator", "admin", SERVICE_ROLE)
     changes = (await session.execute(
         select(CreditRecordChange).where(CreditRecordChange.subject_id == subject_id)
-        .order_by(col(CreditRecordChange.changed_at)).limit(500)
+        .order_by(col(CreditRecordChange.changed_at).desc()).limit(500)
     )).scalars().all()
     return CreditRecordPublic(
         subject_id=record.subject_id, subject_kind=record.subject_kind, score=record.score,

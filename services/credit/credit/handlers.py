@@ -26,7 +26,7 @@ async def open_record_for_organisation(uow: UnitOfWork, event: CloudEvent, data:
         existing.name, existing.registration_number_masked = data.name, data.uscc_masked
         return
     policy = DEFAULT_POLICY
-    now = utcnow()
+    now = event.time  # the registration's time, so a replay opens the same record
     uow.session.add(CreditRecord(subject_id=data.organisation_id, subject_kind="organisation",
                                  owner_id=data.owner_id, score=policy.opening_score,
                                  policy_version=policy.version, opened_at=now, name=data.name,
@@ -55,5 +55,7 @@ async def score_events(uow: UnitOfWork, events: Sequence[CloudEvent]) -> None:
     for event, found in facts:
         states = await store.apply_event(found, event.type)
         for state in states:
+            # Processing time, not event time: the notice period is the subject's time to respond from when credit
+            # notifies, so a late (backfilled) event still gets its full notice.
             await propose(uow, state, utcnow(), policy)
     await store.flush()

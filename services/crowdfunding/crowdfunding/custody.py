@@ -129,18 +129,18 @@ async def release_first_tranche(uow: UnitOfWork, campaign: Campaign, to_founder:
 
 
 async def release_second_tranche(uow: UnitOfWork, campaign: Campaign, now: datetime) -> tuple[str, Money] | None:
-    """Whatever is still held -> the founder's payable, once."""
+    """Whatever is still held -> the founder's payable, once; None when nothing was posted (already released,
+    or nothing left held because backers took their held shares back), so no event names an unwritten entry."""
     c = campaign.id
     rest = await balance(uow.session, held(c), campaign.currency)
     transaction = txn(c, "tranche", "2")
     if rest.minor <= 0:
-        rest = Money(campaign.currency, 0)
-    if rest.minor > 0:
-        if not await post(uow.session, transaction, transfer(rest, held(c), founder_payable(campaign)),
-                          kind="custody.tranche", memo=f"campaign {c} tranche 2"):
-            return None
-        _queue(uow, c, "payout", campaign.founder_id, campaign.payout_party, founder_payable(campaign), rest,
-               transaction, now)
+        return None
+    if not await post(uow.session, transaction, transfer(rest, held(c), founder_payable(campaign)),
+                      kind="custody.tranche", memo=f"campaign {c} tranche 2"):
+        return None
+    _queue(uow, c, "payout", campaign.founder_id, campaign.payout_party, founder_payable(campaign), rest,
+           transaction, now)
     return transaction, rest
 
 

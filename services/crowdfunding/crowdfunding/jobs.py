@@ -50,6 +50,9 @@ async def _each(ctx: flows.Context, ids: list[tuple[str, str]], act: Act, name: 
         except DomainError as exc:
             log.info("job skipped", extra={"job": name, "id": row_id, "why": exc.detail})
             continue
+        except Exception:  # one broken row must not stop the others (refunds are due within the hour)
+            log.exception("job step failed; it is retried on the next run", extra={"job": name, "id": row_id})
+            continue
         await flows.settle_campaign(ctx, campaign_id)
     return acted
 
