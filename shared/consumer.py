@@ -61,7 +61,11 @@ class Subscriptions:
 
     @property
     def topics(self) -> list[str]:
-        return [self.topic_overrides.get(source) or topic_for(source) for source in self.sources]
+        return [self.topic_of(source) for source in self.sources]
+
+    def topic_of(self, source: str) -> str:
+        """The topic this service reads `source` from (its own topic unless overridden)."""
+        return self.topic_overrides.get(source) or topic_for(source)
 
 
 class EventApplier:
@@ -270,7 +274,7 @@ class KafkaEventConsumer(BackgroundWorker):
         producer = self._producer
         if producer is None:
             raise RuntimeError("no broker connection to dead-letter through; will retry")
-        topic = topic_for(event.service)
+        topic = self._applier.subscriptions.topic_of(event.service)  # where a Kafka delivery would have come from
         origin = [("original.topic", topic.encode()), ("original.feed_sequence", str(event.sequence).encode())]
         await self._send_dead_letter(producer, topic, event.partitionkey.encode(), event.to_json_bytes(),
                                      [*event_headers(event.type, event.id), *origin], exc, attempts)

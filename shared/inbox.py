@@ -57,17 +57,6 @@ class SourceProgress(SQLModel, table=True):
 PROGRESS = SQLModel.metadata.tables["source_progress"]
 
 
-async def already_handled(session: AsyncSession, consumer: str, event_id: str) -> bool:
-    return bool(await handled_among(session, consumer, [event_id]))
-
-
-async def handled_among(session: AsyncSession, consumer: str, event_ids: Sequence[str]) -> set[str]:
-    """Which of these events this consumer has handled already (one query for a whole batch)."""
-    rows = await session.execute(
-        select(INBOX.c.event_id).where(INBOX.c.consumer == consumer, INBOX.c.event_id.in_(event_ids)))
-    return set(rows.scalars())
-
-
 async def claim(session: AsyncSession, consumer: str, events: Sequence[CloudEvent],
                 outcomes: Sequence[Outcome]) -> set[str]:
     """Insert the inbox rows of events not handled yet, in one statement; returns the ids inserted now.

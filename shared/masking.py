@@ -35,8 +35,8 @@ def mask_uscc(code: str) -> str:
 
 
 def mask_text(text: str) -> str:
-    text = _RESIDENT_ID.sub(lambda m: f"{m.group(1)}********{m.group(3)}{m.group(4)}", text)
-    return _USCC.sub(lambda m: f"{m.group(1)}******{m.group(3)}", text)
+    text = _RESIDENT_ID.sub(lambda m: mask_resident_id(m.group(0)), text)
+    return _USCC.sub(lambda m: mask_uscc(m.group(0)), text)
 
 
 def mask_personal_numbers(value: Any) -> Any:

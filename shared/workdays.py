@@ -47,7 +47,6 @@ CN_SCHEDULE: tuple[tuple[str, str, str], ...] = (
     *((f"2026-10-{d:02d}", HOLIDAY, "国庆节") for d in range(1, 8)),
     ("2026-09-20", MAKEUP_WORKDAY, "国庆节调休"), ("2026-10-10", MAKEUP_WORKDAY, "国庆节调休"),
 )
-SEEDED_YEARS = frozenset({2025, 2026})
 
 
 @dataclass(frozen=True)

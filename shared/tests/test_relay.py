@@ -143,3 +143,6 @@ def test_a_subscription_reads_a_source_from_its_routed_topic() -> None:
 
     subscriptions = Subscriptions(sources=("gateway", "audit"), topic_overrides={"audit": "sizhong.supervision.orders"})
     assert subscriptions.topics == ["sizhong.gateway.events", "sizhong.supervision.orders"]
+    # a backfilled event that keeps failing is dead-lettered beside the topic it would have come from
+    assert subscriptions.topic_of("audit") == "sizhong.supervision.orders"
+    assert subscriptions.topic_of("gateway") == "sizhong.gateway.events"
