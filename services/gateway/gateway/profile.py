@@ -25,7 +25,7 @@ from shared.validation import ResourceId
 router = APIRouter(tags=["aggregated views"])
 CROWDS = ("crowdsourcing", "crowdfunding", "crowdsupport", "makerspace")
 PartStatus = Literal["ok", "not_found", "refused", "unavailable", "timeout"]
-STANDING_FIELDS = ("score", "grade", "dimensions", "listing", "listings", "red_list", "black_list", "policy_version")
+STANDING_FIELDS = ("score", "dimensions", "as_of", "policy_version")  # what credit's /records/{id} returns
 REFUSALS: dict[int, PartStatus] = {404: "not_found", 401: "refused", 403: "refused"}
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "traceparent")
 
@@ -64,7 +64,7 @@ async def _ask(client: httpx.AsyncClient, url: str, headers: dict[str, str], tim
 
 
 def credit_standing(part: Part) -> dict[str, Any] | None:
-    """What credit says of the subject, in whatever shape it has today: the fields present are passed on."""
+    """The score part of what credit's record says of the subject (its listings are not in the record yet)."""
     if part.status != "ok" or part.data is None:
         return None
     return {key: part.data[key] for key in STANDING_FIELDS if key in part.data}
