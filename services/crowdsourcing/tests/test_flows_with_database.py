@@ -621,3 +621,29 @@ async def test_reports_need_a_task_the_reporter_may_see_and_a_reviewer_never_dec
     assert own_decision.value.status == 403
     decided = await run(ctx, handlers.decide_report, REVIEWER, report.id, False, "not spam", ctx.clock.now())
     assert decided.state == "dismissed"
+
+
+async def test_a_payout_that_timed_out_stays_owed_and_the_job_pays_it_once_by_the_same_key(
+        ctx: flows.Context) -> None:
+    provider = flaky(ctx)
+    solver = person("solver-stuck-payout", "solver")
+    task = await post(ctx, "direct_hire", [600_000], solver_id=solver.subject)
+    await publish(ctx, task)
+    await run(ctx, handlers.answer_hire, solver, task.id, True, ctx.clock.now())
+    submission = await run(ctx, handlers.submit, solver, task.id, "work", ctx.clock.now())
+    await run(ctx, handlers.accept_submission, POSTER, submission.id, ctx.clock.now())
+    async with ctx.db.reading() as session:
+        [owed] = (await session.execute(select(Payout).where(Payout.task_id == task.id,
+                                                             Payout.kind == "payout"))).scalars().all()
+    provider.stuck.add(owed.idempotency_key)
+    assert await flows.settle_task(ctx, task.id) == 0  # the provider never answered
+    async with ctx.db.reading() as session:
+        still = await session.get(Payout, owed.id)
+    assert still is not None and still.status == "pending"
+    provider.stuck.clear()
+    assert await jobs.retry_payouts(ctx) == 1
+    assert await jobs.retry_payouts(ctx) == 0  # nothing left owed
+    assert await money(ctx, task.id) == {"payout:solver-stuck-payout": 540_000}
+    attempts = [a for a in await payment_attempts(ctx, task.id) if a[1] == "payout"]
+    assert attempts == [(owed.idempotency_key, "payout", 540_000, "succeeded")]  # one key, one payout
+    assert await provider_net(ctx, task.id) == 60_000  # 600,000 charged, 540,000 paid out once
