@@ -74,7 +74,7 @@ async def test_application_to_graduation_with_a_desk_and_metrics(platform: Platf
         assert counted and any('"graduations":1' in e["entry"].replace(" ", "") for e in counted), counted
 
     await eventually(in_audit, within=10)
-    assert founder_id
+    assert application["applicant_id"] == founder_id  # the application is the signed-up founder's own
 
 
 async def test_activity_registration_respects_capacity_and_training_sessions_certify(

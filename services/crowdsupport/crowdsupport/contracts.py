@@ -294,3 +294,96 @@ class BookingCancelled(EventData):
     member_id: str
     cancelled_by: str
     start: datetime
+
+
+class VoucherApproved(EventData):
+    """The agency approved a redemption: reserved -> spent, the budget owes the provider (`budget -> payable`
+    posted as `ledger_transaction`), and the payout `payment_id` is owed under `idempotency_key`."""
+
+    event_type = f"{PREFIX}.voucher.approved.v1"
+
+    voucher_id: str
+    programme_id: str
+    agency_id: str
+    enterprise_id: str
+    provider_id: str
+    currency: str
+    amount_fen: int
+    payment_id: str
+    idempotency_key: str
+    ledger_transaction: str
+
+
+class VoucherPayoutDeclined(EventData):
+    """The payment provider declined a payout: nothing was paid, the amount stays owed in `payable_account`
+    (`payable_fen`: what that account holds now, every programme's debt to the provider in this currency) and
+    the voucher stays `approved` until the agency (or an admin) re-issues the payment under a new key."""
+
+    event_type = f"{PREFIX}.voucher.payout_declined.v1"
+
+    voucher_id: str
+    programme_id: str
+    agency_id: str
+    provider_id: str
+    payment_id: str
+    currency: str
+    amount_fen: int
+    payable_account: str
+    payable_fen: int
+    idempotency_key: str
+    failure: str | None
+
+
+class InstrumentBookingDecided(EventData):
+    """The owner approved (`confirmed`) or rejected (`rejected`, the slot freed) a booking needing approval."""
+
+    event_type = f"{PREFIX}.instrument.booking_decided.v1"
+
+    booking_id: str
+    instrument_id: str
+    owner_id: str
+    user_id: str
+    approved: bool
+    state: str
+    start: datetime
+    end: datetime
+
+
+class MentorSessionCheckedIn(EventData):
+    """The mentor checked the start-up in (inside the check-in window): the session took place."""
+
+    event_type = f"{PREFIX}.mentor_session.checked_in.v1"
+
+    booking_id: str
+    mentor_id: str
+    startup_id: str
+    checked_in_at: datetime
+
+
+class _SweptBooking(EventData):
+    """What the bookings sweep says of an instrument booking or a mentor session (`kind`): who booked it
+    (`member_id`), whose resource it is (`owner_id`: the instrument's owner or the mentor) and the slot."""
+
+    booking_id: str
+    resource_id: str
+    kind: str  # instrument | mentor
+    member_id: str
+    owner_id: str
+    start: datetime
+    end: datetime
+    policy_version: str
+
+
+class BookingNoShowRecorded(_SweptBooking):
+    """Nobody checked in before the check-in window closed (start + grace): the member did not show."""
+
+    event_type = f"{PREFIX}.booking.no_show_recorded.v1"
+
+    check_in_closed_at: datetime
+
+
+class BookingExpired(_SweptBooking):
+    """A booking still pending the owner's approval when its slot started: never decided, so it is cancelled
+    and its slot released."""
+
+    event_type = f"{PREFIX}.booking.expired.v1"

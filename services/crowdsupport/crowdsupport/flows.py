@@ -21,6 +21,7 @@ from crowdsupport.handlers.common import SYSTEM
 from crowdsupport.models import Voucher, VoucherPayment
 from shared.auth import Principal
 from shared.context import MoneyContext
+from shared.ledger import balance
 from shared.money import Money
 from shared.payments import PaymentKind
 from shared.problems import DomainError
@@ -113,8 +114,15 @@ async def settle(ctx: MoneyContext, payment_id: str) -> int:
 
 async def _payout_settled(uow: UnitOfWork, row: VoucherPayment, voucher: Voucher, succeeded: bool,
                           reference: str) -> None:
-    if not succeeded:
-        log.warning("voucher payout declined; an admin re-issues it", extra={"voucher": voucher.id})
+    if not succeeded:  # nothing paid: the voucher stays approved, the amount stays in the provider's payable
+        payable = budget.provider_payable(row.party_id)
+        owed = await balance(uow.session, payable, row.currency)
+        uow.publish(ev.VoucherPayoutDeclined(voucher_id=voucher.id, programme_id=voucher.programme_id,
+                                             agency_id=voucher.agency_id, provider_id=row.party_id,
+                                             payment_id=row.id, currency=row.currency, amount_fen=row.amount_fen,
+                                             payable_account=payable, payable_fen=owed.minor,
+                                             idempotency_key=row.idempotency_key, failure=row.failure),
+                    subject=voucher.id, actor=SYSTEM, partition_key=row.party_id)
         return
     transaction = await budget.paid(uow, row, voucher.programme_id, reference)
     voucher.state, voucher.paid_fen = VoucherState.PAID.value, row.amount_fen

@@ -1,14 +1,56 @@
-"""Scheduled jobs of the crowd-support service: `voucher_payments` executes every voucher payout or claw-back
-still owed (a provider timeout left it pending), by its idempotency key, so each is executed once."""
+"""Scheduled jobs of the crowd-support service, on the service clock (`app.state.clock`); run one at once with
+POST /testing/jobs/<name>/run on an adjustable clock.
+
+- `voucher_payments` executes every voucher payout or claw-back still owed (a provider timeout left it
+  pending), by its idempotency key, so each is executed once.
+- `bookings` sweeps instrument bookings and mentor sessions (rule: `crowdsupport.domain.attendance`): a
+  confirmed one nobody checked in to is a no-show once its check-in window has closed; one still pending the
+  owner's approval when its slot starts expires and its slot is released. Each booking is swept in its own
+  transaction, decided from stored state and the clock, so a second run (or another replica) does nothing
+  twice; a failure on one booking is logged and the job carries on.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
+from sqlmodel import col, select
 
 from crowdsupport import flows
-from shared.context import MoneyContext
+from crowdsupport.handlers.attendance import sweep_booking
+from shared.booking.models import Booking
+from shared.booking.rules import BookingState
+from shared.context import MoneyContext, ServiceContext
+from shared.problems import DomainError
 from shared.scheduler import Job
+
+log = logging.getLogger(__name__)
+BATCH = 500
 
 
 def crowdsupport_jobs(app: FastAPI) -> list[Job]:
-    return [Job("voucher_payments", lambda: flows.settle_pending(MoneyContext.of(app)), every_seconds=60)]
+    return [Job("voucher_payments", lambda: flows.settle_pending(MoneyContext.of(app)), every_seconds=60),
+            Job("bookings", lambda: sweep_bookings(ServiceContext.of(app)), every_seconds=60)]
+
+
+async def sweep_bookings(ctx: ServiceContext) -> int:
+    """Sweep every pending or confirmed booking whose slot has started; returns how many were acted on."""
+    now = ctx.clock.now()
+    async with ctx.db.reading() as session:
+        started = list((await session.execute(
+            select(Booking.id).where(col(Booking.state).in_([BookingState.PENDING.value,
+                                                             BookingState.CONFIRMED.value]),
+                                     col(Booking.start_at) <= now)
+            .order_by(col(Booking.start_at), col(Booking.id)).limit(BATCH))).scalars())
+    acted = 0
+    for booking_id in started:
+        try:
+            async with ctx.uow() as uow:
+                if await sweep_booking(uow, booking_id, ctx.clock.now()) is not None:
+                    acted += 1
+        except DomainError as exc:  # the booking changed under us: the next run decides again
+            log.info("bookings sweep skipped a booking", extra={"booking": booking_id, "why": exc.detail})
+        except Exception:
+            log.exception("bookings sweep failed on a booking; carrying on", extra={"booking": booking_id})
+    return acted

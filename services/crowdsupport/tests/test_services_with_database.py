@@ -5,12 +5,13 @@ licence decisions, working-day deadlines and the overdue flag."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from crowdsupport.domain.matching import Window
-from crowdsupport.handlers import instruments, mentors, patents, requests
+from crowdsupport.handlers import attendance, instruments, mentors, patents, requests
 
 from shared.auth import Principal
 from shared.booking.rules import BookingRefused, Interval
@@ -32,6 +33,12 @@ def user(n: int) -> Principal:
 async def run(db: Database, command: Any, *args: Any) -> Any:
     async with UnitOfWork(db, "crowdsupport") as uow:
         return await command(uow, *args)
+
+
+async def feed(db: Database, suffix: str) -> list[dict[str, Any]]:
+    async with db.reading() as session:
+        events, _ = await read_feed(session, 0, 5000)
+    return [{**e.model_dump(mode="json")["data"], "_key": e.partitionkey} for e in events if e.type.endswith(suffix)]
 
 
 async def types(db: Database) -> list[str]:
@@ -82,6 +89,59 @@ async def test_instrument_booking_metering_and_subsidy(db: Database) -> None:
             "instrument.used.v1"} <= set(await types(db))
 
 
+async def test_an_owners_decision_is_an_event_and_only_before_the_start(db: Database) -> None:
+    instrument = await run(db, instruments.list_instrument, OWNER, replace(INSTRUMENT, requires_approval=True), NOW)
+    kept = await run(db, instruments.book, user(1), instrument.id, hours(2), NOW)
+    turned_down = await run(db, instruments.book, user(2), instrument.id, hours(5), NOW)
+    late = await run(db, instruments.book, user(3), instrument.id, hours(8), NOW)
+    assert {kept.state, turned_down.state, late.state} == {"pending"}
+    with pytest.raises(DomainError) as not_owner:
+        await run(db, instruments.approve, Principal(subject="inst-2", roles=frozenset({"provider"})), kept.id, True,
+                  NOW)
+    assert not_owner.value.status == 403
+    assert (await run(db, instruments.approve, OWNER, kept.id, True, NOW)).state == "confirmed"
+    assert (await run(db, instruments.approve, OWNER, turned_down.id, False, NOW)).state == "rejected"
+    with pytest.raises(DomainError) as started:
+        await run(db, instruments.approve, OWNER, late.id, True, NOW + timedelta(hours=8))
+    assert (started.value.status, started.value.extra["rule"]) == (409, "decision_closed")
+    decided = await feed(db, "instrument.booking_decided.v1")
+    assert [(e["booking_id"], e["approved"], e["state"], e["_key"]) for e in decided] == [
+        (kept.id, True, "confirmed", "ent-1"), (turned_down.id, False, "rejected", "ent-2")]
+    again = await run(db, instruments.book, user(4), instrument.id, hours(5), NOW)  # the rejection freed the slot
+    assert again.state == "pending"
+
+
+async def test_the_sweep_records_no_shows_and_expires_undecided_bookings_once(db: Database) -> None:
+    instrument = await run(db, instruments.list_instrument, OWNER, INSTRUMENT, NOW)
+    gated = await run(db, instruments.list_instrument, OWNER, replace(INSTRUMENT, requires_approval=True), NOW)
+    missed = await run(db, instruments.book, user(1), instrument.id, hours(2), NOW)
+    used = await run(db, instruments.book, user(2), instrument.id, hours(4), NOW)
+    undecided = await run(db, instruments.book, user(1), gated.id, hours(2), NOW)
+    await run(db, mentors.save_profile, MENTOR, mentors.MentorInput(
+        name="Ms Li", bio="", skills=["fintech"], availability=WEEK, timezone="Asia/Shanghai"), NOW)
+    skipped = await run(db, mentors.book_session, user(3), MENTOR.subject, "pitch", hours(2, 1), NOW)
+    start = NOW + timedelta(hours=2)
+
+    async def sweep(at: datetime) -> list[str | None]:
+        return [await run(db, attendance.sweep_booking, b, at)
+                for b in (missed.id, used.id, undecided.id, skipped.booking_id)]
+
+    assert await sweep(start - timedelta(minutes=1)) == [None, None, None, None]
+    assert await sweep(start + timedelta(minutes=14)) == [None, None, "expire", None]  # still in the grace
+    await run(db, instruments.check_in_user, OWNER, used.id, start + timedelta(hours=2))
+    assert await sweep(start + timedelta(minutes=15)) == ["no_show", None, None, "no_show"]
+    assert await sweep(start + timedelta(hours=9)) == [None, None, None, None]  # nothing twice
+    no_shows = await feed(db, "booking.no_show_recorded.v1")
+    assert [(e["booking_id"], e["kind"], e["owner_id"], e["_key"]) for e in no_shows] == [
+        (missed.id, "instrument", OWNER.subject, "ent-1"), (skipped.booking_id, "mentor", MENTOR.subject, "ent-3")]
+    assert no_shows[0]["check_in_closed_at"] == (start + timedelta(minutes=15)).isoformat().replace("+00:00", "Z")
+    [expired] = await feed(db, "booking.expired.v1")
+    assert (expired["booking_id"], expired["kind"], expired["_key"]) == (undecided.id, "instrument", "ent-1")
+    with pytest.raises(BookingRefused) as closed:
+        await run(db, instruments.check_in_user, OWNER, missed.id, start + timedelta(minutes=15))
+    assert closed.value.extra["current_state"] == "no_show"
+
+
 async def test_open_access_is_renewed_by_each_booking_so_a_late_slot_is_not_refused(db: Database) -> None:
     instrument = await run(db, instruments.list_instrument, OWNER, INSTRUMENT, NOW)
     await run(db, instruments.book, user(1), instrument.id, hours(2), NOW)
@@ -123,6 +183,17 @@ async def test_mentor_sessions_inside_availability_and_feedback(db: Database) ->
         await run(db, mentors.give_feedback, user(1), session.booking_id, 5, "great", NOW)
     assert early.value.extra["current_state"] == "upcoming"
     after = NOW + timedelta(hours=4)
+    with pytest.raises(DomainError) as absent:  # nobody checked in: the session did not take place
+        await run(db, mentors.give_feedback, user(1), session.booking_id, 5, "great", after)
+    assert absent.value.extra["current_state"] == "confirmed"
+    with pytest.raises(DomainError) as not_the_mentor:
+        await run(db, mentors.check_in_startup, user(1), session.booking_id, NOW + timedelta(hours=2))
+    assert not_the_mentor.value.status == 403
+    with pytest.raises(BookingRefused) as too_early:
+        await run(db, mentors.check_in_startup, MENTOR, session.booking_id, NOW + timedelta(hours=1, minutes=44))
+    assert too_early.value.rule == "check_in_window"
+    checked = await run(db, mentors.check_in_startup, MENTOR, session.booking_id, NOW + timedelta(hours=1, minutes=45))
+    assert checked.state == "checked_in"
     with pytest.raises(DomainError) as other:
         await run(db, mentors.give_feedback, user(2), session.booking_id, 1, "", after)
     assert other.value.status == 403
@@ -130,7 +201,7 @@ async def test_mentor_sessions_inside_availability_and_feedback(db: Database) ->
     assert rated.rating == 5
     updated = await run(db, mentors.save_profile, MENTOR, profile, NOW)  # replacing the profile keeps one resource
     assert updated.resource_id == mentor.resource_id
-    assert "mentor_session.feedback_given.v1" in await types(db)
+    assert {"mentor_session.checked_in.v1", "mentor_session.feedback_given.v1"} <= set(await types(db))
 
 
 async def test_licence_requests_are_decided_by_the_holder(db: Database) -> None:

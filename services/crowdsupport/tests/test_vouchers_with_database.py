@@ -4,6 +4,7 @@ through the sandbox provider, rejection, fraud voiding with claw-back; the ledge
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,9 @@ from shared.auth import Principal
 from shared.context import MoneyContext
 from shared.db import Database
 from shared.ledger import balance, money_trail, trial_balance
+from shared.money import Money
 from shared.outbox import read_feed
+from shared.payments import PaymentKind, PaymentResult, Payments
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
@@ -81,6 +84,9 @@ async def test_a_voucher_from_application_to_payment(db: Database, ctx: MoneyCon
     assert await flows.settle_pending(ctx) == 0
     paid_events = await events(db, "voucher.paid.v1")
     assert [(e["amount_fen"], e["_key"]) for e in paid_events] == [(70_000, "ent-1")]
+    [approved] = await events(db, "voucher.approved.v1")  # the approval's own event, from its transaction
+    assert (approved["amount_fen"], approved["idempotency_key"], approved["ledger_transaction"], approved["_key"]) == (
+        70_000, f"csv:{programme.id}:payout:{voucher.id}", f"csv:{programme.id}:approve:{voucher.id}", "ent-1")
 
 
 async def test_200_concurrent_redemptions_never_overspend_a_budget_for_50(db: Database, ctx: MoneyContext) -> None:
@@ -245,7 +251,7 @@ async def test_a_suspended_programme_refuses_vouchers(db: Database) -> None:
     assert refused.value.extra["current_state"] == "suspended"
 
 
-async def test_a_declined_payout_is_reissued_by_an_admin_under_a_new_key(db: Database, ctx: MoneyContext) -> None:
+async def test_a_declined_payout_is_reissued_by_its_agency_under_a_new_key(db: Database, ctx: MoneyContext) -> None:
     programme = await a_programme(db, providers=["prov-declined"])
     declined = Principal(subject="prov-declined", roles=frozenset({"provider"}))
     voucher = await run(db, vouchers.apply, enterprise(1), programme.id, 80_000, "testing", NOW)
@@ -258,15 +264,72 @@ async def test_a_declined_payout_is_reissued_by_an_admin_under_a_new_key(db: Dat
     [failed] = [p for p in trail["payment_attempts"] if p["status"] == "failed"]
     async with db.reading() as session:
         payment = (await session.execute(select(VoucherPayment))).scalars().one()
-    with pytest.raises(DomainError) as refused:
-        await flows.reissue(ctx, AGENCY, payment.id, NOW)
-    assert refused.value.status == 403
-    admin = Principal(subject="admin-1", roles=frozenset({"admin"}))
-    again = await flows.reissue(ctx, admin, payment.id, NOW)
+    [declined_event] = await events(db, "voucher.payout_declined.v1")
+    assert (declined_event["payment_id"], declined_event["payable_fen"], declined_event["_key"]) == (
+        payment.id, 70_000, "prov-declined")
+    other_agency = Principal(subject="agency-sh", roles=frozenset({"agency"}))
+    for outsider in (other_agency, declined):
+        with pytest.raises(DomainError) as refused:
+            await flows.reissue(ctx, outsider, payment.id, NOW)
+        assert refused.value.status == 403
+    again = await flows.reissue(ctx, AGENCY, payment.id, NOW)
     assert again.idempotency_key == f"{failed['idempotency_key']}/retry-1" and again.status == "failed"
     with pytest.raises(DomainError) as twice:
-        await flows.reissue(ctx, admin, payment.id, NOW)
+        await flows.reissue(ctx, AGENCY, payment.id, NOW)
     assert twice.value.extra["current_state"] == "reissued"
+    admin = Principal(subject="admin-1", roles=frozenset({"admin"}))
     third = await flows.reissue(ctx, admin, again.id, NOW)
     assert third.idempotency_key.endswith("/retry-2")
     assert len(await events(db, "voucher.payment_reissued.v1")) == 2
+    assert len(await events(db, "voucher.payout_declined.v1")) == 3  # each declined attempt is an event
+
+
+class DeclinesFirstCall:
+    """A provider that declines a party's first payout and pays every later one (a bank that refused once)."""
+
+    name = "declines-first-call"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def execute(self, kind: PaymentKind, idempotency_key: str, amount: Money, party: str) -> PaymentResult:
+        first = all(called_party != party for _, called_party in self.calls)
+        self.calls.append((idempotency_key, party))
+        if first:
+            return PaymentResult(idempotency_key, "failed", f"ref-{len(self.calls)}", "declined once")
+        return PaymentResult(idempotency_key, "succeeded", f"ref-{len(self.calls)}")
+
+
+async def test_a_reissued_payout_pays_the_provider_exactly_once_even_when_reissued_concurrently(
+        db: Database, ctx: MoneyContext) -> None:
+    provider = DeclinesFirstCall()
+    ctx = replace(ctx, payments=Payments(db, provider))
+    programme = await a_programme(db)
+    voucher = await run(db, vouchers.apply, enterprise(1), programme.id, 80_000, "testing", NOW)
+    await run(db, vouchers.redeem, PROVIDER, voucher.id, REDEMPTION, NOW)
+    assert (await flows.approve(ctx, AGENCY, voucher.id, NOW)).state == "approved"  # declined: still owed
+    async with db.reading() as session:
+        declined = (await session.execute(select(VoucherPayment))).scalars().one()
+
+    async def reissue() -> VoucherPayment | None:
+        try:
+            return await flows.reissue(ctx, AGENCY, declined.id, NOW)
+        except DomainError as refused:
+            assert refused.extra["current_state"] == "reissued"
+            return None
+
+    outcomes = await asyncio.gather(*(reissue() for _ in range(5)))
+    [reissued] = [o for o in outcomes if o is not None]
+    assert (reissued.status, reissued.idempotency_key) == ("done", f"{declined.idempotency_key}/retry-1")
+    assert [key for key, _ in provider.calls] == [declined.idempotency_key, reissued.idempotency_key]
+    with pytest.raises(DomainError) as paid_already:
+        await flows.reissue(ctx, AGENCY, reissued.id, NOW)
+    assert paid_already.value.extra["current_state"] == "done"
+    assert await flows.settle_pending(ctx) == 0
+    async with db.reading() as session:
+        trail = await money_trail(session, f"csv:{programme.id}:")
+        row = await session.get(Voucher, voucher.id)
+    assert row is not None and (row.state, row.paid_fen) == ("paid", 70_000)
+    assert trail["accounts"].get("payable/provider/prov-1", 0) == 0 and trail["sum"] == {"CNY": 0}
+    assert len(await events(db, "voucher.paid.v1")) == 1
+    assert len(await events(db, "voucher.payout_declined.v1")) == 1

@@ -81,14 +81,16 @@ def test_grid_is_in_the_resource_zone() -> None:
 
 
 def test_subscription_and_credits_cannot_outlive_it() -> None:
-    ends = SUB.ends_at
     assert refused_rule(at(NOW + 2 * H), sub=None) == "no_subscription"
     ending = replace(SUB, ends_at=NOW + 3 * H)
     assert refused_rule(at(NOW + 2 * H), sub=ending) is None  # ends exactly at the subscription's end
     assert refused_rule(at(NOW + 2 * H, 90), sub=ending) == "credits_expire"
     assert refused_rule(at(NOW + 2 * H), sub=replace(SUB, ends_at=NOW)) == "subscription_inactive"
     assert refused_rule(at(NOW + 2 * H), sub=replace(SUB, starts_at=NOW + MIN)) == "subscription_inactive"
-    assert ends == SUB.ends_at
+    with pytest.raises(BookingRefused) as outliving:  # the refusal names the end and when the credits run out
+        assess([at(NOW + 2 * H, 90)], RULES, now=NOW, subscription=ending)
+    assert (outliving.value.status, outliving.value.field) == (409, "end")
+    assert ending.ends_at.isoformat() in outliving.value.detail
     priced = replace(RULES, credits_per_hour=4)
     assert refused_rule(at(NOW + 2 * H, 150), priced, sub=replace(SUB, credits_remaining=10)) is None
     assert refused_rule(at(NOW + 2 * H, 150), priced, sub=replace(SUB, credits_remaining=9)) == "insufficient_credits"

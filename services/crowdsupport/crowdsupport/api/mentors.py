@@ -154,6 +154,12 @@ async def feedback(booking_id: ResourceId, body: FeedbackBody, uow: UnitOfWorkDe
     return await mentors.give_feedback(uow, principal, booking_id, body.rating, body.comment, now)
 
 
+@router.post("/mentor-sessions/{booking_id}/check-in", response_model=BookingPublic)
+async def check_in(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: MentorRole) -> BookingPublic:
+    """The mentor checks the start-up in, inside the check-in window (15 minutes either side of the start)."""
+    return BookingPublic.of(await mentors.check_in_startup(uow, principal, booking_id, now))
+
+
 @router.post("/mentor-sessions/{booking_id}/cancel", response_model=BookingPublic)
 async def cancel(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: CurrentPrincipal) -> BookingPublic:
     """The start-up or the mentor cancels before the start."""

@@ -212,7 +212,7 @@ async def void(voucher_id: ResourceId, body: VoidBody, ctx: MoneyContextDep, now
 
 
 @router.post("/voucher-payments/{payment_id}/reissue", response_model=VoucherPayment, tags=["ledger"])
-async def reissue(payment_id: ResourceId, ctx: MoneyContextDep, now: Now,
-                  principal: CurrentPrincipal) -> VoucherPayment:
-    """An admin re-issues a declined payout or claw-back under a new idempotency key."""
+async def reissue(payment_id: ResourceId, ctx: MoneyContextDep, now: Now, principal: Agency) -> VoucherPayment:
+    """The programme's agency (or an admin) re-issues a declined payout or claw-back under a new idempotency key
+    (`<key>/retry-N`) and executes it at once; a declined attempt is re-issued once, so it pays at most once."""
     return await flows.reissue(ctx, principal, payment_id, now)

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from crowdsupport import contracts as ev
 from crowdsupport import guards
+from crowdsupport.domain.attendance import decision_open
 from crowdsupport.domain.policy import DEFAULT_POLICY
 from crowdsupport.domain.usage import UsageLine, minutes_between, subsidy
 from crowdsupport.handlers import booking
@@ -103,10 +104,21 @@ async def _usage(uow: UnitOfWork, principal: Principal, booking_id: str) -> tupl
 
 
 async def approve(uow: UnitOfWork, principal: Principal, booking_id: str, approve: bool, now: datetime) -> Booking:
-    """The owner approves or rejects a booking of an instrument that requires approval."""
-    placed, _ = await _usage(uow, principal, booking_id)
-    placed.state = transition(placed.state, BookingState.CONFIRMED if approve else BookingState.REJECTED).value
+    """The owner approves or rejects, before its slot starts, a booking of an instrument that requires approval
+    (after the start the bookings sweep expires it); a rejection frees the slot."""
+    placed, usage = await _usage(uow, principal, booking_id)
+    target = transition(placed.state, BookingState.CONFIRMED if approve else BookingState.REJECTED)
+    if not decision_open(placed.start_at, now):
+        raise DomainError(409, f"the slot started at {placed.start_at.isoformat()}; an undecided booking expires",
+                          field="booking_id", current_state=placed.state, rule="decision_closed")
+    placed.state = target.value
     placed.decided_at, placed.decided_by = now, principal.subject
+    if not approve:
+        await store.refund(uow.session, placed)
+    uow.publish(ev.InstrumentBookingDecided(booking_id=placed.id, instrument_id=usage.instrument_id,
+                                            owner_id=usage.owner_id, user_id=usage.user_id, approved=approve,
+                                            state=placed.state, start=placed.start_at, end=placed.end_at),
+                subject=placed.id, actor=principal.subject, partition_key=usage.user_id)
     await uow.commit()
     return placed
 

@@ -12,11 +12,12 @@ from crowdsupport import guards
 from crowdsupport.domain.matching import MentorProfile, Window, within_availability
 from crowdsupport.domain.policy import DEFAULT_POLICY
 from crowdsupport.handlers import booking
-from crowdsupport.handlers.common import found, lines
+from crowdsupport.handlers.common import found, lines, owner_or_admin
 from crowdsupport.models import Mentor, MentorSession
 from shared.auth import Principal
+from shared.booking import store
 from shared.booking.models import BookableResource, Booking
-from shared.booking.rules import BookingState, Interval, zone_named
+from shared.booking.rules import BookingState, Interval, check_in, zone_named
 from shared.ids import new_id
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
@@ -102,8 +103,9 @@ async def give_feedback(uow: UnitOfWork, principal: Principal, booking_id: str, 
         raise DomainError(409, "feedback opens when the session has ended", field="booking_id",
                           current_state="upcoming")
     placed = await found(uow, Booking, booking_id, "booking_id")
-    if placed.state in (BookingState.CANCELLED.value, BookingState.REJECTED.value):
-        raise DomainError(409, f"the session was {placed.state}", field="booking_id", current_state=placed.state)
+    if placed.state != BookingState.CHECKED_IN:  # cancelled, a no-show, or never checked in: it did not take place
+        raise DomainError(409, f"the session is {placed.state}; feedback is for a session that took place "
+                               "(checked in by the mentor)", field="booking_id", current_state=placed.state)
     if session.rating is not None:
         raise DomainError(409, "feedback was already given", field="booking_id", current_state="rated")
     session.rating, session.feedback, session.feedback_at = rating, comment, now
@@ -112,6 +114,22 @@ async def give_feedback(uow: UnitOfWork, principal: Principal, booking_id: str, 
                 subject=session.booking_id, actor=principal.subject, partition_key=session.mentor_id)
     await uow.commit()
     return session
+
+
+async def check_in_startup(uow: UnitOfWork, principal: Principal, booking_id: str, now: datetime) -> Booking:
+    """The mentor (or an admin) checks the start-up in, inside the engine's check-in window: the session takes
+    place. A session nobody checked in becomes a no-show (the bookings sweep)."""
+    session = await found(uow, MentorSession, booking_id, "booking_id")
+    owner_or_admin(principal, session.mentor_id, "booking_id", "the session's mentor")
+    placed = await store.load_for_update(uow.session, booking_id)
+    resource = await found(uow, BookableResource, placed.resource_id, "mentor_id")
+    placed.state = check_in(placed.state, placed.start_at, resource.rules(), now).value
+    placed.checked_in_at = now
+    uow.publish(ev.MentorSessionCheckedIn(booking_id=placed.id, mentor_id=session.mentor_id,
+                                          startup_id=session.startup_id, checked_in_at=now),
+                subject=placed.id, actor=principal.subject, partition_key=session.startup_id)
+    await uow.commit()
+    return placed
 
 
 async def cancel_session(uow: UnitOfWork, principal: Principal, booking_id: str, now: datetime) -> Booking:

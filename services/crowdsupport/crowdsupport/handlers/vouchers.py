@@ -227,7 +227,13 @@ async def approve(uow: UnitOfWork, principal: Principal, voucher_id: str, now: d
     await guards.ensure_programme_active(uow, programme)
     voucher.state = step(voucher.state, VoucherState.APPROVED).value
     voucher.decided_at, voucher.decided_by = now, principal.subject
-    payment, _ = await budget.spend(uow, voucher, now)
+    payment, transaction = await budget.spend(uow, voucher, now)
+    assert voucher.provider_id is not None
+    uow.publish(ev.VoucherApproved(voucher_id=voucher.id, programme_id=programme.id, agency_id=programme.agency_id,
+                                   enterprise_id=voucher.enterprise_id, provider_id=voucher.provider_id,
+                                   currency=voucher.currency, amount_fen=payment.amount_fen, payment_id=payment.id,
+                                   idempotency_key=payment.idempotency_key, ledger_transaction=transaction),
+                subject=voucher.id, actor=principal.subject, partition_key=voucher.enterprise_id)
     await uow.commit()
     return payment
 
@@ -277,11 +283,13 @@ async def void(uow: UnitOfWork, principal: Principal, voucher_id: str, data: Voi
 
 
 async def reissue_payment(uow: UnitOfWork, principal: Principal, payment_id: str, now: datetime) -> VoucherPayment:
-    """An admin re-issues a declined payout or claw-back under a new key `<original key>/retry-N` (the old one
-    becomes `reissued`, so it is re-issued once); the money never left the payable or the claim meanwhile."""
-    if not principal.has_any(*ADMIN):
-        raise DomainError(403, "only an admin re-issues a payment", field="payment_id")
+    """The programme's agency (or an admin) re-issues a declined payout or claw-back under a new key
+    `<original key>/retry-N`. The old one becomes `reissued` in the same transaction (its row locked), so each
+    declined attempt is re-issued once and at most one attempt of a payment is ever live: the provider is paid
+    at most once. The money never left the payable (or the claim) meanwhile."""
     old = await found(uow, VoucherPayment, payment_id, "payment_id", lock=True)
+    voucher = await found(uow, Voucher, old.voucher_id, "voucher_id")
+    authorise_agency(principal, await found(uow, Programme, voucher.programme_id, "programme_id"))
     if old.status != "failed":
         raise DomainError(409, f"the payment is {old.status!r}; only a declined one is re-issued",
                           field="payment_id", current_state=old.status)
