@@ -90,6 +90,7 @@ def _calls(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | None, d
         ("POST", f"/instrument-bookings/{ids['booking']}/check-in", None, ids["user"], other_provider),
         ("POST", f"/instrument-bookings/{ids['booking']}/check-out", None, ids["user"], other_provider),
         ("POST", f"/mentor-sessions/{ids['session']}/feedback", {"rating": 5}, ids["mentor"], other_enterprise),
+        ("POST", f"/mentor-sessions/{ids['session']}/check-in", None, ids["startup"], who("mentor")[1]),
         ("POST", f"/licence-requests/{ids['licence']}/decision", {"grant": True}, reviewer, other_provider),
         ("POST", f"/service-requests/{ids['request']}/resolution", {"resolution": "done"}, reviewer,
          other_enterprise),
@@ -142,13 +143,14 @@ async def test_every_mutating_endpoint_refuses_wrong_roles_and_wrong_owners(plat
             ids["redeemed"]]
         assert (await client.get("/redemptions/mine", headers=other_provider)).json() == []
         assert (await client.get("/redemptions/mine", headers=ids["enterprise"])).status_code == 403
-        # cancelling is for the booker and the resource's side; re-issuing a payment for an admin
+        # cancelling is for the booker and the resource's side; re-issuing a payment for the agency (or an admin)
         for path in (f"/instrument-bookings/{ids['booking']}/cancel", f"/mentor-sessions/{ids['session']}/cancel"):
             response = await client.post(path, headers=other_enterprise)
             assert response.status_code == 403 and response.headers["content-type"] == PROBLEM, path
         payments = await client.get(f"/vouchers/{ids['redeemed']}/payments", headers=programme.agency)
         assert payments.json() == []  # nothing owed before approval
-        assert (await client.post("/voucher-payments/no-such/reissue", headers=programme.agency)).status_code == 403
+        assert (await client.post("/voucher-payments/no-such/reissue", headers=programme.provider)).status_code == 403
+        assert (await client.post("/voucher-payments/no-such/reissue", headers=programme.agency)).status_code == 404
         cancelled = await client.post(f"/mentor-sessions/{ids['session']}/cancel", headers=ids["mentor"])
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled", cancelled.text
         # and the owners succeed where the others were refused
