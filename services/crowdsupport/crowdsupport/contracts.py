@@ -82,8 +82,8 @@ class RedemptionRejected(EventData):
     released_fen: int
 
 
-class VoucherPaid(EventData):
-    event_type = f"{PREFIX}.voucher.paid.v1"
+class _VoucherPayout(EventData):
+    """A voucher's payout to its provider: what is paid, to whom, under which idempotency key."""
 
     voucher_id: str
     programme_id: str
@@ -93,6 +93,11 @@ class VoucherPaid(EventData):
     currency: str
     amount_fen: int
     idempotency_key: str
+
+
+class VoucherPaid(_VoucherPayout):
+    event_type = f"{PREFIX}.voucher.paid.v1"
+
     reference: str
     ledger_transaction: str
 
@@ -296,21 +301,13 @@ class BookingCancelled(EventData):
     start: datetime
 
 
-class VoucherApproved(EventData):
+class VoucherApproved(_VoucherPayout):
     """The agency approved a redemption: reserved -> spent, the budget owes the provider (`budget -> payable`
     posted as `ledger_transaction`), and the payout `payment_id` is owed under `idempotency_key`."""
 
     event_type = f"{PREFIX}.voucher.approved.v1"
 
-    voucher_id: str
-    programme_id: str
-    agency_id: str
-    enterprise_id: str
-    provider_id: str
-    currency: str
-    amount_fen: int
     payment_id: str
-    idempotency_key: str
     ledger_transaction: str
 
 
