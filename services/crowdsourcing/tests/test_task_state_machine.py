@@ -142,16 +142,30 @@ def test_prizes_add_up_to_the_escrow(fen: int, slots: int, expected: list[int]) 
 def test_commission_and_dispute_split_in_integer_fen() -> None:
     paid = release(Money.cny(300_000), DEFAULT_POLICY.commission)
     assert (paid.net.minor, paid.commission.minor) == (270_000, 30_000)
-    split = dispute_split(Money.cny(1_000_001), 60, DEFAULT_POLICY.commission)
-    assert split.solver.gross.minor + split.poster.minor == 1_000_001
-    assert split.solver.net.minor + split.solver.commission.minor == split.solver.gross.minor
-    assert (split.solver.gross.minor, split.poster.minor) == (600_001, 400_000)
-    assert dispute_split(Money.cny(100), 0, DEFAULT_POLICY.commission).poster.minor == 100
+    solver, poster = dispute_split(Money.cny(1_000_001), 60)
+    assert (solver.minor, poster.minor) == (600_001, 400_000)
+    paid = release(solver, DEFAULT_POLICY.commission)
+    assert (paid.net.minor, paid.commission.minor) == (540_001, 60_000)  # 60,000.1 rounded half up
+    assert dispute_split(Money.cny(100), 0) == (Money.cny(0), Money.cny(100))
     with pytest.raises(ValueError):
-        dispute_split(Money.cny(100), 101, DEFAULT_POLICY.commission)
+        dispute_split(Money.cny(100), 101)
     assert pieces(Money.cny(1_000), Money.cny(300), 3) == (Money.cny(900), Money.cny(100))
     with pytest.raises(ValueError):
         pieces(Money.cny(1_000), Money.cny(300), 4)
+
+
+def test_a_red_listed_solvers_commission_is_relieved_in_its_favour() -> None:
+    """联合激励: `relief_percent` of the policy's commission is waived, the odd fen not charged."""
+    full = release(Money.cny(300_001), DEFAULT_POLICY.commission)
+    assert (full.commission.minor, full.relief_percent) == (30_000, 0)
+    half = release(Money.cny(300_001), DEFAULT_POLICY.commission, 50)
+    assert (half.net.minor, half.commission.minor, half.relief_percent) == (285_001, 15_000, 50)
+    odd = release(Money.cny(1_010), DEFAULT_POLICY.commission, 50)  # commission 101 fen, half is 50.5
+    assert (odd.net.minor, odd.commission.minor) == (960, 50)
+    assert release(Money.cny(1_000), DEFAULT_POLICY.commission, 100).commission.minor == 0
+    for relief in (-1, 101):
+        with pytest.raises(ValueError):
+            release(Money.cny(1_000), DEFAULT_POLICY.commission, relief)
 
 
 def test_dispute_stages() -> None:
