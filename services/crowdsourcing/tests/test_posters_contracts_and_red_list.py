@@ -30,6 +30,7 @@ from services.crowdsourcing.tests.test_flows_with_database import (
     task_of,
 )
 from services.crowdsourcing.tests.test_notices_prizes_and_disputes import clock
+from shared.auth import Principal
 from shared.envelope import CloudEvent
 from shared.ledger import balances
 from shared.listings import remember_listing
@@ -70,6 +71,18 @@ async def events(ctx: flows.Context, verb: str) -> list[CloudEvent]:
     async with ctx.db.reading() as session:
         feed, _ = await read_feed(session, 0, 5000)
     return [e for e in feed if e.type == f"cn.sizhong.crowdsourcing.{verb}.v1"]
+
+
+async def hired_and_accepted(ctx: flows.Context, solver: Principal, amount: int, content: str,
+                             **extra: Any) -> Task:
+    """A direct hire of `solver`, delivered, accepted and paid."""
+    task = await post(ctx, "direct_hire", [amount], solver_id=solver.subject, **extra)
+    await publish(ctx, task)
+    await run(ctx, handlers.answer_hire, solver, task.id, True, ctx.clock.now())
+    work = await run(ctx, handlers.submit, solver, task.id, content, ctx.clock.now())
+    await flows.run(ctx, lambda uow: handlers.accept_submission(uow, POSTER, work.id, ctx.clock.now()))
+    await flows.settle_task(ctx, task.id)
+    return task
 
 
 async def refusal(command: Awaitable[Any]) -> DomainError:
@@ -218,12 +231,7 @@ async def test_a_red_listed_solver_pays_half_the_commission_on_acceptance_and_on
     red, plain = person("red-solver", "solver"), person("plain-solver", "solver")
     await listed(ctx, red.subject, 1, red=True, relief=50)
     # acceptance: 300,001 -> commission 30,000 (10%, half up), half of it relieved
-    hire = await post(ctx, "direct_hire", [300_001], solver_id=red.subject)
-    await publish(ctx, hire)
-    await run(ctx, handlers.answer_hire, red, hire.id, True, ctx.clock.now())
-    work = await run(ctx, handlers.submit, red, hire.id, "report", ctx.clock.now())
-    await flows.run(ctx, lambda uow: handlers.accept_submission(uow, POSTER, work.id, ctx.clock.now()))
-    await flows.settle_task(ctx, hire.id)
+    hire = await hired_and_accepted(ctx, red, 300_001, "report")
     assert await money(ctx, hire.id) == {"payout:red-solver": 285_001}
     released = [e.data for e in await events(ctx, "escrow.released") if e.subject == hire.id]
     assert [(d["net_fen"], d["commission_fen"], d["commission_relief_percent"]) for d in released] == \
@@ -263,12 +271,7 @@ async def test_a_red_listed_solver_pays_half_the_commission_on_acceptance_and_on
 
     # the listing ends (repair, upheld objection or expiry): the full commission again
     await listed(ctx, red.subject, 2, red=False)
-    again = await post(ctx, "direct_hire", [300_001], solver_id=red.subject)
-    await publish(ctx, again)
-    await run(ctx, handlers.answer_hire, red, again.id, True, ctx.clock.now())
-    work = await run(ctx, handlers.submit, red, again.id, "report 2", ctx.clock.now())
-    await flows.run(ctx, lambda uow: handlers.accept_submission(uow, POSTER, work.id, ctx.clock.now()))
-    await flows.settle_task(ctx, again.id)
+    again = await hired_and_accepted(ctx, red, 300_001, "report 2")
     assert await money(ctx, again.id) == {"payout:red-solver": 270_001}
 
 
