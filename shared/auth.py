@@ -18,7 +18,7 @@ from shared.ids import utcnow
 
 ROLES = frozenset({
     "enterprise", "solver", "founder", "backer", "investor", "space_operator", "resident", "mentor", "provider",
-    "agency", "reviewer", "mediator", "regulator", "admin",
+    "agency", "reviewer", "mediator", "regulator", "admin", "institute",
 })
 SERVICE_ROLE = "service"  # machine role held only by tokens the services mint for each other
 ALGORITHM = "HS256"

@@ -38,15 +38,25 @@ class Market:
         return datetime.fromisoformat(response.json()["now"])
 
     async def verified_organisation(self) -> str:
-        """Registered through the gateway; usable once crowdsourcing's replica has it (an event away)."""
-        organisation = await self.platform.register_organisation(self.poster)
-
-        async def replicated() -> None:
-            response = await self.client.get(f"/subjects/{organisation['id']}", headers=self.poster)
-            assert response.status_code == 200, response.text
-
-        await eventually(replicated, within=15)
+        """Registered and real-name verified through the gateway (the poster verified first); usable once
+        crowdsourcing's replica shows it verified (an event away)."""
+        organisation = await self.platform.verified_organisation(self.poster)
+        await self.replicated(organisation["id"], verified=True)
         return str(organisation["id"])
+
+    async def registered_organisation(self) -> str:
+        """Registered through the gateway, never verified: its poster's tasks are reviewed."""
+        organisation = await self.platform.register_organisation(self.poster)
+        await self.replicated(organisation["id"], verified=False)
+        return str(organisation["id"])
+
+    async def replicated(self, organisation_id: str, *, verified: bool) -> None:
+        async def known() -> None:
+            response = await self.client.get(f"/subjects/{organisation_id}", headers=self.poster)
+            assert response.status_code == 200, response.text
+            assert (response.json()["verified_at"] is not None) is verified, response.json()
+
+        await eventually(known, within=15)
 
     async def call(self, method: str, path: str, headers: dict[str, str], body: Any = None,
                    status: int = 200) -> Any:
@@ -96,8 +106,17 @@ class Market:
         assert ledger["escrow_held"] == {}, ledger["escrow_held"]
         assert all(p["status"] == "paid" for p in ledger["payouts"]), ledger["payouts"]
         assert all(a["status"] == "succeeded" for a in ledger["payment_attempts"]), ledger["payment_attempts"]
-        keys = [op["idempotency_key"] for op in ledger["provider_operations"]]
-        assert len(keys) == len(set(keys)) == len(ledger["payment_attempts"])
+        # the provider executed exactly what was asked of it, by key, kind and amount ...
+        executed = {op["idempotency_key"]: (op["kind"], int(op["amount"])) for op in ledger["provider_operations"]}
+        asked = {a["idempotency_key"]: (a["kind"], int(a["amount"])) for a in ledger["payment_attempts"]}
+        assert executed == asked, (executed, asked)
+        # ... every payout and refund owed was executed for its amount ...
+        for payout in ledger["payouts"]:
+            assert executed.get(payout["idempotency_key"]) == (payout["kind"], payout["amount_fen"]), payout
+        # ... and what was charged equals what left again plus the commission the platform kept
+        moved = {kind: sum(fen for k, fen in executed.values() if k == kind) for kind in ("charge", "payout", "refund")}
+        kept = ledger["accounts"].get("revenue/commission", 0)
+        assert moved["charge"] == moved["payout"] + moved["refund"] + kept, (moved, kept)
         owed = {k: v for k, v in ledger["accounts"].items() if k.startswith("payable/") and v}
         assert owed == {}, owed
         trial = await self.call("GET", "/ledger/trial-balance", self.platform.admin)
@@ -276,10 +295,13 @@ async def test_two_acceptances_and_a_timed_out_payout_pay_exactly_once(platform:
         paid = await market.assert_settled(task)
         assert paid == {f"payout:{solver_id}": 630_000}
         ledger = await market.ledger(task)
-        payout_ops = [op for op in ledger["provider_operations"] if op["kind"] == "payout"]
-        assert len(payout_ops) == 1  # executed once by the provider, though its first answer timed out
+        # the provider paid the solver 630,000 once (its first answer timed out), kept 70,000 and charged 700,000
+        money_moved = sorted((op["kind"], int(op["amount"])) for op in ledger["provider_operations"])
+        assert money_moved == [("charge", 700_000), ("payout", 630_000)], money_moved
+        assert ledger["accounts"]["revenue/commission"] == 70_000
         await market.call("POST", "/testing/jobs/payouts/run", platform.admin)
         assert await market.assert_settled(task) == paid
+        assert (await market.ledger(task))["provider_operations"] == ledger["provider_operations"]  # nothing more
 
 
 async def test_declined_charge_cancels_the_task_with_a_typed_reason(platform: PlatformUnderTest) -> None:

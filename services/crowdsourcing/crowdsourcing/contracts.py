@@ -24,7 +24,7 @@ class TaskPosted(EventData):
     task_id: str
     parent_id: str | None
     poster_id: str
-    poster_type: str
+    poster_type: str  # enterprise | agency (public-service purchase, 政府购买服务) | institute
     organisation_id: str | None
     poster_verified: bool
     mode: str
@@ -42,6 +42,7 @@ class TaskPosted(EventData):
     prize_ranks: list[int] = Field(default_factory=list)
     public_notice: bool = False
     max_bids: int | None = None
+    verification_level: str | None = None  # the gateway's real-name verification of the poster's organisation
 
 
 class _TaskTransition(EventData):
@@ -61,6 +62,7 @@ class TaskEscrowFunded(_TaskTransition):
 class TaskSentToReview(_TaskTransition):
     event_type = f"{PREFIX}.task.sent_to_review.v1"
     why: str
+    fast_track: bool = False  # a red-listed poster's task goes ahead in the review queue (联合激励)
 
 
 class TaskOpened(_TaskTransition):
@@ -154,6 +156,7 @@ class _Release(EventData):
     commission_fen: int
     ledger_transaction: str
     policy_version: str
+    commission_relief_percent: int = 0  # of the policy's commission, waived for a red-listed solver (联合激励)
 
 
 class EscrowReleased(_Release):
@@ -382,6 +385,7 @@ class DisputeResolved(EventData):
     lost_by: str | None
     policy_version: str
     submission_id: str | None = None
+    commission_relief_percent: int = 0  # of the policy's commission on the solver's part (red-listed solver)
 
 
 class RatingGiven(EventData):

@@ -84,15 +84,19 @@ def _payout(uow: UnitOfWork, task: Task, kind: str, party: str, account: str, am
                            cause=cause, created_at=now))
 
 
+async def solver_terms(uow: UnitOfWork, solver_id: str, gross: Money) -> Release:
+    """What a solver receives of `gross` and what the platform keeps: the policy's commission, relieved by the
+    percentage credit's policy sets when the solver is red-listed (联合激励, from the local listing replica).
+    Every payout to a solver (acceptance, prize, dispute split) is computed here, so none escapes the relief."""
+    benefits = await red_list_benefits(uow.session, solver_id)
+    return release(gross, DEFAULT_POLICY.commission, benefits.commission_relief_percent)
+
+
 async def release_to_solver(uow: UnitOfWork, task: Task, milestone: Milestone, solver_id: str, gross: Money,
                             cause_id: str, actor: str, now: datetime, submission_id: str | None) -> Release | None:
-    """Escrow -> the solver's payable (net) and commission; a payout is queued. None if done before. A red-listed
-    solver's commission is relieved by the percentage credit's policy sets (联合激励)."""
-    split = release(gross, DEFAULT_POLICY.commission)
-    benefits = await red_list_benefits(uow.session, solver_id)
-    if benefits.red_listed and split.commission.minor:
-        commission = Money(gross.currency, benefits.relieved(split.commission.minor))
-        split = Release(gross, gross - commission, commission)
+    """Escrow -> the solver's payable (net) and commission (`solver_terms`); a payout is queued. None if done
+    before."""
+    split = await solver_terms(uow, solver_id, gross)
     transaction = txn(task.id, "release", cause_id)
     postings = [Posting(escrow_account(milestone), -gross), Posting(solver_payable(solver_id), split.net),
                 Posting(COMMISSION, split.commission)]
@@ -103,7 +107,8 @@ async def release_to_solver(uow: UnitOfWork, task: Task, milestone: Milestone, s
     uow.publish(ev.EscrowReleased(task_id=task.id, milestone_id=milestone.id, solver_id=solver_id,
                                   currency=gross.currency, gross_fen=gross.minor, net_fen=split.net.minor,
                                   commission_fen=split.commission.minor, ledger_transaction=transaction,
-                                  policy_version=DEFAULT_POLICY.version, submission_id=submission_id),
+                                  policy_version=DEFAULT_POLICY.version, submission_id=submission_id,
+                                  commission_relief_percent=split.relief_percent),
                 subject=task.id, actor=actor, partition_key=solver_id)
     return split
 
@@ -142,19 +147,19 @@ async def roll_forward(uow: UnitOfWork, task: Task, source: Milestone, target: M
 
 
 async def split_for_dispute(uow: UnitOfWork, task: Task, milestone: Milestone, dispute_id: str, solver_id: str,
-                            solver_gross: Money, commission: Money, solver_net: Money, poster_part: Money,
-                            now: datetime) -> bool:
-    """One transaction: escrow -> solver payable (net) + commission + poster payable; payouts queued."""
+                            solver_gross: Money, poster_part: Money, now: datetime) -> Release:
+    """One transaction: escrow -> solver payable (net, `solver_terms`) + commission + poster payable; payouts
+    queued. Returns the solver's terms (posting them again changes nothing)."""
+    split = await solver_terms(uow, solver_id, solver_gross)
     transaction = txn(task.id, "dispute", dispute_id)
     escrow = solver_gross + poster_part
-    postings = [Posting(escrow_account(milestone), -escrow), Posting(solver_payable(solver_id), solver_net),
-                Posting(COMMISSION, commission), Posting(poster_payable(task.poster_id), poster_part)]
-    if not await post(uow.session, transaction, postings, kind="escrow.dispute_split",
-                      memo=f"task {task.id} milestone {milestone.seq}: dispute {dispute_id}"):
-        return False
-    _payout(uow, task, "payout", solver_id, solver_payable(solver_id), solver_net, transaction, now)
-    _payout(uow, task, "refund", task.poster_id, poster_payable(task.poster_id), poster_part, transaction, now)
-    return True
+    postings = [Posting(escrow_account(milestone), -escrow), Posting(solver_payable(solver_id), split.net),
+                Posting(COMMISSION, split.commission), Posting(poster_payable(task.poster_id), poster_part)]
+    if await post(uow.session, transaction, postings, kind="escrow.dispute_split",
+                  memo=f"task {task.id} milestone {milestone.seq}: dispute {dispute_id}"):
+        _payout(uow, task, "payout", solver_id, solver_payable(solver_id), split.net, transaction, now)
+        _payout(uow, task, "refund", task.poster_id, poster_payable(task.poster_id), poster_part, transaction, now)
+    return split
 
 
 async def record_payout_executed(uow: UnitOfWork, payout: Payout, reference: str) -> str:

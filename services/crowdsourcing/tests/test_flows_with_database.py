@@ -272,9 +272,9 @@ async def test_declined_charge_cancels_and_timed_out_payout_is_paid_once(ctx: fl
     async with ctx.db.reading() as session:
         from sqlalchemy import text
 
-        calls = (await session.execute(text("SELECT count(*) FROM sandbox_provider_operations WHERE party = :p"),
-                                       {"p": solver.subject})).scalar_one()
-    assert calls == 1
+        executed = (await session.execute(text(
+            "SELECT kind, amount FROM sandbox_provider_operations WHERE party = :p"), {"p": solver.subject})).all()
+    assert [tuple(row) for row in executed] == [("payout", 540_000)]  # paid to the solver once, for its amount
 
 
 async def test_deadlines_expire_and_abandonment_warns_then_escalates(ctx: flows.Context) -> None:

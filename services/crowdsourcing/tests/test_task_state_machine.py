@@ -1,5 +1,6 @@
-"""The task state machine, every mode: each legal step is allowed, every other step is a 409 naming the state.
-Plus the pure money rules: prizes, commission, dispute splits (integer fen, parts add up)."""
+"""The task state machine, every mode: each legal step is allowed, every other step is a 409 naming the state;
+a general contract's steps from its sub-tasks'; who posts as which kind. Plus the pure money rules: prizes,
+commission and a red-listed solver's relief, dispute splits (integer fen, parts add up)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from crowdsourcing.domain.task import (
     TaskState,
     TerminalReason,
     allowed,
+    contract_steps,
     may_be_public,
     needs_review,
+    poster_kind,
     step,
 )
 
@@ -142,16 +145,30 @@ def test_prizes_add_up_to_the_escrow(fen: int, slots: int, expected: list[int]) 
 def test_commission_and_dispute_split_in_integer_fen() -> None:
     paid = release(Money.cny(300_000), DEFAULT_POLICY.commission)
     assert (paid.net.minor, paid.commission.minor) == (270_000, 30_000)
-    split = dispute_split(Money.cny(1_000_001), 60, DEFAULT_POLICY.commission)
-    assert split.solver.gross.minor + split.poster.minor == 1_000_001
-    assert split.solver.net.minor + split.solver.commission.minor == split.solver.gross.minor
-    assert (split.solver.gross.minor, split.poster.minor) == (600_001, 400_000)
-    assert dispute_split(Money.cny(100), 0, DEFAULT_POLICY.commission).poster.minor == 100
+    solver, poster = dispute_split(Money.cny(1_000_001), 60)
+    assert (solver.minor, poster.minor) == (600_001, 400_000)
+    paid = release(solver, DEFAULT_POLICY.commission)
+    assert (paid.net.minor, paid.commission.minor) == (540_001, 60_000)  # 60,000.1 rounded half up
+    assert dispute_split(Money.cny(100), 0) == (Money.cny(0), Money.cny(100))
     with pytest.raises(ValueError):
-        dispute_split(Money.cny(100), 101, DEFAULT_POLICY.commission)
+        dispute_split(Money.cny(100), 101)
     assert pieces(Money.cny(1_000), Money.cny(300), 3) == (Money.cny(900), Money.cny(100))
     with pytest.raises(ValueError):
         pieces(Money.cny(1_000), Money.cny(300), 4)
+
+
+def test_a_red_listed_solvers_commission_is_relieved_in_its_favour() -> None:
+    """联合激励: `relief_percent` of the policy's commission is waived, the odd fen not charged."""
+    full = release(Money.cny(300_001), DEFAULT_POLICY.commission)
+    assert (full.commission.minor, full.relief_percent) == (30_000, 0)
+    half = release(Money.cny(300_001), DEFAULT_POLICY.commission, 50)
+    assert (half.net.minor, half.commission.minor, half.relief_percent) == (285_001, 15_000, 50)
+    odd = release(Money.cny(1_010), DEFAULT_POLICY.commission, 50)  # commission 101 fen, half is 50.5
+    assert (odd.net.minor, odd.commission.minor) == (960, 50)
+    assert release(Money.cny(1_000), DEFAULT_POLICY.commission, 100).commission.minor == 0
+    for relief in (-1, 101):
+        with pytest.raises(ValueError):
+            release(Money.cny(1_000), DEFAULT_POLICY.commission, relief)
 
 
 def test_dispute_stages() -> None:
@@ -203,3 +220,38 @@ def test_a_notice_takes_objections_while_it_runs_and_is_final_once_nothing_waits
     assert not notice.is_final("published", ends, 1, after)  # an objection waits for a reviewer
     assert not notice.is_final("published", ends, 0, ends)  # the period still runs
     assert not notice.is_final("withdrawn", ends, 0, after)
+
+
+@pytest.mark.parametrize(("contract", "sub_tasks", "steps"), [
+    (S.OPEN, [], []),
+    (S.OPEN, [S.OPEN, S.UNDER_REVIEW], []),  # published sub-tasks have not started
+    (S.OPEN, [S.OPEN, S.IN_PROGRESS], [S.IN_PROGRESS]),  # the first one started
+    (S.OPEN, [S.SUBMITTED], [S.IN_PROGRESS]),
+    (S.IN_PROGRESS, [S.COMPLETED, S.OPEN], []),  # one still open
+    (S.IN_PROGRESS, [S.COMPLETED, S.DISPUTED], []),
+    (S.IN_PROGRESS, [S.COMPLETED, S.CANCELLED], [S.COMPLETED]),  # all finished, one completed
+    (S.IN_PROGRESS, [S.RATED, S.EXPIRED], [S.COMPLETED]),
+    (S.IN_PROGRESS, [S.CANCELLED, S.EXPIRED], []),  # none completed: it waits for a new sub-task
+    (S.OPEN, [S.COMPLETED, S.CANCELLED], [S.IN_PROGRESS, S.COMPLETED]),  # published after they finished
+    (S.DRAFT, [S.COMPLETED], []),  # a draft does not move; its publication rolls up
+    (S.COMPLETED, [S.COMPLETED], []),
+    (S.CANCELLED, [S.IN_PROGRESS], []),
+])
+def test_a_general_contract_moves_with_its_sub_tasks(contract: TaskState, sub_tasks: list[TaskState],
+                                                     steps: list[TaskState]) -> None:
+    assert contract_steps(contract, sub_tasks) == steps
+    for before, after in pairwise([contract, *steps]):
+        assert after in allowed(M.GENERAL_CONTRACT, before)
+
+
+def test_the_poster_kind_is_a_poster_role_the_caller_holds() -> None:
+    assert poster_kind(frozenset({"institute"}), None) == "institute"
+    assert poster_kind(frozenset({"agency", "solver"}), None) == "agency"
+    assert poster_kind(frozenset({"enterprise", "institute"}), "enterprise") == "enterprise"
+    assert poster_kind(frozenset({"admin"}), "institute") == "institute"  # an admin acts for any poster
+    for roles, requested, status in [({"enterprise"}, "agency", 403), ({"solver"}, "enterprise", 403),
+                                     ({"enterprise", "agency"}, None, 422), ({"admin"}, None, 422),
+                                     ({"solver"}, None, 422), ({"enterprise"}, "bank", 422)]:
+        with pytest.raises(DomainError) as refused:
+            poster_kind(frozenset(roles), requested)
+        assert (refused.value.status, refused.value.field) == (status, "poster_type"), (roles, requested)

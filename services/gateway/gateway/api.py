@@ -17,9 +17,9 @@ from shared.service_app import ReadSessionDep, UnitOfWorkDep
 from shared.validation import PlainText, ResourceId
 
 SelfAssignableRole = Literal["enterprise", "solver", "founder", "backer", "investor", "resident", "mentor",
-                             "provider"]  # gateway.domain.roles.SELF_SERVICE
+                             "provider", "institute"]  # gateway.domain.roles.SELF_SERVICE
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
-ORGANISATION_ROLES = ("enterprise", "founder", "provider", "agency", "space_operator", "admin")
+ORGANISATION_ROLES = ("enterprise", "founder", "provider", "agency", "space_operator", "institute", "admin")
 
 
 class SignUp(BaseModel):

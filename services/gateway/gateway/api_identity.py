@@ -23,7 +23,7 @@ router = APIRouter(tags=["identity"])
 SEES_WHOLE_NUMBERS = ("admin", "regulator")  # besides the subject itself
 Unmasked = Annotated[bool, Query(description="show the whole number (the subject itself, admins, regulators)")]
 Role = Literal["enterprise", "solver", "founder", "backer", "investor", "space_operator", "resident", "mentor",
-               "provider", "agency", "reviewer", "mediator", "regulator", "admin"]
+               "provider", "agency", "reviewer", "mediator", "regulator", "admin", "institute"]
 assert set(Role.__args__) == ROLES  # type: ignore[attr-defined]
 
 

@@ -11,14 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crowdsourcing import flows, handlers
+from crowdsourcing.domain.task import ACTS_FOR_POSTERS, POSTER_KINDS
 from crowdsourcing.models import Milestone, Task
 from shared.auth import ROLES, Principal, require_roles
 from shared.context import MoneyContextDep
 from shared.ledger import balances
 from shared.validation import ID_PATTERN, PlainText
 
-POSTER_ROLES = ("enterprise", "agency", "admin")
-PARTY_ROLES = ("enterprise", "agency", "solver")
+POSTER_ROLES = (*POSTER_KINDS, ACTS_FOR_POSTERS)
+PARTY_ROLES = (*POSTER_KINDS, "solver")
 READ_OVERRIDE = ("admin", "regulator")
 PERSON_ROLES = tuple(sorted(ROLES))
 

@@ -51,7 +51,8 @@ class TaskCreate(Strict):
     kind: TaskKind
     title: Title
     description: Annotated[PlainText, Field(max_length=8000)] = ""
-    poster_type: Literal["enterprise", "institute", "agency"] = "enterprise"
+    poster_type: Literal["enterprise", "institute", "agency"] | None = Field(
+        default=None, description="the kind of poster; by default the one poster role the caller holds")
     organisation_id: Id | None = None
     milestones: list[MilestoneCreate] = Field(default=[], max_length=DEFAULT_POLICY.max_milestones)
     deadline: Moment | None = None
@@ -118,9 +119,8 @@ class ReviewBody(Strict):
 @router.get("/reviews/tasks", response_model=list[TaskView], tags=["review"])
 async def review_queue(session: ReadSessionDep, principal: Reviewer, limit: Limit = 50,
                        offset: Offset = 0) -> list[TaskView]:
-    tasks = (await session.execute(select(Task).where(Task.state == TaskState.UNDER_REVIEW.value)
-                                   .order_by(col(Task.updated_at), col(Task.id)).limit(limit).offset(offset))).scalars()
-    return [await _view(session, t, principal) for t in tasks]
+    """Red-listed posters' tasks first (fast-track review, 联合激励), then the oldest first."""
+    return [await _view(session, t, principal) for t in await handlers.review_queue(session, limit, offset)]
 
 
 @router.post("/tasks/{task_id}/review", response_model=TaskView, tags=["review"])

@@ -1,4 +1,5 @@
-"""How escrow is divided (pure, integer fen): prizes among winners, commission, dispute shares.
+"""How escrow is divided (pure, integer fen): prizes among winners, commission (with a red-listed solver's
+relief), dispute shares.
 
 The parts of every division add back up to the whole, so the ledger always balances.
 """
@@ -19,11 +20,17 @@ class Release:
     gross: Money
     net: Money
     commission: Money
+    relief_percent: int = 0  # of the policy's commission, waived for a red-listed solver
 
 
-def release(gross: Money, commission_rate: Fraction) -> Release:
-    commission = gross.share(commission_rate)
-    return Release(gross, gross - commission, commission)
+def release(gross: Money, commission_rate: Fraction, relief_percent: int = 0) -> Release:
+    """The policy's commission on what a solver receives, less the relief a red-listed solver gets (联合激励:
+    `relief_percent` of the commission waived, rounded in the solver's favour)."""
+    if not 0 <= relief_percent <= 100:
+        raise ValueError("a relief is a percentage between 0 and 100")
+    charged = gross.share(commission_rate).minor * (100 - relief_percent) // 100
+    commission = Money(gross.currency, charged)
+    return Release(gross, gross - commission, commission, relief_percent)
 
 
 def prizes(escrow: Money, slots: int) -> list[Money]:
@@ -41,18 +48,13 @@ def pieces(escrow: Money, unit: Money, accepted: int) -> tuple[Money, Money]:
     return paid, escrow - paid
 
 
-@dataclass(frozen=True)
-class DisputeSplit:
-    solver: Release
-    poster: Money
-
-
-def dispute_split(escrow: Money, solver_percent: int, commission_rate: Fraction) -> DisputeSplit:
-    """The escrow split in stated shares (e.g. 60/40); commission only on what the solver receives."""
+def dispute_split(escrow: Money, solver_percent: int) -> tuple[Money, Money]:
+    """The escrow split in stated shares (e.g. 60/40): (the solver's gross, the poster's part). The solver's
+    gross is then paid like any other solver's money (`release`: commission, and relief if red-listed)."""
     if not 0 <= solver_percent <= 100:
         raise ValueError("a share is a percentage between 0 and 100")
     solver, poster = escrow.split([Fraction(solver_percent, 100), Fraction(100 - solver_percent, 100)])
-    return DisputeSplit(release(solver, commission_rate), poster)
+    return solver, poster
 
 
 def ranked_prizes(escrow: Money, weights: list[int]) -> list[Money]:

@@ -23,6 +23,7 @@ An illegal step is a 409 naming the current state.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from shared.problems import DomainError
@@ -158,11 +159,53 @@ def step(mode: TaskMode | str, current: TaskState | str, target: TaskState,
     return target
 
 
+STARTED_STATES = frozenset({S.IN_PROGRESS, S.SUBMITTED, S.REVISION_REQUESTED, S.ACCEPTED, S.DISPUTED, S.COMPLETED,
+                            S.RATED})
+FINISHED_STATES = frozenset({S.COMPLETED, S.RATED, S.CANCELLED, S.EXPIRED})
+DONE_STATES = frozenset({S.COMPLETED, S.RATED})
+
+
+def contract_steps(contract: TaskState | str, sub_tasks: Iterable[TaskState | str]) -> list[TaskState]:
+    """The steps a general contract (总包) takes, given the states of its sub-tasks (分包): it starts once a
+    sub-task has started, and completes once every sub-task is finished and at least one of them completed.
+    (Sub-tasks that all ended without completing leave it waiting for a new sub-task.)"""
+    state, states = TaskState(contract), {TaskState(s) for s in sub_tasks}
+    steps: list[TaskState] = []
+    if state is S.OPEN and states & STARTED_STATES:
+        state = step(M.GENERAL_CONTRACT, state, S.IN_PROGRESS)
+        steps.append(state)
+    if state is S.IN_PROGRESS and states <= FINISHED_STATES and states & DONE_STATES:
+        steps.append(step(M.GENERAL_CONTRACT, state, S.COMPLETED))
+    return steps
+
+
 def needs_review(mode: TaskMode | str, budget_fen: int, poster_verified: bool, threshold_fen: int) -> bool:
     """Bounties (and contests) below the threshold, and every task of an unverified poster, are reviewed."""
     if not poster_verified:
         return True
     return TaskMode(mode) in COMPETITIVE_MODES and budget_fen < threshold_fen
+
+
+POSTER_KINDS = ("enterprise", "agency", "institute")  # DOMAIN 众包: enterprises, agencies (政府购买服务), institutes
+ACTS_FOR_POSTERS = "admin"
+
+
+def poster_kind(roles: frozenset[str], requested: str | None) -> str:
+    """The kind of poster a task records: the poster role the caller holds (an admin may act for any kind).
+    A caller holding several poster roles, or an admin, names the one it posts as."""
+    held = [kind for kind in POSTER_KINDS if kind in roles]
+    if requested is not None:
+        if requested not in POSTER_KINDS:
+            raise DomainError(422, f"a poster is one of {', '.join(POSTER_KINDS)}", field="poster_type")
+        if requested not in held and ACTS_FOR_POSTERS not in roles:
+            raise DomainError(403, f"posting as {requested!r} needs the {requested} role"
+                              + (" (public-service purchase, 政府购买服务, is posted by an agency)"
+                                 if requested == "agency" else ""), field="poster_type")
+        return requested
+    if len(held) == 1:
+        return held[0]
+    raise DomainError(422, "name the kind of poster you post as" + (f" (you hold {', '.join(held)})" if held else ""),
+                      field="poster_type")
 
 
 def may_be_public(involves_personal_data: bool) -> bool:

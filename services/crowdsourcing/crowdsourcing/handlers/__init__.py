@@ -54,6 +54,7 @@ from crowdsourcing.handlers.funding import (
     charge_attempts,
     finish_funding,
     prepare_publication,
+    review_queue,
     review_task,
 )
 from crowdsourcing.handlers.notices import decide_objection, finalise_notice, object_to_award, withdrawn_at
@@ -114,6 +115,7 @@ __all__ = [
     "remember_roles",
     "request_revision",
     "resolve_dispute",
+    "review_queue",
     "review_task",
     "round_prizes",
     "select_winners",

@@ -14,7 +14,7 @@ from crowdsourcing import contracts as ev
 from crowdsourcing.domain.notice import NoticeState
 from crowdsourcing.domain.policy import DEFAULT_POLICY
 from crowdsourcing.domain.settlement import prizes, ranked_prizes
-from crowdsourcing.domain.task import TaskState, TerminalReason, step
+from crowdsourcing.domain.task import TaskState, TerminalReason, contract_steps, step
 from crowdsourcing.models import AwardNotice, Dispute, Milestone, Task
 from shared.auth import SERVICE_ROLE, Principal
 from shared.money import Money
@@ -25,7 +25,6 @@ S = TaskState
 POLICY = DEFAULT_POLICY
 SYSTEM = "system:crowdsourcing"
 MANAGER_OVERRIDE = ("admin",)
-FINISHED = frozenset({S.COMPLETED, S.RATED, S.CANCELLED, S.EXPIRED})
 
 
 def sha256(text: str) -> str:
@@ -116,23 +115,22 @@ async def move(uow: UnitOfWork, task: Task, target: TaskState, actor: str, now: 
 
 
 async def _roll_up(uow: UnitOfWork, task: Task, actor: str, now: datetime) -> None:
-    """A general contract (总包) starts when a sub-task starts, and completes when every sub-task is finished
-    (at least one completed)."""
+    """A sub-task's step may move its general contract (总包)."""
     parent = await task_for_update(uow, task.parent_id or "", field="parent_id")
-    if task.state == S.IN_PROGRESS and parent.state == S.OPEN:
-        await move(uow, parent, S.IN_PROGRESS, actor, now, assignee_id=None)
-        return
-    if task.state not in FINISHED:
-        return
-    await uow.session.flush()
-    states = set((await uow.session.execute(select(Task.state).where(Task.parent_id == parent.id))).scalars())
-    if states <= {s.value for s in FINISHED} and states & {S.COMPLETED.value, S.RATED.value}:
-        if parent.state == S.OPEN:
-            await move(uow, parent, S.IN_PROGRESS, actor, now, assignee_id=None)
-        if parent.state == S.IN_PROGRESS:
-            await move(uow, parent, S.COMPLETED, actor, now, solver_ids=[], on_time=True, accepted_submissions=0,
-                       settled_by_dispute=False)
+    await roll_up_contract(uow, parent, actor, now)
 
+
+async def roll_up_contract(uow: UnitOfWork, contract: Task, actor: str, now: datetime) -> None:
+    """Move a general contract as its sub-tasks' states say (`contract_steps`): started once one started,
+    completed once all are finished and one completed."""
+    await uow.session.flush()
+    states = (await uow.session.execute(select(Task.state).where(Task.parent_id == contract.id))).scalars().all()
+    for target in contract_steps(contract.state, states):
+        if target is S.IN_PROGRESS:
+            await move(uow, contract, target, actor, now, assignee_id=None)
+        else:  # the sub-tasks' own events name their solvers and accepted work
+            await move(uow, contract, target, actor, now, solver_ids=[], on_time=True, accepted_submissions=0,
+                       settled_by_dispute=False)
 
 
 def _allowed(task: Task) -> frozenset[TaskState]:

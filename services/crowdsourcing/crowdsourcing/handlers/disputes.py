@@ -192,9 +192,9 @@ async def _resolve(uow: UnitOfWork, dispute: Dispute, percent: int, basis: str, 
     milestones = await milestones_of(uow, task.id)
     milestone = next(m for m in milestones if m.id == dispute.milestone_id)
     pot = await escrow.escrow_of(uow, task, milestone)
-    split = dispute_split(pot, percent, POLICY.commission)
-    await escrow.split_for_dispute(uow, task, milestone, dispute.id, dispute.solver_id, split.solver.gross,
-                                   split.solver.commission, split.solver.net, split.poster, now)
+    solver_gross, poster_part = dispute_split(pot, percent)
+    paid = await escrow.split_for_dispute(uow, task, milestone, dispute.id, dispute.solver_id, solver_gross,
+                                          poster_part, now)
     milestone.state, milestone.settled_at = "settled", now
     dispute.stage = dispute_rules.DisputeStage.RESOLVED.value
     dispute.solver_share_percent, dispute.basis = percent, basis
@@ -205,9 +205,10 @@ async def _resolve(uow: UnitOfWork, dispute: Dispute, percent: int, basis: str, 
     uow.publish(ev.DisputeResolved(dispute_id=dispute.id, task_id=task.id, milestone_id=milestone.id,
                                    poster_id=dispute.poster_id, solver_id=dispute.solver_id, stage=stage,
                                    resolved_by=actor, solver_share_percent=percent,
-                                   solver_gross_fen=split.solver.gross.minor, solver_net_fen=split.solver.net.minor,
-                                   commission_fen=split.solver.commission.minor, poster_fen=split.poster.minor,
-                                   lost_by=dispute_rules.lost_by(percent), policy_version=task.policy_version),
+                                   solver_gross_fen=paid.gross.minor, solver_net_fen=paid.net.minor,
+                                   commission_fen=paid.commission.minor, poster_fen=poster_part.minor,
+                                   lost_by=dispute_rules.lost_by(percent), policy_version=task.policy_version,
+                                   commission_relief_percent=paid.relief_percent),
                 subject=dispute.id, actor=actor, partition_key=task.id)
     await uow.session.flush()
     await _refund_all(uow, task, [m for m in milestones if m.seq > milestone.seq], "dispute_ended", actor, now)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, case, exists, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from crowdsourcing import contracts as ev
 from crowdsourcing import escrow
@@ -22,10 +23,12 @@ from crowdsourcing.handlers.common import (
     authorise_poster,
     milestones_of,
     move,
+    roll_up_contract,
     task_for_update,
 )
 from crowdsourcing.models import Bid, Milestone, Task
 from shared.auth import Principal
+from shared.listings import ListingReplica, red_list_benefits
 from shared.money import Money
 from shared.payments import PaymentResult
 from shared.problems import DomainError
@@ -52,9 +55,11 @@ async def prepare_publication(uow: UnitOfWork, principal: Principal | None, task
     if task.state == S.DRAFT and mode not in ESCROW_UP_FRONT:
         if mode is not TaskMode.GENERAL_CONTRACT and needs_review(mode, task.budget_fen, task.poster_verified,
                                                                     POLICY.review_threshold_fen):
-            await move(uow, task, S.UNDER_REVIEW, actor, now, why=_review_reason(task))
+            await move(uow, task, S.UNDER_REVIEW, actor, now, **await _review_facts(uow, task))
         else:
             await move(uow, task, S.OPEN, actor, now, milestone_seq=task.current_seq)
+        if mode is TaskMode.GENERAL_CONTRACT:  # its sub-tasks may have started (or finished) while it was a draft
+            await roll_up_contract(uow, task, actor, now)
         await uow.commit()
         return task, []
     funding_bid = mode is TaskMode.BID and task.state == S.OPEN and task.chosen_bid_id is not None
@@ -70,10 +75,33 @@ async def prepare_publication(uow: UnitOfWork, principal: Principal | None, task
     return task, charges
 
 
-def _review_reason(task: Task) -> str:
-    if not task.poster_verified:
-        return "unverified_poster"
-    return f"bounty_below_{POLICY.review_threshold_fen}_fen"
+async def _review_facts(uow: UnitOfWork, task: Task) -> dict[str, Any]:
+    """Why the task is reviewed, and whether it is fast-tracked (a red-listed poster, 联合激励)."""
+    why = "unverified_poster" if not task.poster_verified else f"bounty_below_{POLICY.review_threshold_fen}_fen"
+    return {"why": why, "fast_track": await _poster_fast_tracked(uow.session, task)}
+
+
+async def _poster_fast_tracked(session: AsyncSession, task: Task) -> bool:
+    for subject in filter(None, (task.poster_id, task.organisation_id)):
+        if (await red_list_benefits(session, subject)).fast_track_review:
+            return True
+    return False
+
+
+def _fast_track() -> ColumnElement[bool]:
+    """The SQL twin of `_poster_fast_tracked`: the poster, or its organisation, is red-listed (and not
+    black-listed) with fast-track review in the local listing replica."""
+    return exists().where(
+        or_(col(ListingReplica.subject_id) == Task.poster_id, col(ListingReplica.subject_id) == Task.organisation_id),
+        col(ListingReplica.red_listing_id).is_not(None), col(ListingReplica.black_listing_id).is_(None),
+        col(ListingReplica.fast_track_review).is_(True))
+
+
+async def review_queue(session: AsyncSession, limit: int, offset: int) -> list[Task]:
+    """Tasks awaiting review: red-listed posters' first (fast-track review, 联合激励), then oldest first."""
+    query = (select(Task).where(Task.state == S.UNDER_REVIEW.value)
+             .order_by(case((_fast_track(), 0), else_=1), col(Task.updated_at), col(Task.id)))
+    return list((await session.execute(query.limit(limit).offset(offset))).scalars().all())
 
 
 async def finish_funding(uow: UnitOfWork, actor: str, task_id: str, outcomes: Sequence[tuple[Charge, PaymentResult]],
@@ -109,7 +137,7 @@ async def finish_funding(uow: UnitOfWork, actor: str, task_id: str, outcomes: Se
         if mode is TaskMode.BID:
             await move(uow, task, S.IN_PROGRESS, actor, now, assignee_id=task.assignee_id)
         elif needs_review(mode, task.budget_fen, task.poster_verified, POLICY.review_threshold_fen):
-            await move(uow, task, S.UNDER_REVIEW, actor, now, why=_review_reason(task))
+            await move(uow, task, S.UNDER_REVIEW, actor, now, **await _review_facts(uow, task))
         else:
             await move(uow, task, S.OPEN, actor, now, milestone_seq=task.current_seq)
     await uow.commit()

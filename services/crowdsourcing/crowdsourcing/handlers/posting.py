@@ -7,7 +7,7 @@ from datetime import datetime
 
 from crowdsourcing import contracts as ev
 from crowdsourcing.domain.settlement import check_ranks
-from crowdsourcing.domain.task import COMPETITIVE_MODES, TaskMode, may_be_public
+from crowdsourcing.domain.task import COMPETITIVE_MODES, TaskMode, may_be_public, poster_kind
 from crowdsourcing.handlers.common import POLICY, S, _key, task_for_update
 from crowdsourcing.models import Milestone, Task
 from crowdsourcing.supervision import subject_may_act
@@ -32,7 +32,7 @@ class TaskInput:
     kind: str
     title: str
     description: str
-    poster_type: str
+    poster_type: str | None  # enterprise | agency | institute; None: the one poster role the caller holds
     organisation_id: str | None
     milestones: list[MilestoneInput]
     deadline: datetime | None
@@ -59,18 +59,12 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
     mode = TaskMode(data.mode)
     await ensure_may_post(uow, principal.subject)
     await subject_may_act(uow, principal.subject, data.organisation_id)
-    if data.poster_type == "agency" and not principal.has_any("agency", "admin"):
-        raise DomainError(403, "public-service purchase (政府购买服务) is posted by an agency", field="poster_type")
+    kind = poster_kind(principal.roles, data.poster_type)
     if data.visibility == "public" and not may_be_public(data.involves_personal_data):
         raise DomainError(422, "a task involving personal or secret data cannot be public; invite its solvers",
                           field="visibility")
-    verified = False
-    if data.organisation_id is not None:
-        organisation = await uow.session.get(SubjectReplica, data.organisation_id)
-        if organisation is not None:
-            if organisation.owner_id != principal.subject:
-                raise DomainError(403, "the organisation is not yours", field="organisation_id")
-            verified = True  # registered through the gateway with a checked unified social credit code
+    verification = await _verification(uow, principal, data.organisation_id)
+    verified = verification is not None
     milestones = list(data.milestones)
     if mode is TaskMode.GENERAL_CONTRACT:
         if milestones or data.piece_price_fen is not None:
@@ -126,7 +120,7 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
             raise DomainError(409, f"the general contract is {parent.state}", field="parent_id",
                               current_state=parent.state)
     budget = sum(m.amount_fen for m in milestones)
-    task = Task(id=new_id(), parent_id=data.parent_id, poster_id=principal.subject, poster_type=data.poster_type,
+    task = Task(id=new_id(), parent_id=data.parent_id, poster_id=principal.subject, poster_type=kind,
                 organisation_id=data.organisation_id, poster_verified=verified, mode=mode.value, kind=data.kind,
                 title=data.title, description=data.description, budget_fen=budget, winners=data.winners,
                 piece_price_fen=data.piece_price_fen, piece_quantity=data.piece_quantity,
@@ -143,15 +137,31 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
                                   amount_fen=milestone.amount_fen, due_at=milestone.due_at))
     uow.publish(ev.TaskPosted(task_id=task.id, parent_id=task.parent_id, poster_id=task.poster_id,
                               poster_type=task.poster_type, organisation_id=task.organisation_id,
-                              poster_verified=verified, mode=task.mode, kind=task.kind, title=task.title,
-                              currency=task.currency, budget_fen=budget, winners=task.winners,
-                              milestones=len(milestones), involves_personal_data=task.involves_personal_data,
-                              visibility=task.visibility, deadline=deadline, policy_version=task.policy_version,
-                              prize_basis=prize_basis, prize_ranks=prize_ranks, public_notice=task.public_notice,
-                              max_bids=task.max_bids),
+                              poster_verified=verified, verification_level=verification, mode=task.mode,
+                              kind=task.kind, title=task.title, currency=task.currency, budget_fen=budget,
+                              winners=task.winners, milestones=len(milestones),
+                              involves_personal_data=task.involves_personal_data, visibility=task.visibility,
+                              deadline=deadline, policy_version=task.policy_version, prize_basis=prize_basis,
+                              prize_ranks=prize_ranks, public_notice=task.public_notice, max_bids=task.max_bids),
                 subject=task.id, actor=principal.subject, partition_key=_key(task))
     await uow.commit()
     return task
+
+
+async def _verification(uow: UnitOfWork, principal: Principal, organisation_id: str | None) -> str | None:
+    """The verification level of the poster's organisation, None if it is not verified. Verified means real-name
+    verified at the gateway (its unified social credit code confirmed and bound to this owner: the replica's
+    `verified_at`), not merely registered; an unverified poster's every task is reviewed."""
+    if organisation_id is None:
+        return None
+    organisation = await uow.session.get(SubjectReplica, organisation_id)
+    if organisation is None:
+        return None  # not (yet) known here: treated as unverified
+    if organisation.owner_id != principal.subject:
+        raise DomainError(403, "the organisation is not yours", field="organisation_id")
+    if organisation.verified_at is None:
+        return None
+    return organisation.verification_level or "verified"
 
 
 def _ranked_prizes(mode: TaskMode, data: TaskInput, round_amounts: list[int]) -> tuple[str, list[int]]:

@@ -94,18 +94,19 @@ async def resolve_on_submission(uow: UnitOfWork, dispute: Dispute, percent: int,
     task = (await uow.session.execute(select(Task).where(Task.id == dispute.task_id).with_for_update())
             ).scalars().one()
     milestone = next(m for m in await milestones_of(uow, task.id) if m.id == dispute.milestone_id)
-    split = dispute_split(Money(task.currency, dispute.stake_fen or 0), percent, POLICY.commission)
-    await escrow.split_for_dispute(uow, task, milestone, dispute.id, dispute.solver_id, split.solver.gross,
-                                   split.solver.commission, split.solver.net, split.poster, now)
+    solver_gross, poster_part = dispute_split(Money(task.currency, dispute.stake_fen or 0), percent)
+    paid = await escrow.split_for_dispute(uow, task, milestone, dispute.id, dispute.solver_id, solver_gross,
+                                          poster_part, now)
     dispute.stage = dispute_rules.DisputeStage.RESOLVED.value
     dispute.solver_share_percent, dispute.basis = percent, basis
     dispute.resolved_at = dispute.updated_at = now
     uow.publish(ev.DisputeResolved(dispute_id=dispute.id, task_id=task.id, milestone_id=milestone.id,
                                    poster_id=dispute.poster_id, solver_id=dispute.solver_id, stage=stage,
                                    resolved_by=actor, solver_share_percent=percent,
-                                   solver_gross_fen=split.solver.gross.minor, solver_net_fen=split.solver.net.minor,
-                                   commission_fen=split.solver.commission.minor, poster_fen=split.poster.minor,
+                                   solver_gross_fen=paid.gross.minor, solver_net_fen=paid.net.minor,
+                                   commission_fen=paid.commission.minor, poster_fen=poster_part.minor,
                                    lost_by=dispute_rules.lost_by(percent), policy_version=task.policy_version,
+                                   commission_relief_percent=paid.relief_percent,
                                    submission_id=dispute.submission_id),
                 subject=dispute.id, actor=actor, partition_key=task.id)
     await uow.session.flush()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from shared.auth import ROLES
 
 SELF_SERVICE = frozenset({"enterprise", "solver", "founder", "backer", "investor", "resident", "mentor",
-                          "provider"})
+                          "provider", "institute"})  # institute: a research institute posting tasks (众包)
 ADMIN_GRANTED = ROLES - SELF_SERVICE  # space_operator, agency, reviewer, mediator, regulator, admin
 
 
