@@ -49,7 +49,8 @@ async def void(ctx: MoneyContext, principal: Principal, voucher_id: str, data: v
 
 
 async def reissue(ctx: MoneyContext, principal: Principal, payment_id: str, now: datetime) -> VoucherPayment:
-    """An admin re-issues a declined payment; it is executed at once (a timeout leaves it for the job)."""
+    """The programme's agency (or an admin) re-issues a declined payment; it is executed at once (a timeout leaves
+    it for the job)."""
     async with ctx.uow() as uow:
         payment = await vouchers.reissue_payment(uow, principal, payment_id, now)
     await settle(ctx, payment.id)

@@ -1,5 +1,6 @@
-"""Scheduled jobs of the crowd-support service, on the service clock (`app.state.clock`); run one at once with
-POST /testing/jobs/<name>/run on an adjustable clock.
+"""Scheduled jobs of the crowd-support service: each runs every `every_seconds` of real time and decides by the
+service clock (`app.state.clock`); after moving an adjustable clock, run one at once with
+POST /testing/jobs/<name>/run.
 
 - `voucher_payments` executes every voucher payout or claw-back still owed (a provider timeout left it
   pending), by its idempotency key, so each is executed once.

@@ -106,7 +106,7 @@ class VoucherPayment(SQLModel, table=True):
     currency: str = Field(max_length=3)
     amount_fen: int = Field(sa_column=_fen())
     idempotency_key: str = Field(max_length=120, unique=True)
-    status: str = Field(max_length=20)  # pending | done | failed
+    status: str = Field(max_length=20)  # pending | done | failed | reissued (a failed one replaced by a retry)
     reference: str | None = Field(default=None, max_length=120)
     failure: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(sa_column=utc_column())

@@ -142,6 +142,33 @@ async def test_the_sweep_records_no_shows_and_expires_undecided_bookings_once(db
     assert closed.value.extra["current_state"] == "no_show"
 
 
+async def test_a_check_in_racing_the_sweep_at_the_window_close_wins_or_loses_whole(db: Database) -> None:
+    """The check-in (a second before the window closes) and the sweep (at the close) run at once: each booking is
+    either checked in or a no-show, never both, and two sweeps at once (two replicas) record it once."""
+    instrument = await run(db, instruments.list_instrument, OWNER, INSTRUMENT, NOW)
+    booked = [await run(db, instruments.book, user(n), instrument.id, hours(2 + 2 * n), NOW) for n in range(8)]
+
+    async def check_in(booking_id: str, at: datetime) -> bool:
+        try:
+            await run(db, instruments.check_in_user, OWNER, booking_id, at)
+        except BookingRefused as refused:
+            assert refused.extra["current_state"] == "no_show"
+            return False
+        return True
+
+    outcomes = []
+    for n, placed in enumerate(booked):
+        closes = NOW + timedelta(hours=2 + 2 * n, minutes=15)
+        checked_in, *swept = await asyncio.gather(
+            check_in(placed.id, closes - timedelta(seconds=1)),
+            *(run(db, attendance.sweep_booking, placed.id, closes) for _ in range(2)))
+        outcomes.append((checked_in, tuple(sorted(swept, key=str))))
+        assert outcomes[-1] in {(True, (None, None)), (False, (None, "no_show"))}, outcomes
+    no_shows = [e["booking_id"] for e in await feed(db, "booking.no_show_recorded.v1")]
+    checked = [e["booking_id"] for e in await feed(db, "instrument.checked_in.v1")]
+    assert sorted(no_shows + checked) == sorted(b.id for b in booked), outcomes  # each exactly once
+
+
 async def test_open_access_is_renewed_by_each_booking_so_a_late_slot_is_not_refused(db: Database) -> None:
     instrument = await run(db, instruments.list_instrument, OWNER, INSTRUMENT, NOW)
     await run(db, instruments.book, user(1), instrument.id, hours(2), NOW)
