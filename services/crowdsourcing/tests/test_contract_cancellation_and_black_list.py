@@ -4,7 +4,10 @@ to zero after each (`money`); the listing replica is filled as credit's `listing
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from credit.contracts import ListingCurrent, ListingSummary
@@ -30,6 +33,7 @@ from services.crowdsourcing.tests.test_posters_contracts_and_red_list import AT,
 from shared.envelope import CloudEvent
 from shared.ledger import balances
 from shared.listings import remember_listing
+from shared.problems import DomainError
 
 __all__ = ["ctx"]
 
@@ -220,3 +224,33 @@ async def test_a_black_listed_poster_or_organisation_does_not_publish_a_bid_task
     caught = await refusal(flows.publish(ctx, POSTER, draft.id, ctx.clock.now()))
     assert (caught.status, caught.extra["rule"]) == (403, "blacklisted")
     assert (await task_of(ctx, draft.id)).state == "draft"
+
+
+async def test_a_contract_cancelled_while_its_sub_task_is_accepted_ends_one_way_only(ctx: flows.Context) -> None:
+    """The two transactions race: either the hire started and the contract is no longer cancelled, or both were
+    cancelled and the hire's escrow refunded; never a contract cancelled over a sub-task at work."""
+    contract = await post(ctx, "general_contract", [], deadline=ctx.clock.now() + 30 * DAY)
+    solver = person("race-solver", "solver")
+    hire = await post(ctx, "direct_hire", [300_000], solver_id=solver.subject, parent_id=contract.id)
+    await publish(ctx, contract)
+    await publish(ctx, hire)
+
+    async def attempt(command: Awaitable[Any]) -> Any:
+        try:
+            return await command
+        except DomainError as exc:
+            return exc
+
+    cancelled, answered = await asyncio.gather(  # the two transactions themselves, racing
+        attempt(run(ctx, handlers.cancel_task, POSTER, contract.id, ctx.clock.now())),
+        attempt(run(ctx, handlers.answer_hire, solver, hire.id, True, ctx.clock.now())))
+    await flows.settle_task(ctx, hire.id)
+    refused = [r for r in (cancelled, answered) if isinstance(r, DomainError)]
+    assert [r.status for r in refused] == [409], (cancelled, answered)
+    ends = ((await task_of(ctx, contract.id)).state, (await task_of(ctx, hire.id)).state)
+    if refused[0] is cancelled:
+        assert ends == ("in_progress", "in_progress")
+        assert await held(ctx, hire.id) == 300_000
+    else:
+        assert ends == ("cancelled", "cancelled")
+        assert await money(ctx, hire.id) == {"refund:poster-1": 300_000}
