@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from credit.contracts import ListingCurrent, ListingSummary
 from crowdsourcing import flows, handlers, jobs
+from crowdsourcing.handlers import funding
 from crowdsourcing.models import Bid, Task
 from sqlalchemy import text
 from sqlmodel import select
@@ -29,7 +30,13 @@ from services.crowdsourcing.tests.test_flows_with_database import (
     task_of,
 )
 from services.crowdsourcing.tests.test_notices_prizes_and_disputes import clock
-from services.crowdsourcing.tests.test_posters_contracts_and_red_list import AT, events, organisation, refusal
+from services.crowdsourcing.tests.test_posters_contracts_and_red_list import (
+    AT,
+    events,
+    listed,
+    organisation,
+    refusal,
+)
 from shared.envelope import CloudEvent
 from shared.ledger import balances
 from shared.listings import remember_listing
@@ -254,3 +261,24 @@ async def test_a_contract_cancelled_while_its_sub_task_is_accepted_ends_one_way_
     else:
         assert ends == ("cancelled", "cancelled")
         assert await money(ctx, hire.id) == {"refund:poster-1": 300_000}
+
+
+async def test_a_black_listed_organisation_loses_its_red_listed_posters_fast_track(ctx: flows.Context) -> None:
+    red_poster = person("red-with-org", "enterprise")
+    await organisation(ctx, "org-soon-black", red_poster.subject, verified=True)
+    await listed(ctx, red_poster.subject, 1, red=True)
+    plain = await post(ctx, "bounty", [300_000])  # sent to review first
+    await flows.publish(ctx, POSTER, plain.id, ctx.clock.now())
+    clock(ctx).advance(DAY)
+    red = await post(ctx, "bounty", [300_000], poster=red_poster, organisation_id="org-soon-black")
+    await flows.publish(ctx, red_poster, red.id, ctx.clock.now())
+
+    async def queue() -> list[str]:
+        async with ctx.db.reading() as session:
+            return [t.id for t in await handlers.review_queue(session, 50, 0)]
+
+    assert await queue() == [red.id, plain.id]  # the poster's red listing fast-tracks it
+    await black_listed(ctx, "org-soon-black")
+    assert await queue() == [plain.id, red.id]  # its organisation's black listing outweighs it
+    async with ctx.uow() as uow:
+        assert await funding._poster_fast_tracked(uow.session, await handlers.task_for_update(uow, red.id)) is False

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, or_, text
+from sqlalchemy import ColumnElement, and_, case, exists, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -37,7 +37,7 @@ from crowdsourcing.handlers.common import (
 from crowdsourcing.handlers.posting import ensure_may_post
 from crowdsourcing.models import Bid, Milestone, Task
 from shared.auth import Principal
-from shared.listings import ListingReplica, red_list_benefits
+from shared.listings import ListingReplica, is_blacklisted, red_list_benefits
 from shared.money import Money
 from shared.payments import PaymentResult
 from shared.problems import DomainError
@@ -93,19 +93,24 @@ async def _review_facts(uow: UnitOfWork, task: Task) -> dict[str, Any]:
 
 
 async def _poster_fast_tracked(session: AsyncSession, task: Task) -> bool:
-    for subject in filter(None, (task.poster_id, task.organisation_id)):
-        if (await red_list_benefits(session, subject)).fast_track_review:
-            return True
-    return False
+    """The poster or its organisation is red-listed with fast-track review, and neither is black-listed (a
+    joint punishment outweighs the other subject's incentive)."""
+    subjects = [s for s in (task.poster_id, task.organisation_id) if s]
+    if any([await is_blacklisted(session, s) for s in subjects]):
+        return False
+    return any([(await red_list_benefits(session, s)).fast_track_review for s in subjects])
 
 
 def _fast_track() -> ColumnElement[bool]:
-    """The SQL twin of `_poster_fast_tracked`: the poster, or its organisation, is red-listed (and not
-    black-listed) with fast-track review in the local listing replica."""
-    return exists().where(
-        or_(col(ListingReplica.subject_id) == Task.poster_id, col(ListingReplica.subject_id) == Task.organisation_id),
-        col(ListingReplica.red_listing_id).is_not(None), col(ListingReplica.black_listing_id).is_(None),
-        col(ListingReplica.fast_track_review).is_(True))
+    """The SQL twin of `_poster_fast_tracked`, from the local listing replica."""
+    def of_poster() -> ColumnElement[bool]:
+        return or_(col(ListingReplica.subject_id) == Task.poster_id,
+                   col(ListingReplica.subject_id) == Task.organisation_id)
+
+    red = exists().where(of_poster(), col(ListingReplica.red_listing_id).is_not(None),
+                         col(ListingReplica.fast_track_review).is_(True))
+    black = exists().where(of_poster(), col(ListingReplica.black_listing_id).is_not(None))
+    return and_(red, ~black)
 
 
 async def review_queue(session: AsyncSession, limit: int, offset: int) -> list[Task]:
