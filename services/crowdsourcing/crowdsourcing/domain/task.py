@@ -16,7 +16,8 @@ Each mode walks its own subset of that machine (`TRANSITIONS[mode]`):
   the work (warned, then escalated) loses the assignment: `in_progress | revision_requested -> expired`
   (winner unresponsive), the escrow refunded.
 - general_contract (总包): holds no money itself; its sub-tasks (分包) are tasks of any other mode, and it
-  completes when they are done.
+  completes when they are done, or expires (no_sub_task_completed) when they all ended undone. Cancelling it
+  cancels its unfinished sub-tasks (contract_cancelled).
 
 An illegal step is a 409 naming the current state.
 """
