@@ -61,6 +61,43 @@ async def test_a_general_contract_rolls_up_its_sub_tasks(platform: PlatformUnder
     await in_audit(platform, contract["id"], "task.posted", "task.opened", "task.started", "task.completed")
 
 
+async def test_cancelling_a_general_contract_cancels_and_refunds_its_sub_tasks(platform: PlatformUnderTest) -> None:
+    solver_id, solver = await platform.person("solver")
+    async with platform.client("crowdsourcing") as client:
+        market = await Market.open(platform, client)
+        organisation = await market.verified_organisation()
+        now = await market.now()
+        body = {"mode": "general_contract", "kind": "supply_chain_logistics", "title": "总包 物流",
+                "organisation_id": organisation, "deadline": later(now, 30)}
+        draft = await market.call("POST", "/tasks", market.poster, body, status=201)  # stays a draft
+        started = await market.task("direct_hire", [300_000], solver_id=solver_id, organisation_id=organisation,
+                                    parent_id=draft["id"])
+        await market.publish(started)
+        await market.call("POST", f"/tasks/{started['id']}/hire", solver, {"accept": True})
+        refused = await client.post(f"/tasks/{draft['id']}/cancel", headers=market.poster, json={})
+        assert refused.status_code == 409 and refused.headers["content-type"].startswith(
+            "application/problem+json"), refused.text
+        assert (refused.json()["rule"], refused.json()["sub_task_id"]) == ("sub_task_started", started["id"])
+
+        contract = await market.call("POST", "/tasks", market.poster, body, status=201)
+        bounty = await market.task("bounty", [600_000], organisation_id=organisation, parent_id=contract["id"])
+        hire = await market.task("direct_hire", [400_000], solver_id=solver_id, organisation_id=organisation,
+                                 parent_id=contract["id"])
+        for task in (contract, bounty, hire):
+            await market.publish(task)
+        other = await Market.open(platform, client)
+        stranger = await client.post(f"/tasks/{contract['id']}/cancel", headers=other.poster, json={})
+        assert stranger.status_code == 403, stranger.text
+        cancelled = await market.call("POST", f"/tasks/{contract['id']}/cancel", market.poster, {})
+        assert (cancelled["state"], cancelled["reason"]) == ("cancelled", "poster_request")
+        for sub in (bounty, hire):
+            seen = await market.call("GET", f"/tasks/{sub['id']}", market.poster)
+            assert (seen["state"], seen["reason"]) == ("cancelled", "contract_cancelled"), seen
+        assert await market.assert_settled(bounty) == {f"refund:{market.poster_id}": 600_000}
+        assert await market.assert_settled(hire) == {f"refund:{market.poster_id}": 400_000}
+    await in_audit(platform, hire["id"], "task.cancelled", "escrow.refunded", "payout.completed")
+
+
 async def test_enterprises_agencies_and_institutes_post_as_their_kind_and_a_solver_may_not(
         platform: PlatformUnderTest) -> None:
     async with platform.client("crowdsourcing") as client:

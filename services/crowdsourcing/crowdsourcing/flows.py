@@ -101,26 +101,38 @@ async def _authorised_task(ctx: Context, principal: Principal | None, task_id: s
 
 async def cancel(ctx: Context, principal: Principal | None, task_id: str, now: datetime) -> Task:
     """Cancel a task before work starts: unanswered charges are resolved first, then everything charged is
-    refunded."""
+    refunded. A general contract's sub-tasks are cancelled with it (their charges resolved and refunds paid)."""
     await _authorised_task(ctx, principal, task_id)
-    await resolve_charges(ctx, task_id)
+    for part in await _with_sub_tasks(ctx, task_id):
+        await resolve_charges(ctx, part)
     async with ctx.uow() as uow:
         await handlers.cancel_task(uow, principal, task_id, now)
-    await settle_task(ctx, task_id)
+    for part in await _with_sub_tasks(ctx, task_id):  # read again: a sub-task added meanwhile is paid too
+        await settle_task(ctx, part)
     return await task_now(ctx, task_id)
+
+
+async def _with_sub_tasks(ctx: Context, task_id: str) -> list[str]:
+    """The task and, for a general contract, its sub-tasks (分包)."""
+    async with ctx.db.reading() as session:
+        subs = (await session.execute(select(Task.id).where(Task.parent_id == task_id).order_by(col(Task.id))))
+        return [task_id, *subs.scalars()]
 
 
 async def decide_report(ctx: Context, principal: Principal, report_id: str, upheld: bool, note: str,
                         now: datetime) -> Report:
-    """A reviewer decides a report; an upheld spam report may cancel the task, so its unanswered charges are
-    resolved first (as for a cancellation) and its refunds are paid after."""
+    """A reviewer decides a report; an upheld spam report may cancel the task (a general contract with its
+    sub-tasks), so their unanswered charges are resolved first (as for a cancellation) and the refunds paid
+    after."""
     async with ctx.db.reading() as session:
         found = await session.get(Report, report_id)
     if found is not None and upheld and found.reason == "spam" and found.state == "open":
-        await resolve_charges(ctx, found.task_id)
+        for part in await _with_sub_tasks(ctx, found.task_id):
+            await resolve_charges(ctx, part)
     async with ctx.uow() as uow:
         report = await handlers.decide_report(uow, principal, report_id, upheld, note, now)
-    await settle_task(ctx, report.task_id)
+    for part in await _with_sub_tasks(ctx, report.task_id):
+        await settle_task(ctx, part)
     return report
 
 

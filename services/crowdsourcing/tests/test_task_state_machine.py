@@ -17,6 +17,7 @@ from crowdsourcing.domain.task import (
     TaskState,
     TerminalReason,
     allowed,
+    contract_end_reason,
     contract_steps,
     may_be_public,
     needs_review,
@@ -63,7 +64,7 @@ LEGAL: dict[TaskMode, set[tuple[TaskState, TaskState]]] = {
     },
     M.GENERAL_CONTRACT: {
         (S.DRAFT, S.OPEN), (S.DRAFT, S.CANCELLED), (S.OPEN, S.IN_PROGRESS), (S.OPEN, S.CANCELLED),
-        (S.IN_PROGRESS, S.COMPLETED), (S.COMPLETED, S.RATED),
+        (S.OPEN, S.EXPIRED), (S.IN_PROGRESS, S.COMPLETED), (S.IN_PROGRESS, S.EXPIRED), (S.COMPLETED, S.RATED),
     },
 }
 HAPPY_PATHS = {
@@ -231,7 +232,11 @@ def test_a_notice_takes_objections_while_it_runs_and_is_final_once_nothing_waits
     (S.IN_PROGRESS, [S.COMPLETED, S.DISPUTED], []),
     (S.IN_PROGRESS, [S.COMPLETED, S.CANCELLED], [S.COMPLETED]),  # all finished, one completed
     (S.IN_PROGRESS, [S.RATED, S.EXPIRED], [S.COMPLETED]),
-    (S.IN_PROGRESS, [S.CANCELLED, S.EXPIRED], []),  # none completed: it waits for a new sub-task
+    (S.IN_PROGRESS, [S.CANCELLED, S.EXPIRED], [S.EXPIRED]),  # all ended, none completed: nothing to wait for
+    (S.IN_PROGRESS, [S.EXPIRED, S.OPEN], []),  # one still open
+    (S.OPEN, [S.CANCELLED], [S.EXPIRED]),  # its only sub-task cancelled before it started
+    (S.OPEN, [S.CANCELLED, S.DRAFT], []),  # a draft sub-task is still to come
+    (S.OPEN, [S.EXPIRED, S.SUBMITTED], [S.IN_PROGRESS]),
     (S.OPEN, [S.COMPLETED, S.CANCELLED], [S.IN_PROGRESS, S.COMPLETED]),  # published after they finished
     (S.DRAFT, [S.COMPLETED], []),  # a draft does not move; its publication rolls up
     (S.COMPLETED, [S.COMPLETED], []),
@@ -241,7 +246,12 @@ def test_a_general_contract_moves_with_its_sub_tasks(contract: TaskState, sub_ta
                                                      steps: list[TaskState]) -> None:
     assert contract_steps(contract, sub_tasks) == steps
     for before, after in pairwise([contract, *steps]):
-        assert after in allowed(M.GENERAL_CONTRACT, before)
+        assert step(M.GENERAL_CONTRACT, before, after, contract_end_reason(after)) is after
+
+
+def test_a_general_contract_that_ends_without_a_completed_sub_task_says_why() -> None:
+    assert contract_end_reason(S.EXPIRED) is TerminalReason.NO_SUB_TASK_COMPLETED
+    assert contract_end_reason(S.COMPLETED) is None and contract_end_reason(S.IN_PROGRESS) is None
 
 
 def test_the_poster_kind_is_a_poster_role_the_caller_holds() -> None:

@@ -16,7 +16,8 @@ Each mode walks its own subset of that machine (`TRANSITIONS[mode]`):
   the work (warned, then escalated) loses the assignment: `in_progress | revision_requested -> expired`
   (winner unresponsive), the escrow refunded.
 - general_contract (总包): holds no money itself; its sub-tasks (分包) are tasks of any other mode, and it
-  completes when they are done.
+  completes when they are done, or expires (no_sub_task_completed) when they all ended undone. Cancelling it
+  cancels its unfinished sub-tasks (contract_cancelled).
 
 An illegal step is a 409 naming the current state.
 """
@@ -72,6 +73,8 @@ class TerminalReason(StrEnum):
     FAILED_REVIEW = "failed_review"
     PAYMENT_FAILED = "payment_failed"
     SOLVER_DECLINED = "solver_declined"
+    CONTRACT_CANCELLED = "contract_cancelled"  # a sub-task (分包) whose general contract (总包) was cancelled
+    NO_SUB_TASK_COMPLETED = "no_sub_task_completed"  # a general contract whose sub-tasks all ended undone
 
 
 S = TaskState
@@ -119,10 +122,10 @@ _RAW: dict[TaskMode, dict[TaskState, set[TaskState]]] = {
         S.ESCROW_FUNDED: {S.IN_PROGRESS},
         **_DELIVERY,
     },
-    M.GENERAL_CONTRACT: {
+    M.GENERAL_CONTRACT: {  # expired: its sub-tasks all ended and none completed (no_sub_task_completed)
         S.DRAFT: {S.OPEN, S.CANCELLED},
-        S.OPEN: {S.IN_PROGRESS, S.CANCELLED},
-        S.IN_PROGRESS: {S.COMPLETED},
+        S.OPEN: {S.IN_PROGRESS, S.CANCELLED, S.EXPIRED},
+        S.IN_PROGRESS: {S.COMPLETED, S.EXPIRED},
         S.COMPLETED: {S.RATED},
     },
 }
@@ -168,15 +171,22 @@ DONE_STATES = frozenset({S.COMPLETED, S.RATED})
 def contract_steps(contract: TaskState | str, sub_tasks: Iterable[TaskState | str]) -> list[TaskState]:
     """The steps a general contract (总包) takes, given the states of its sub-tasks (分包): it starts once a
     sub-task has started, and completes once every sub-task is finished and at least one of them completed.
-    (Sub-tasks that all ended without completing leave it waiting for a new sub-task.)"""
+    Once it has sub-tasks and every one ended without completing (cancelled, expired), nothing is left to wait
+    for: it expires (`no_sub_task_completed`). A contract with no sub-task yet waits for its first."""
     state, states = TaskState(contract), {TaskState(s) for s in sub_tasks}
     steps: list[TaskState] = []
     if state is S.OPEN and states & STARTED_STATES:
         state = step(M.GENERAL_CONTRACT, state, S.IN_PROGRESS)
         steps.append(state)
-    if state is S.IN_PROGRESS and states <= FINISHED_STATES and states & DONE_STATES:
-        steps.append(step(M.GENERAL_CONTRACT, state, S.COMPLETED))
+    if state in (S.OPEN, S.IN_PROGRESS) and states and states <= FINISHED_STATES:
+        target = S.COMPLETED if states & DONE_STATES else S.EXPIRED
+        steps.append(step(M.GENERAL_CONTRACT, state, target, contract_end_reason(target)))
     return steps
+
+
+def contract_end_reason(target: TaskState) -> TerminalReason | None:
+    """The typed reason a general contract's roll-up step carries (only its expiry has one)."""
+    return TerminalReason.NO_SUB_TASK_COMPLETED if target is S.EXPIRED else None
 
 
 def needs_review(mode: TaskMode | str, budget_fen: int, poster_verified: bool, threshold_fen: int) -> bool:

@@ -14,7 +14,7 @@ from crowdsourcing import contracts as ev
 from crowdsourcing.domain.notice import NoticeState
 from crowdsourcing.domain.policy import DEFAULT_POLICY
 from crowdsourcing.domain.settlement import prizes, ranked_prizes
-from crowdsourcing.domain.task import TaskState, TerminalReason, contract_steps, step
+from crowdsourcing.domain.task import TaskState, TerminalReason, contract_end_reason, contract_steps, step
 from crowdsourcing.models import AwardNotice, Dispute, Milestone, Task
 from shared.auth import SERVICE_ROLE, Principal
 from shared.money import Money
@@ -122,12 +122,14 @@ async def _roll_up(uow: UnitOfWork, task: Task, actor: str, now: datetime) -> No
 
 async def roll_up_contract(uow: UnitOfWork, contract: Task, actor: str, now: datetime) -> None:
     """Move a general contract as its sub-tasks' states say (`contract_steps`): started once one started,
-    completed once all are finished and one completed."""
+    completed once all are finished and one completed, expired once all ended and none completed."""
     await uow.session.flush()
     states = (await uow.session.execute(select(Task.state).where(Task.parent_id == contract.id))).scalars().all()
     for target in contract_steps(contract.state, states):
         if target is S.IN_PROGRESS:
             await move(uow, contract, target, actor, now, assignee_id=None)
+        elif target is S.EXPIRED:  # it holds no money: nothing to refund
+            await move(uow, contract, target, actor, now, contract_end_reason(target))
         else:  # the sub-tasks' own events name their solvers and accepted work
             await move(uow, contract, target, actor, now, solver_ids=[], on_time=True, accepted_submissions=0,
                        settled_by_dispute=False)

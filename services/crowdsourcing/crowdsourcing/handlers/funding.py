@@ -8,13 +8,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, or_, text
+from sqlalchemy import ColumnElement, and_, case, exists, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crowdsourcing import contracts as ev
 from crowdsourcing import escrow
-from crowdsourcing.domain.task import ESCROW_UP_FRONT, TaskMode, TerminalReason, needs_review, step
+from crowdsourcing.domain.task import (
+    ESCROW_UP_FRONT,
+    FINISHED_STATES,
+    TaskMode,
+    TerminalReason,
+    allowed,
+    needs_review,
+    step,
+)
 from crowdsourcing.handlers.common import (
     POLICY,
     S,
@@ -26,9 +34,10 @@ from crowdsourcing.handlers.common import (
     roll_up_contract,
     task_for_update,
 )
+from crowdsourcing.handlers.posting import ensure_may_post
 from crowdsourcing.models import Bid, Milestone, Task
 from shared.auth import Principal
-from shared.listings import ListingReplica, red_list_benefits
+from shared.listings import ListingReplica, is_blacklisted, red_list_benefits
 from shared.money import Money
 from shared.payments import PaymentResult
 from shared.problems import DomainError
@@ -52,6 +61,8 @@ async def prepare_publication(uow: UnitOfWork, principal: Principal | None, task
     authorise_poster(principal, task)
     actor = _actor(principal)
     mode = TaskMode(task.mode)
+    if task.state == S.DRAFT:  # a draft posted before its poster (or organisation) was black-listed stays one
+        await ensure_may_post(uow, task.poster_id, task.organisation_id, action="publishing a task")
     if task.state == S.DRAFT and mode not in ESCROW_UP_FRONT:
         if mode is not TaskMode.GENERAL_CONTRACT and needs_review(mode, task.budget_fen, task.poster_verified,
                                                                     POLICY.review_threshold_fen):
@@ -82,19 +93,24 @@ async def _review_facts(uow: UnitOfWork, task: Task) -> dict[str, Any]:
 
 
 async def _poster_fast_tracked(session: AsyncSession, task: Task) -> bool:
-    for subject in filter(None, (task.poster_id, task.organisation_id)):
-        if (await red_list_benefits(session, subject)).fast_track_review:
-            return True
-    return False
+    """The poster or its organisation is red-listed with fast-track review, and neither is black-listed (a
+    joint punishment outweighs the other subject's incentive)."""
+    subjects = [s for s in (task.poster_id, task.organisation_id) if s]
+    if any([await is_blacklisted(session, s) for s in subjects]):
+        return False
+    return any([(await red_list_benefits(session, s)).fast_track_review for s in subjects])
 
 
 def _fast_track() -> ColumnElement[bool]:
-    """The SQL twin of `_poster_fast_tracked`: the poster, or its organisation, is red-listed (and not
-    black-listed) with fast-track review in the local listing replica."""
-    return exists().where(
-        or_(col(ListingReplica.subject_id) == Task.poster_id, col(ListingReplica.subject_id) == Task.organisation_id),
-        col(ListingReplica.red_listing_id).is_not(None), col(ListingReplica.black_listing_id).is_(None),
-        col(ListingReplica.fast_track_review).is_(True))
+    """The SQL twin of `_poster_fast_tracked`, from the local listing replica."""
+    def of_poster() -> ColumnElement[bool]:
+        return or_(col(ListingReplica.subject_id) == Task.poster_id,
+                   col(ListingReplica.subject_id) == Task.organisation_id)
+
+    red = exists().where(of_poster(), col(ListingReplica.red_listing_id).is_not(None),
+                         col(ListingReplica.fast_track_review).is_(True))
+    black = exists().where(of_poster(), col(ListingReplica.black_listing_id).is_not(None))
+    return and_(red, ~black)
 
 
 async def review_queue(session: AsyncSession, limit: int, offset: int) -> list[Task]:
@@ -205,7 +221,9 @@ async def _close_bids(uow: UnitOfWork, task: Task) -> None:
 
 async def cancel_task(uow: UnitOfWork, principal: Principal | None, task_id: str, now: datetime,
                       reason: TerminalReason = TerminalReason.POSTER_REQUEST) -> Task:
-    """Cancel before work has started; every funded milestone is refunded."""
+    """Cancel before work has started; every funded milestone is refunded. A general contract is cancelled with
+    every sub-task not yet finished (each `contract_cancelled`, its escrow refunded), in this one transaction."""
+    await lock_sub_tasks(uow, task_id)  # sub-tasks before their contract, the order a sub-task's step takes
     task = await task_for_update(uow, task_id)
     authorise_poster(principal, task)
     step(task.mode, task.state, S.CANCELLED, reason)
@@ -213,9 +231,49 @@ async def cancel_task(uow: UnitOfWork, principal: Principal | None, task_id: str
         raise DomainError(409, "a bid has been chosen and is being funded; it can no longer be cancelled",
                           current_state=task.state)
     actor = _actor(principal)
-    await _cancel_with_refunds(uow, task, await milestones_of(uow, task.id), reason, actor, now)
+    sub_tasks = await lock_sub_tasks(uow, task.id)  # complete now: a locked contract takes no new sub-task
+    blocker = contract_cancellation_blocker(task, sub_tasks, while_funding=False)
+    if blocker is not None:
+        raise blocker
+    await cancel_with_sub_tasks(uow, task, sub_tasks, reason, actor, now)
     await uow.commit()
     return task
+
+
+async def lock_sub_tasks(uow: UnitOfWork, contract_id: str) -> list[Task]:
+    """A general contract's sub-tasks (分包), locked in id order (none for any other task)."""
+    return list((await uow.session.execute(select(Task).where(Task.parent_id == contract_id)
+                                           .order_by(col(Task.id)).with_for_update())).scalars().all())
+
+
+def contract_cancellation_blocker(contract: Task, sub_tasks: Sequence[Task], *,
+                                  while_funding: bool) -> DomainError | None:
+    """Why the contract cannot be cancelled with its sub-tasks (a 409), or None. A general contract is
+    cancelled, like every task, before work starts: no unfinished sub-task may have started (a draft contract
+    does not move with its sub-tasks, so one may have). A bid sub-task whose chosen bid is being funded blocks
+    it too, unless `while_funding` (an upheld spam report: the charge in flight is refunded when it returns)."""
+    for sub in sub_tasks:
+        if sub.state in FINISHED_STATES:
+            continue
+        funding = sub.mode == TaskMode.BID and sub.chosen_bid_id is not None and not while_funding
+        if S.CANCELLED not in allowed(sub.mode, sub.state) or funding:
+            return DomainError(
+                409, f"sub-task {sub.id} is {sub.state}" + (" and its chosen bid is being funded" if funding else "")
+                + "; a general contract is cancelled only before its sub-tasks' work starts",
+                field="task_id", current_state=contract.state, rule="sub_task_started", sub_task_id=sub.id,
+                sub_task_state=sub.state)
+    return None
+
+
+async def cancel_with_sub_tasks(uow: UnitOfWork, task: Task, sub_tasks: Sequence[Task], reason: TerminalReason,
+                                actor: str, now: datetime) -> None:
+    """Cancel a task that has not started, refunding what it holds; a general contract first (so no sub-task's
+    step rolls it up meanwhile), then each unfinished sub-task, `contract_cancelled`, with its escrow refunded."""
+    await _cancel_with_refunds(uow, task, await milestones_of(uow, task.id), reason, actor, now)
+    for sub in sub_tasks:
+        if sub.state not in FINISHED_STATES:
+            await _cancel_with_refunds(uow, sub, await milestones_of(uow, sub.id), TerminalReason.CONTRACT_CANCELLED,
+                                       actor, now)
 
 
 async def review_task(uow: UnitOfWork, principal: Principal, task_id: str, approve: bool, note: str,

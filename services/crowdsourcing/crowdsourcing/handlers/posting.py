@@ -50,9 +50,11 @@ class TaskInput:
     max_bids: int | None = None
 
 
-async def ensure_may_post(uow: UnitOfWork, poster_id: str) -> None:
-    """Joint punishment (联合奖惩): a black-listed subject may not post tasks (from the local listing replica)."""
-    await ensure_not_blacklisted(uow.session, poster_id, "posting a task")
+async def ensure_may_post(uow: UnitOfWork, *subjects: str | None, action: str = "posting a task") -> None:
+    """Joint punishment (联合奖惩): a black-listed subject may not post tasks (from the local listing replica):
+    neither the person posting nor the organisation it posts for."""
+    for subject in dict.fromkeys(filter(None, subjects)):
+        await ensure_not_blacklisted(uow.session, subject, action)
 
 
 async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, now: datetime) -> Task:
@@ -63,7 +65,8 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
     if data.visibility == "public" and not may_be_public(data.involves_personal_data):
         raise DomainError(422, "a task involving personal or secret data cannot be public; invite its solvers",
                           field="visibility")
-    verification = await _verification(uow, principal, data.organisation_id)
+    verification = await _verification(uow, principal, data.organisation_id)  # the organisation is the poster's
+    await ensure_may_post(uow, data.organisation_id)
     verified = verification is not None
     milestones = list(data.milestones)
     if mode is TaskMode.GENERAL_CONTRACT:
@@ -119,6 +122,7 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
         if parent.state not in (S.DRAFT, S.OPEN, S.IN_PROGRESS):
             raise DomainError(409, f"the general contract is {parent.state}", field="parent_id",
                               current_state=parent.state)
+        await ensure_may_post(uow, parent.organisation_id)  # the contract's organisation posts its sub-tasks too
     budget = sum(m.amount_fen for m in milestones)
     task = Task(id=new_id(), parent_id=data.parent_id, poster_id=principal.subject, poster_type=kind,
                 organisation_id=data.organisation_id, poster_verified=verified, mode=mode.value, kind=data.kind,

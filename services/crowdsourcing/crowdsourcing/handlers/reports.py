@@ -8,8 +8,8 @@ from sqlmodel import select
 
 from crowdsourcing import contracts as ev
 from crowdsourcing.domain.task import ASSIGNED_MODES, TaskMode, TerminalReason
-from crowdsourcing.handlers.common import S, _allowed, may_view, milestones_of, move, task_for_update
-from crowdsourcing.handlers.funding import _cancel_with_refunds
+from crowdsourcing.handlers.common import S, _allowed, may_view, move, task_for_update
+from crowdsourcing.handlers.funding import cancel_with_sub_tasks, contract_cancellation_blocker, lock_sub_tasks
 from crowdsourcing.handlers.work import _submission_for_update
 from crowdsourcing.models import Report, Submission, Task
 from shared.auth import Principal
@@ -66,11 +66,14 @@ async def decide_report(uow: UnitOfWork, principal: Principal, report_id: str, u
             if task.state == S.SUBMITTED and TaskMode(task.mode) in ASSIGNED_MODES:
                 await move(uow, task, S.REVISION_REQUESTED, principal.subject, now)
     elif upheld and report.reason == "spam":
+        await lock_sub_tasks(uow, report.task_id)  # sub-tasks before their contract, as a sub-task's step
         task = await task_for_update(uow, report.task_id)
-        if S.CANCELLED in _allowed(task):
+        sub_tasks = await lock_sub_tasks(uow, task.id)
+        if S.CANCELLED in _allowed(task) and contract_cancellation_blocker(task, sub_tasks,
+                                                                           while_funding=True) is None:
             # a bid being funded included: what was charged is posted and refunded, and a charge still in
-            # flight is refunded when its publication finds the task cancelled (finish_funding)
-            await _cancel_with_refunds(uow, task, await milestones_of(uow, task.id), TerminalReason.FAILED_REVIEW,
-                                       principal.subject, now)
+            # flight is refunded when its publication finds the task cancelled (finish_funding); a general
+            # contract goes with its sub-tasks that have not started (contract_cancelled)
+            await cancel_with_sub_tasks(uow, task, sub_tasks, TerminalReason.FAILED_REVIEW, principal.subject, now)
     await uow.commit()
     return report
