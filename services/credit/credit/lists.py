@@ -6,7 +6,7 @@ listing also publishes `listing.current` (the replicas' feed and the compacted t
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import col, select
 
@@ -27,7 +27,7 @@ from shared.envelope import EventData
 from shared.ids import new_id
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
-from shared.workdays import load_working_calendar
+from shared.workdays import WorkingCalendar, load_working_calendar
 
 ACTOR = "service:credit"
 RIGHTS = ("You may object (异议) within the notice period or while listed; feedback is due within {days} working "
@@ -47,17 +47,20 @@ async def active_listing(uow: UnitOfWork, subject_id: str, list_kind: str) -> Cr
 
 
 async def propose(uow: UnitOfWork, state: SubjectState, now: datetime, policy: CreditPolicy) -> list[CreditListing]:
-    """Notify the subject of every rule it now meets, unless an entry of that list is already active."""
+    """Notify the subject of every rule it now meets, unless an entry of that list is already active. `now` is the
+    service clock's; the notice period ends with its last working day (holiday calendar, 调休 included)."""
     made = []
+    calendar: WorkingCalendar | None = None
     for rule in matching_rules(state, policy):
         if await active_listing(uow, state.subject_id, rule.list_kind) is not None:
             continue
         reasons, causes = reasons_for(state, rule)
+        calendar = calendar or await load_working_calendar(uow.session)
         listing = CreditListing(
             id=new_id(), subject_id=state.subject_id, list_kind=rule.list_kind, tier=rule.tier,
             state=ListingState.NOTIFIED.value, rule=rule.name, reasons=json.dumps(reasons, ensure_ascii=False),
             basis=rule.basis, cause_event_ids=json.dumps(causes), policy_version=policy.version, notified_at=now,
-            notice_ends_at=now + timedelta(days=policy.notice_days))
+            notice_ends_at=calendar.add_working_days(now, policy.notice_working_days))
         uow.session.add(listing)
         uow.publish(ev.ListingNotified(
             listing_id=listing.id, subject_id=listing.subject_id, list_kind=listing.list_kind, tier=listing.tier,

@@ -14,7 +14,7 @@ import credit
 import pytest
 from credit import lists
 from credit.domain.policy import DEFAULT_POLICY
-from credit.handlers import score_event, score_events
+from credit.handlers import Scoring, score_events
 from credit.jobs import advance_listings
 from credit.models import CreditListing, CreditRecord, CreditRecordChange
 from credit.scores import rebuild_and_compare
@@ -22,6 +22,7 @@ from credit.synthetic import history
 from sqlalchemy import func
 from sqlmodel import select
 
+from shared.clock import SystemClock
 from shared.context import ServiceContext
 from shared.db import Database
 from shared.ids import utcnow
@@ -45,7 +46,7 @@ async def test_rebuild_by_replay_equals_the_live_scores_for_ten_thousand_events(
     events = history(10_000, subjects=500, seed=5)
     for start in range(0, len(events), 1000):
         async with UnitOfWork(db, "credit") as uow:
-            await score_events(uow, events[start:start + 1000])
+            await score_events(uow, events[start:start + 1000], utcnow())
             await uow.commit()
     async with db.reading() as session:
         report = await rebuild_and_compare(session, DEFAULT_POLICY)
@@ -71,14 +72,15 @@ async def test_rebuild_by_replay_equals_the_live_scores_for_ten_thousand_events(
 async def test_notice_listing_objection_upheld_is_a_compensating_removal(db: Database) -> None:
     events = history(1200, subjects=40, seed=9)
     async with UnitOfWork(db, "credit") as uow:
+        scoring = Scoring(SystemClock())
         for event in events:
-            await score_event(uow, event, None)
+            await scoring.score_event(uow, event, None)
         await uow.commit()
     async with db.reading() as session:
         listing = (await session.execute(select(CreditListing).where(
             CreditListing.list_kind == "black", CreditListing.tier == "general"))).scalars().first()
     assert listing is not None and listing.state == "notified" and json.loads(listing.reasons)
-    now = utcnow() + timedelta(days=DEFAULT_POLICY.notice_days, minutes=1)
+    now = listing.notice_ends_at + timedelta(minutes=1)
     async with UnitOfWork(db, "credit") as uow:
         row = await lists.listing_for(uow, listing.id)
         await lists.list_after_notice(uow, row, now, DEFAULT_POLICY)
@@ -112,12 +114,14 @@ class Clock:
 
 async def test_repair_after_the_minimum_period_and_expiry_by_the_job(db: Database) -> None:
     async with UnitOfWork(db, "credit") as uow:
-        await score_events(uow, history(1200, subjects=40, seed=9))
+        await score_events(uow, history(1200, subjects=40, seed=9), utcnow())
         await uow.commit()
     clock = Clock(utcnow())
     ctx = ServiceContext(db, clock, "credit", None)
     assert await advance_listings(ctx) == 0  # still inside the notice period
-    clock.at += timedelta(days=DEFAULT_POLICY.notice_days, minutes=1)
+    async with db.reading() as session:
+        last_notice = (await session.execute(select(func.max(CreditListing.notice_ends_at)))).scalar_one()
+    clock.at = last_notice + timedelta(minutes=1)
     listed = await advance_listings(ctx)
     assert listed >= 2 and await advance_listings(ctx) == 0  # a second run finds nothing left
     async with db.reading() as session:
