@@ -73,16 +73,17 @@ async def rebuild_from_feeds(database: Database, feed_urls: Mapping[str, str], t
     return result
 
 
-async def standings(session: AsyncSession) -> dict[str, tuple[int, dict[str, int], str | None]]:
-    """Every record's (score, dimensions, as_of) by subject."""
-    rows = (await session.execute(select(CreditRecord.subject_id, CreditRecord.score, CreditRecord.dimensions,
-                                         CreditRecord.as_of))).all()
-    return {subject: (score, json.loads(dims), as_of.isoformat() if as_of else None)
-            for subject, score, dims, as_of in rows}
+async def standings(session: AsyncSession) -> dict[str, dict[str, Any]]:
+    """Every record's standing by subject: score, dimensions and `as_of`, and the identity the lists show."""
+    rows = (await session.execute(select(CreditRecord))).scalars().all()
+    return {r.subject_id: {"score": r.score, "dimensions": json.loads(r.dimensions),
+                           "as_of": r.as_of.isoformat() if r.as_of else None, "opened_at": r.opened_at.isoformat(),
+                           "kind": r.subject_kind, "owner_id": r.owner_id, "name": r.name,
+                           "registration_number_masked": r.registration_number_masked} for r in rows}
 
 
 async def compare(live: AsyncSession, rebuilt: AsyncSession) -> list[dict[str, Any]]:
-    """The subjects whose score, dimensions or as_of differ (or that exist on one side only)."""
+    """The subjects whose standing differs (or that exist on one side only)."""
     left, right = await standings(live), await standings(rebuilt)
     return [{"subject_id": subject, "live": left.get(subject), "rebuilt": right.get(subject)}
             for subject in sorted(left.keys() | right.keys()) if left.get(subject) != right.get(subject)]

@@ -100,6 +100,8 @@ class ScoreStore:
         touched: list[SubjectState] = []
         for subject_id in dict.fromkeys(f.subject_id for f in facts):
             record = await self.record_of(subject_id, facts[0].at)
+            if facts[0].at < record.opened_at:  # opened by a later fact that arrived first: the earliest counts
+                record.opened_at = facts[0].at
             state = before = await self.state_of(record)
             causes: list[str] = []
             for fact in (f for f in facts if f.subject_id == subject_id):
