@@ -19,7 +19,6 @@ from aiokafka import AIOKafkaConsumer
 from credit.api_reports import AllianceExport
 
 from shared.masking import mask_person_name
-
 from tests.support.platform import PlatformUnderTest, eventually, mint
 from tests.test_crowdfunding_scenarios import Funding
 from tests.test_crowdsourcing_scenarios import Market

@@ -12,6 +12,7 @@ from credit.consumers import credit_subscriptions
 from credit.contracts import LISTINGS_TOPIC, ListingCurrent
 from credit.jobs import credit_jobs
 from credit.settings import CreditSettings
+from shared.clock import Clock
 from shared.service_app import ServiceDefinition, build_app
 
 
@@ -25,7 +26,8 @@ class AppClock:
     def now(self) -> datetime:
         if self.app is None:
             raise RuntimeError("the credit app is not built yet")
-        return self.app.state.clock.now()  # type: ignore[no-any-return]
+        clock: Clock = self.app.state.clock
+        return clock.now()
 
 
 def create_app(settings: CreditSettings | None = None) -> FastAPI:

@@ -7,13 +7,10 @@ with Saturday 10 October a make-up working day), while the wall clock is somewhe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-import credit
-import pytest
 from credit import lists
 from credit.consumers import credit_subscriptions
 from credit.contracts import ListingNotified
@@ -27,19 +24,10 @@ from shared.consumer import EventApplier
 from shared.context import ServiceContext
 from shared.db import Database
 from shared.envelope import CloudEvent, EventData
-from shared.migrations import upgrade_to_head
 from shared.outbox import read_feed
 from shared.uow import UnitOfWork
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-class ControllableClock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def now(self) -> datetime:
-        return self.at
 
 
 def shanghai(text: str) -> datetime:
@@ -48,16 +36,6 @@ def shanghai(text: str) -> datetime:
 
 def end_of_day(day: str) -> datetime:
     return shanghai(f"{day}T23:59:59.999999").astimezone(UTC)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await upgrade_to_head(database, str(Path(credit.__file__).parent / "migrations"))
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def crowdsourcing_events(solver: str) -> list[CloudEvent]:
@@ -75,8 +53,9 @@ def crowdsourcing_events(solver: str) -> list[CloudEvent]:
                        sequence=n + 1, partitionkey=solver, actor="test") for n, item in enumerate(data)]
 
 
-async def test_notice_and_objection_deadlines_count_working_days_on_the_service_clock(db: Database) -> None:
-    clock = ControllableClock(shanghai("2026-09-29T10:00"))  # a Tuesday; the holiday starts on Thursday
+async def test_notice_and_objection_deadlines_count_working_days_on_the_service_clock(db: Database,
+                                                                                   clock: Any) -> None:
+    clock.at = shanghai("2026-09-29T10:00")  # a Tuesday; the holiday starts on Thursday
     applier = EventApplier(db, "credit", "credit", credit_subscriptions(clock))
     assert all(await applier.apply_batch(crowdsourcing_events("solver-1")))
     async with db.reading() as session:

@@ -4,12 +4,8 @@ first; the public list shows the name masked and the number masked."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import credit
-import pytest
 from credit import lists
 from credit.api_lists import public_list
 from credit.consumers import credit_subscriptions
@@ -17,6 +13,7 @@ from credit.domain.policy import DEFAULT_POLICY
 from credit.models import CreditListing, CreditRecord
 from crowdsupport.contracts import VoucherVoided
 from gateway.contracts import PersonRegistered, PersonVerified
+from makerspace.contracts import NoShowRecorded
 from sqlmodel import select
 
 from shared.clock import SystemClock
@@ -24,20 +21,9 @@ from shared.consumer import EventApplier
 from shared.db import Database
 from shared.envelope import CloudEvent, EventData
 from shared.masking import mask_person_name
-from shared.migrations import upgrade_to_head
 from shared.uow import UnitOfWork
 
 SIGNED_UP = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await upgrade_to_head(database, str(Path(credit.__file__).parent / "migrations"))
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def envelope(data: EventData, source: str, sequence: int, at: datetime) -> CloudEvent:
@@ -80,6 +66,28 @@ async def test_identity_events_fill_the_record_whatever_arrives_first(db: Databa
         public = await public_list("black", session, now, limit=50, offset=0)
     assert [(e.subject_id, e.name, e.registration_number) for e in public] == \
         [("person-1", "王*一", "110105********002X")]
+
+
+async def test_a_registration_and_a_fact_in_one_consumer_batch_in_either_order(db: Database) -> None:
+    applier = EventApplier(db, "credit", "credit", credit_subscriptions(SystemClock()))
+    later = SIGNED_UP + timedelta(days=3)
+
+    def no_show(person: str) -> EventData:
+        return NoShowRecorded(booking_id=f"b-{person}", resource_id="r", space_id="s", member_id=person, start=later,
+                              end=later, state="no_show", policy_version="p", penalty_points=1)
+
+    batch = [envelope(PersonRegistered(person_id="p-a", username="a", roles=[], display_name="甲"), "gateway", 1,
+                      SIGNED_UP),
+             envelope(no_show("p-a"), "makerspace", 1, later), envelope(no_show("p-b"), "makerspace", 2, later),
+             envelope(PersonRegistered(person_id="p-b", username="b", roles=[], display_name="乙"), "gateway", 2,
+                      SIGNED_UP)]
+    assert await applier.apply_batch(batch) == [True] * 4  # one transaction (a fetch mixing the topics)
+    async with db.reading() as session:
+        rows = {s: await session.get(CreditRecord, s) for s in ("p-a", "p-b")}
+    for subject, name in (("p-a", "甲"), ("p-b", "乙")):
+        row = rows[subject]
+        assert row is not None and (row.name, row.opened_at, row.as_of) == (name, SIGNED_UP, later), row
+        assert row.score == DEFAULT_POLICY.opening_score - 15  # the no-show, counted once
 
 
 async def test_a_person_signed_up_has_a_record_at_the_opening_score(db: Database) -> None:

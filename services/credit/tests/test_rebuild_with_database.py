@@ -6,11 +6,9 @@ objection with its working-day deadline, upheld -> compensating removal; nothing
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
+from typing import Any
 
-import credit
 import pytest
 from credit import lists
 from credit.domain.policy import DEFAULT_POLICY
@@ -26,20 +24,9 @@ from shared.clock import SystemClock
 from shared.context import ServiceContext
 from shared.db import Database
 from shared.ids import utcnow
-from shared.migrations import upgrade_to_head
 from shared.outbox import read_feed
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await upgrade_to_head(database, str(Path(credit.__file__).parent / "migrations"))
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def test_rebuild_by_replay_equals_the_live_scores_for_ten_thousand_events(db: Database) -> None:
@@ -104,19 +91,10 @@ async def test_notice_listing_objection_upheld_is_a_compensating_removal(db: Dat
     assert current[-1].data["black"] is None and current[-2].data["black"]["listing_id"] == listing.id
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
-
-
-async def test_repair_after_the_minimum_period_and_expiry_by_the_job(db: Database) -> None:
+async def test_repair_after_the_minimum_period_and_expiry_by_the_job(db: Database, clock: Any) -> None:
     async with UnitOfWork(db, "credit") as uow:
         await score_events(uow, history(1200, subjects=40, seed=9), utcnow())
         await uow.commit()
-    clock = Clock(utcnow())
     ctx = ServiceContext(db, clock, "credit", None)
     assert await advance_listings(ctx) == 0  # still inside the notice period
     async with db.reading() as session:
