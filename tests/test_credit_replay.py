@@ -9,6 +9,7 @@ switched off, so every live event demonstrably came through the broker."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 from datetime import timedelta
@@ -101,7 +102,7 @@ async def test_a_rebuild_from_the_feeds_equals_the_live_scores(replay: PlatformU
     fresh, dropped = f"sqlite+aiosqlite:///{tmp_path}/credit-rebuilt.db", None
     if platform_on_postgres():
         dropped = f"sz_rebuild_{secrets.token_hex(4)}"
-        fresh = create_postgres_database(dropped)
+        fresh = await asyncio.to_thread(create_postgres_database, dropped)  # it runs its own event loop
     live, rebuilt = Database(database_url(replay, "credit")), Database(fresh)
     try:
         result = await rebuild_from_feeds(rebuilt, {s: replay.url(s) for s in SOURCES}, lambda: token)
@@ -128,4 +129,4 @@ async def test_a_rebuild_from_the_feeds_equals_the_live_scores(replay: PlatformU
         await live.dispose()
         await rebuilt.dispose()
         if dropped:
-            drop_postgres_database(dropped)
+            await asyncio.to_thread(drop_postgres_database, dropped)

@@ -8,7 +8,7 @@ clock (the system clock, or the adjustable one on a test platform), never the wa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -18,7 +18,7 @@ from gateway.contracts import OrganisationRegistered, PersonRegistered, PersonVe
 from credit.contracts import CreditRecordOpened
 from credit.domain.facts import facts_of
 from credit.domain.policy import DEFAULT_POLICY, DIMENSIONS, CreditPolicy
-from credit.lists import propose
+from credit.lists import Proposals, propose
 from credit.models import CreditRecord, CreditRecordChange
 from credit.scores import ScoreStore, dims_json
 from shared.clock import Clock
@@ -26,18 +26,28 @@ from shared.envelope import CloudEvent
 from shared.uow import UnitOfWork
 
 ACTOR = "service:credit"
-# One store per unit of work: a consumer fetch applies many events in one transaction; the subjects one event loaded
-# stay loaded for the next, and the rows are written once, at commit (the fold's result is the same either way).
-_STORES: WeakKeyDictionary[UnitOfWork, ScoreStore] = WeakKeyDictionary()
+
+
+@dataclass
+class Batch:
+    """One consumer fetch, applied in one transaction: the subjects one event loaded stay loaded for the next, the
+    rows are written once, at commit, and proposals look each subject's lists up once (the result is the same as
+    event by event)."""
+
+    store: ScoreStore
+    proposals: Proposals = field(default_factory=Proposals)
+
+
+_BATCHES: WeakKeyDictionary[UnitOfWork, Batch] = WeakKeyDictionary()
 
 
 async def _open_record(uow: UnitOfWork, event: CloudEvent, subject_id: str, kind: str, owner_id: str,
                        name: str, number_masked: str) -> CreditRecord:
     """The subject's record at the policy's opening score, opened at the registration's time (so a replay opens
     the same record); a record that a fact opened first takes the identity and the earlier opening time."""
-    pending = _STORES.get(uow)
+    pending = _BATCHES.get(uow)
     if pending is not None:  # records this transaction's facts opened are written first, so they are found here
-        await pending.flush()
+        await pending.store.flush()
     existing = await uow.session.get(CreditRecord, subject_id)
     if existing is not None:
         existing.subject_kind, existing.owner_id = kind, owner_id
@@ -84,23 +94,26 @@ class Scoring:
     clock: Clock
     policy: CreditPolicy = DEFAULT_POLICY
 
-    def _store(self, uow: UnitOfWork) -> ScoreStore:
-        store = _STORES.get(uow)
-        if store is None:
-            store = _STORES[uow] = ScoreStore(uow.session, self.policy)
-            uow.before_commit(store.flush)
-        return store
+    def _batch(self, uow: UnitOfWork) -> Batch:
+        batch = _BATCHES.get(uow)
+        if batch is None:
+            batch = _BATCHES[uow] = Batch(ScoreStore(uow.session, self.policy))
+            uow.before_commit(batch.store.flush)
+        return batch
 
     async def preload(self, uow: UnitOfWork, events: Sequence[CloudEvent]) -> None:
-        """Before a consumer batch: every subject its events are about, loaded in two queries."""
-        store = self._store(uow)
+        """Before a consumer batch: every subject its events are about, loaded in three queries."""
+        batch = self._batch(uow)
         for event in events:
-            store.found[event.id] = facts_of(event.type, event.id, event.time, event.data)
-        await store.preload(f.subject_id for found in store.found.values() for f in found)
+            batch.store.found[event.id] = facts_of(event.type, event.id, event.time, event.data)
+        subjects = [f.subject_id for found in batch.store.found.values() for f in found]
+        await batch.store.preload(subjects)
+        await batch.proposals.preload(uow, subjects)
 
     async def score_event(self, uow: UnitOfWork, event: CloudEvent, _data: Any) -> None:
         """One crowd event: its credit facts folded into the subjects' scores, then the listing rules checked."""
-        await fold_into(uow, self._store(uow), [event], self.clock.now(), self.policy, flush=False)
+        batch = self._batch(uow)
+        await fold_into(uow, batch.store, [event], self.clock.now(), self.policy, flush=False, known=batch.proposals)
 
 
 async def score_events(uow: UnitOfWork, events: Sequence[CloudEvent], now: datetime,
@@ -110,7 +123,8 @@ async def score_events(uow: UnitOfWork, events: Sequence[CloudEvent], now: datet
 
 
 async def fold_into(uow: UnitOfWork, store: ScoreStore, events: Sequence[CloudEvent], now: datetime,
-                    policy: CreditPolicy, flush: bool = True) -> None:
+                    policy: CreditPolicy, flush: bool = True, known: Proposals | None = None) -> None:
+    known = known or Proposals()
     facts = [(event, store.found.pop(event.id, None) or facts_of(event.type, event.id, event.time, event.data))
              for event in events]
     await store.preload(f.subject_id for _, found in facts for f in found)
@@ -118,6 +132,6 @@ async def fold_into(uow: UnitOfWork, store: ScoreStore, events: Sequence[CloudEv
         for state in await store.apply_event(found, event.type):
             # Processing time on the service clock, not event time: the notice period is the subject's time to
             # respond from when credit notifies, so a late (backfilled) event still gets its full notice.
-            await propose(uow, state, now, policy)
+            await propose(uow, state, now, policy, known)
     if flush:
         await store.flush()

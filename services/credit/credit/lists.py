@@ -6,6 +6,8 @@ listing also publishes `listing.current` (the replicas' feed and the compacted t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -40,22 +42,53 @@ def objection_path(listing_id: str) -> str:
     return f"/listings/{listing_id}/objections"
 
 
-async def active_listing(uow: UnitOfWork, subject_id: str, list_kind: str) -> CreditListing | None:
-    return (await uow.session.execute(
-        select(CreditListing).where(CreditListing.subject_id == subject_id, CreditListing.list_kind == list_kind,
-                                    col(CreditListing.state).in_(ACTIVE)))).scalars().first()
+@dataclass
+class Proposals:
+    """What proposing needs across one transaction, loaded once: the lists each subject already has an entry in
+    force on, and the working calendar. Only proposals add entries inside a consumer's transaction, so it stays
+    true there."""
 
-
-async def propose(uow: UnitOfWork, state: SubjectState, now: datetime, policy: CreditPolicy) -> list[CreditListing]:
-    """Notify the subject of every rule it now meets, unless an entry of that list is already active. `now` is the
-    service clock's; the notice period ends with its last working day (holiday calendar, 调休 included)."""
-    made = []
+    active: dict[str, set[str]] = field(default_factory=dict)
     calendar: WorkingCalendar | None = None
+
+    async def preload(self, uow: UnitOfWork, subject_ids: Iterable[str]) -> None:
+        wanted = [s for s in dict.fromkeys(subject_ids) if s not in self.active]
+        if not wanted:
+            return
+        for subject_id in wanted:
+            self.active[subject_id] = set()
+        rows = await uow.session.execute(select(CreditListing.subject_id, CreditListing.list_kind).where(
+            col(CreditListing.subject_id).in_(wanted), col(CreditListing.state).in_(ACTIVE)))
+        for subject_id, list_kind in rows:
+            self.active[subject_id].add(list_kind)
+
+    async def lists_of(self, uow: UnitOfWork, subject_id: str) -> set[str]:
+        kinds = self.active.get(subject_id)
+        if kinds is None:
+            kinds = self.active[subject_id] = set((await uow.session.execute(
+                select(CreditListing.list_kind).where(CreditListing.subject_id == subject_id,
+                                                      col(CreditListing.state).in_(ACTIVE)))).scalars())
+        return kinds
+
+    async def working_calendar(self, uow: UnitOfWork) -> WorkingCalendar:
+        if self.calendar is None:
+            self.calendar = await load_working_calendar(uow.session)
+        return self.calendar
+
+
+async def propose(uow: UnitOfWork, state: SubjectState, now: datetime, policy: CreditPolicy,
+                  known: Proposals | None = None) -> list[CreditListing]:
+    """Notify the subject of every rule it now meets, unless an entry of that list is already in force. `now` is
+    the service clock's; the notice period ends with its last working day (holiday calendar, 调休 included)."""
+    made = []
+    known = known or Proposals()
     for rule in matching_rules(state, policy):
-        if await active_listing(uow, state.subject_id, rule.list_kind) is not None:
+        on = await known.lists_of(uow, state.subject_id)
+        if rule.list_kind in on:
             continue
+        on.add(rule.list_kind)
         reasons, causes = reasons_for(state, rule)
-        calendar = calendar or await load_working_calendar(uow.session)
+        calendar = await known.working_calendar(uow)
         listing = CreditListing(
             id=new_id(), subject_id=state.subject_id, list_kind=rule.list_kind, tier=rule.tier,
             state=ListingState.NOTIFIED.value, rule=rule.name, reasons=json.dumps(reasons, ensure_ascii=False),
