@@ -26,6 +26,7 @@ from credit.scores import rebuild_and_compare
 from credit.synthetic import history
 
 from shared.db import Database
+from shared.ids import utcnow
 from shared.migrations import upgrade_to_head
 from shared.uow import UnitOfWork
 
@@ -64,7 +65,7 @@ async def measure(workdir: Path, total: int) -> RebuildBench:
         started = time.perf_counter()
         for start in range(0, len(events), FETCH):
             async with UnitOfWork(db, "credit") as uow:
-                await score_events(uow, events[start:start + FETCH])
+                await score_events(uow, events[start:start + FETCH], utcnow())
                 await uow.commit()
         loaded = time.perf_counter() - started
         facts = [f for e in events for f in facts_of(e.type, e.id, e.time, e.data)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -99,8 +99,7 @@ def with_api_keys(subscriptions: Subscriptions) -> Subscriptions:
         composed = _composed(handler, handlers.get(model.event_type), subscriptions.catch_all)
         handlers[model.event_type] = Subscription(model, composed)
     sources = subscriptions.sources if "gateway" in subscriptions.sources else (*subscriptions.sources, "gateway")
-    return Subscriptions(sources=sources, handlers=tuple(handlers.values()), catch_all=subscriptions.catch_all,
-                         topic_overrides=subscriptions.topic_overrides)
+    return replace(subscriptions, sources=sources, handlers=tuple(handlers.values()))
 
 
 def parse_key(presented: str) -> tuple[str, str] | None:

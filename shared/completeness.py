@@ -28,7 +28,10 @@ FEED_PAGE = 500
 class CompletenessMonitor(BackgroundWorker):
     def __init__(self, applier: EventApplier, *, feed_urls: dict[str, str], token: Callable[[], str],
                  grace_seconds: float, reconcile_seconds: float, max_attempts: int,
-                 dead_letter: Callable[[CloudEvent, BaseException, int], Awaitable[None]]) -> None:
+                 dead_letter: Callable[[CloudEvent, BaseException, int], Awaitable[None]],
+                 client: httpx.AsyncClient | None = None) -> None:
+        """`client`: the caller's HTTP client, for `backfill` without the background loop (a rebuild from the
+        feeds); by default `start` makes one and `stop` closes it."""
         self._applier = applier
         self._feed_urls = feed_urls
         self._token = token
@@ -39,7 +42,8 @@ class CompletenessMonitor(BackgroundWorker):
         self._gap_noticed: dict[str, float] = {}
         self._last_reconcile: dict[str, float] = {}
         self._failures: defaultdict[str, int] = defaultdict(int)
-        self._client: httpx.AsyncClient | None = None
+        self._client = client
+        self._owns_client = client is None
         self.backfilled = 0
 
     @property
@@ -47,11 +51,12 @@ class CompletenessMonitor(BackgroundWorker):
         return f"completeness:{self._applier.consumer}"
 
     def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0))
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=2.0))
         super().start()
 
     async def _cleanup(self) -> None:
-        if self._client is not None:
+        if self._client is not None and self._owns_client:
             await self._client.aclose()
             self._client = None
 
@@ -85,7 +90,7 @@ class CompletenessMonitor(BackgroundWorker):
 
     async def backfill(self, service: str) -> int:
         """Read the source's feed from the contiguous mark and apply what is missing; returns count."""
-        assert self._client is not None, "start() first"
+        assert self._client is not None, "start() first, or pass a client"
         self._last_reconcile[service] = time.monotonic()
         self._gap_noticed.pop(service, None)
         async with self._applier.db.reading() as session:

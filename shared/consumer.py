@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, TimeoutError, OSError)
 Handler = Callable[[UnitOfWork, CloudEvent, Any], Awaitable[None]]
 CatchAllHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
+BatchHook = Callable[[UnitOfWork, Sequence[CloudEvent]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class Subscriptions:
     catch_all: CatchAllHandler | None = None
     # source service -> the topic to read it from, when not its own (e.g. audit -> sizhong.supervision.orders)
     topic_overrides: Mapping[str, str] = field(default_factory=dict)
+    # called once per applied batch (one transaction) with its fresh events, before any handler: a service loads
+    # what the batch's handlers will need in a few queries instead of a few per event
+    before_batch: BatchHook | None = None
     by_type: dict[str, Subscription] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +105,8 @@ class EventApplier:
                 fresh = [event for event in unique.values() if event.id in claimed]
                 results = [event.id in claimed and unique[event.id] is event for event in events]
                 if fresh:
+                    if self.subscriptions.before_batch is not None:
+                        await self.subscriptions.before_batch(uow, fresh)
                     for event in fresh:
                         token = current_traceparent.set(event.traceparent)
                         try:

@@ -34,6 +34,17 @@ def mask_uscc(code: str) -> str:
     return f"{code[:8]}******{code[-4:]}"
 
 
+def mask_person_name(name: str) -> str:
+    """A person's name on a public page: the first character (and the last of three or more) visible, e.g. 张三 ->
+    张*, 欧阳娜娜 -> 欧**娜. Organisation names are public registration facts and are not masked."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*" * len(name)
+    if len(name) == 2:
+        return f"{name[0]}*"
+    return f"{name[0]}{'*' * (len(name) - 2)}{name[-1]}"
+
+
 def mask_text(text: str) -> str:
     text = _RESIDENT_ID.sub(lambda m: mask_resident_id(m.group(0)), text)
     return _USCC.sub(lambda m: mask_uscc(m.group(0)), text)

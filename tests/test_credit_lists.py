@@ -6,20 +6,27 @@ topic holds the subject's current listing; a rebuild by replay equals the live s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer
 from credit.api_reports import AllianceExport
 
+from shared.masking import mask_person_name
 from tests.support.platform import PlatformUnderTest, eventually, mint
 from tests.test_crowdfunding_scenarios import Funding
 from tests.test_crowdsourcing_scenarios import Market
 
 DAY = 86400
 CREDIT = "cn.sizhong.credit"
+CROWDSOURCING = "cn.sizhong.crowdsourcing"
+CROWDFUNDING = "cn.sizhong.crowdfunding"
 
 
 async def lose_a_dispute(market: Market, organisation: str, solver_id: str, solver: dict[str, str]) -> None:
@@ -62,8 +69,27 @@ async def compacted_value(bootstrap: str, key: str) -> dict[str, Any]:
     return latest
 
 
+async def profile_shows_the_listing(platform: PlatformUnderTest, subject_id: str, headers: dict[str, str],
+                                    listing_id: str) -> None:
+    """The gateway's aggregated profile carries the credit standing with the listing in force."""
+    response = await platform.get("gateway", f"/subjects/{subject_id}/profile", headers)
+    assert response.status_code == 200, response.text
+    standing = response.json()["credit_standing"]
+    black = standing["listing"]["black"]
+    assert (black["listing_id"], black["state"], black["tier"]) == (listing_id, "listed", "general"), standing
+    assert black["listed_at"] < black["until"] and black["reasons"] and standing["score"] < 600, standing
+
+
+async def advance_past(client: httpx.AsyncClient, admin: dict[str, str], moment: str) -> None:
+    """Move a service's adjustable clock a minute past `moment` (an RFC 3339 time)."""
+    now = datetime.fromisoformat((await client.get("/testing/clock", headers=admin)).json()["now"])
+    seconds = (datetime.fromisoformat(moment) - now).total_seconds() + 60
+    assert (await client.post("/testing/clock/advance", headers=admin, json={"seconds": seconds})).status_code == 200
+
+
 async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(platform: PlatformUnderTest) -> None:
     solver_id, solver = await platform.person("solver", "backer")
+    verified = await platform.verify_person(solver, real_name="李四")  # the public list shows its masked number
     reviewer = mint(f"reviewer-{secrets.token_hex(4)}", "reviewer")
     async with platform.client("crowdsourcing") as cs, platform.client("crowdfunding") as cf, \
             platform.client("credit") as credit:
@@ -83,6 +109,9 @@ async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(platf
         listing = await eventually(notified, within=30)
         assert (listing["tier"], listing["rule"]) == ("general", "disputes_and_missed_delivery")
         assert listing["reasons"] and listing["basis"] and len(listing["cause_event_ids"]) >= 3
+        record = await platform.credit_record(solver_id)  # the record shows the notice in force
+        assert record["listing"]["black"]["listing_id"] == listing["id"], record["listing"]
+        assert record["listing"]["black"]["state"] == "notified" and record["listing"]["red"] is None
         # what the solver will try once listed, prepared beforehand: an open bid task and a live campaign
         bid_task: dict[str, Any] = await market.task("bid", [600_000], organisation_id=organisation)
         later_task: dict[str, Any] = await market.task("bid", [600_000], organisation_id=organisation)
@@ -90,13 +119,10 @@ async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(platf
         await market.publish(later_task)
         funding = await Funding.open(platform, cf)
         campaign, tier = await funding.live(goal=20_000)
-        # the notice period passes on credit's clock; the listing job lists the entry
-        assert (await credit.post("/testing/clock/advance", headers=platform.admin,
-                                  json={"seconds": 5 * DAY + 60})).status_code == 200
+        # the notice period (5 working days) passes on credit's clock; the listing job lists the entry
+        await advance_past(credit, platform.admin, listing["notice_ends_at"])
         assert (await credit.post("/testing/jobs/listings/run", headers=platform.admin)).json()["acted"] >= 1
-        listed = (await credit.get(f"/subjects/{solver_id}/listings", headers=solver)).json()
-        assert [r["state"] for r in listed if r["id"] == listing["id"]] == ["listed"]
-        observed = time.monotonic()
+        listed_at = time.monotonic()  # the job answers after the listing's transaction committed
 
         async def bid(expect: int, task: dict[str, Any] = bid_task) -> dict[str, Any]:
             response = await cs.post(f"/tasks/{task['id']}/bids", headers=solver,
@@ -110,15 +136,26 @@ async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(platf
             assert response.status_code == expect, response.text
             return dict(response.json())
 
-        refused_bid = await eventually(lambda: bid(403), within=2)
-        refused_pledge = await eventually(lambda: pledge(403), within=2)
-        assert time.monotonic() - observed < 2.5
+        async def refused(check: Callable[[], Awaitable[dict[str, Any]]]) -> tuple[dict[str, Any], float]:
+            body = await eventually(check, within=2)
+            return body, time.monotonic() - listed_at
+
+        (refused_bid, bid_after), (refused_pledge, pledge_after) = await asyncio.gather(
+            refused(lambda: bid(403)), refused(lambda: pledge(403)))
+        assert bid_after < 2 and pledge_after < 2, (bid_after, pledge_after)  # both within 2 s of the listing
+        listed = (await credit.get(f"/subjects/{solver_id}/listings", headers=solver)).json()
+        assert [r["state"] for r in listed if r["id"] == listing["id"]] == ["listed"]
         for body in (refused_bid, refused_pledge):
             assert body["rule"] == "blacklisted" and body["listing"]["id"] == listing["id"], body
             assert body["listing"]["tier"] == "general" and body["listing"]["until"]
             assert body["objection"]["path"] == f"/listings/{listing['id']}/objections", body
         public = (await credit.get("/lists/black", params={"limit": 200})).json()
-        assert listing["id"] in [row["listing_id"] for row in public]
+        entry = next(row for row in public if row["listing_id"] == listing["id"])
+        display_name = (await platform.get("gateway", f"/people/{solver_id}", solver)).json()["display_name"]
+        assert entry["name"] == mask_person_name(display_name) and entry["name"] != display_name, entry
+        assert entry["registration_number"] == verified["resident_id_masked"], entry
+        assert entry["registration_number"].count("*") == 8, entry  # region and last four only
+        await profile_shows_the_listing(platform, solver_id, solver, listing["id"])
         # the solver objects; another person may not object on its behalf
         other = (await platform.person("solver"))[1]
         assert (await credit.post(body["objection"]["path"], headers=other,
@@ -133,9 +170,9 @@ async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(platf
         assert upheld.status_code == 200 and upheld.json()["state"] == "upheld", upheld.text
         again = await credit.post(decision, headers=reviewer, json={"upheld": False, "note": "again"})
         assert again.status_code == 409, again.text
-        await eventually(lambda: bid(201, later_task), within=5)  # (a bid may have gone in before the listing
-        # reached crowdsourcing: "within 2 s" allows it; a second task shows the solver is allowed again)
-        await eventually(lambda: pledge(201), within=5)
+        allowed_bid = await eventually(lambda: bid(201, later_task), within=5)  # (a bid may have gone in before
+        # the listing reached crowdsourcing: "within 2 s" allows it; a second task shows the solver allowed again)
+        allowed_pledge = await eventually(lambda: pledge(201), within=5)
         public = (await credit.get("/lists/black", params={"limit": 200})).json()
         assert listing["id"] not in [row["listing_id"] for row in public]
         ended = (await credit.get(f"/subjects/{solver_id}/listings", headers=solver)).json()
@@ -143,13 +180,26 @@ async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(platf
             [("removed", "objection_upheld")]  # kept, with its compensating end
 
     async def audited() -> None:
+        # the causes: two lost disputes and the missed delivery, each an event of crowdsourcing's
+        causes = [entry for event_id in listing["cause_event_ids"] for entry in await platform.audit_entries(
+            event_id=event_id)]
+        assert sorted(e["type"] for e in causes) == sorted(
+            [f"{CROWDSOURCING}.abandonment.warned.v1", *[f"{CROWDSOURCING}.dispute.resolved.v1"] * 2]), causes
+        # notice, listing, objection, its decision and the compensating removal
         types = {e["type"] for e in await platform.audit_entries(subject=listing["id"])}
         for verb in ("listing.notified", "listing.listed", "listing.removed"):
             assert f"{CREDIT}.{verb}.v1" in types, (verb, types)
         decided = {e["type"] for e in await platform.audit_entries(subject=objection.json()["id"])}
         assert {f"{CREDIT}.objection.filed.v1", f"{CREDIT}.objection.decided.v1"} <= decided, decided
+        # the current listing as the crowd services received it: black-listed, then not listed
         current = await platform.audit_entries(subject=solver_id, type=f"{CREDIT}.listing.current.v1")
-        assert len(current) >= 2, current
+        blacks = [json.loads(e["entry"])["data"]["black"] for e in current]
+        assert [b["listing_id"] if b else None for b in blacks][-2:] == [listing["id"], None], blacks
+        # allowed again: the bid and the pledge placed after the decision
+        bids = await platform.audit_entries(subject=later_task["id"], type=f"{CROWDSOURCING}.bid.placed.v1")
+        assert [json.loads(e["entry"])["data"]["bid_id"] for e in bids] == [allowed_bid["id"]], bids
+        pledges = await platform.audit_entries(type=f"{CROWDFUNDING}.pledge.placed.v1", subject=campaign["id"])
+        assert allowed_pledge["id"] in [json.loads(e["entry"])["data"]["pledge_id"] for e in pledges], pledges
 
     await eventually(audited, within=15)
     latest = await compacted_value(platform.platform.broker.bootstrap, solver_id)

@@ -31,7 +31,7 @@ async def test_a_registered_organisation_reaches_credit_and_audit_within_two_sec
     record = await eventually(in_credit, within=2.0)
     entries = await eventually(in_audit, within=2.0 - (time.monotonic() - started) + 0.001)
     assert time.monotonic() - started < 2.0
-    assert record["score"] == 600 and record["policy_version"] == "credit-2026.1"
+    assert record["score"] == 600 and record["policy_version"] == "credit-2026.2"
     assert [c["event_type"] for c in record["changes"]] == [REGISTERED]
     assert record["changes"][0]["event_id"] == entries[0]["event_id"]
     assert organisation["uscc_masked"] in entries[0]["entry"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -134,6 +135,7 @@ async def test_profile_is_for_the_subject_admins_and_regulators(platform: Platfo
 
         body = await eventually(complete, within=15)
         assert body["credit_standing"]["score"] == 600  # type: ignore[index]
+        assert body["credit_standing"]["listing"] == {"black": None, "red": None}  # type: ignore[index]
         assert body["identity"]["verified"] is True  # type: ignore[index]
         for headers in (platform.admin, platform.regulator):
             assert (await gateway.get(f"/subjects/{organisation}/profile", headers=headers)).status_code == 200
@@ -155,10 +157,17 @@ def partial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformUnderT
 async def test_profile_names_the_parts_that_are_down(partial: PlatformUnderTest) -> None:
     person_id, me = await partial.person("founder")
     async with partial.client("gateway") as gateway:
-        first = (await gateway.get(f"/subjects/{person_id}/profile", headers=me)).json()
+
+        async def with_credit() -> dict[str, Any]:  # credit opens the person's record from its registration
+            body = dict((await gateway.get(f"/subjects/{person_id}/profile", headers=me)).json())
+            assert body["parts"]["credit"]["status"] == "ok", body["parts"]["credit"]
+            return body
+
+        first = await eventually(with_credit, within=10)
         assert first["missing"] == ["crowdsourcing", "crowdsupport"] and not first["complete"]
         assert first["parts"]["makerspace"]["status"] == "ok"
-        assert first["parts"]["credit"]["status"] == "not_found"  # no record for a person: not missing
+        assert first["credit_standing"]["score"] == 600, first["credit_standing"]
+        assert first["credit_standing"]["listing"] == {"black": None, "red": None}, first["credit_standing"]
 
         partial.platform.services["makerspace"].stop()
         stopped = (await gateway.get(f"/subjects/{person_id}/profile", headers=me)).json()
@@ -177,3 +186,11 @@ async def test_profile_names_the_parts_that_are_down(partial: PlatformUnderTest)
         assert "crowdfunding" in slow.json()["missing"] and took < 3
         down = await gateway.get("/api/makerspace/healthz", headers=me)
         assert down.status_code == 502 and down.json()["service"] == "makerspace"
+
+        partial.platform.services["credit"].stop()  # the standing cannot be told: the view says so, whole
+        no_credit = await gateway.get(f"/subjects/{person_id}/profile", headers=me)
+        assert no_credit.status_code == 200, no_credit.text
+        body = no_credit.json()
+        assert body["parts"]["credit"]["status"] == "unavailable" and body["credit_standing"] is None, body
+        assert "credit" in body["missing"] and not body["complete"], body
+        assert body["identity"]["display_name"] and body["parts"]["makerspace"]["status"] == "unavailable"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from shared.api_keys import with_api_keys
 from shared.consumer import EventApplier, Subscription, Subscriptions
 from shared.envelope import CloudEvent, EventData
 from shared.inbox import progress_of
@@ -181,3 +183,37 @@ async def test_a_failing_event_rolls_back_its_whole_batch(migrated_db: Any) -> N
         events, _ = await read_feed(session, 0, 10)
     assert (inbox, events) == (0, [])
     assert [await applier.apply(_event(n)) for n in (1, 2)] == [True, True]  # one by one, the good ones pass
+
+
+async def test_a_batch_is_prepared_once_and_deferred_writes_land_in_its_transaction(migrated_db: Any) -> None:
+    """`before_batch` sees the batch's fresh events once, before any handler; a `before_commit` hook writes
+    inside the same transaction (its events are in the outbox), and nothing of it survives a rollback."""
+    calls: list[tuple[str, list[int]]] = []
+
+    async def prepare(uow: UnitOfWork, events: Sequence[CloudEvent]) -> None:
+        numbers = [int(e.data["number"]) for e in events]
+        calls.append(("prepare", numbers))
+
+        async def write_once() -> None:  # what a handler gathered over the batch, written once at commit
+            uow.publish(ThingHappened(number=sum(numbers)), subject="sum", actor="test")
+            if 13 in numbers:
+                raise ValueError("poison at commit")
+
+        uow.before_commit(write_once)
+
+    async def handler(_uow: UnitOfWork, _event: CloudEvent, data: ThingHappened) -> None:
+        calls.append(("handle", [data.number]))
+
+    subscriptions = with_api_keys(Subscriptions(sources=("gateway",), handlers=(Subscription(ThingHappened, handler),),
+                                                before_batch=prepare))  # composing keeps the hook
+    applier = EventApplier(migrated_db, "credit", "credit", subscriptions)
+    assert await applier.apply(_event(1))
+    assert await applier.apply_batch([_event(1), _event(2), _event(3)]) == [False, True, True]
+    assert calls == [("prepare", [1]), ("handle", [1]), ("prepare", [2, 3]), ("handle", [2]), ("handle", [3])]
+    with pytest.raises(ValueError, match="poison at commit"):
+        await applier.apply_batch([_event(4), _event(13)])
+    async with migrated_db.reading() as session:
+        events, _ = await read_feed(session, 0, 10)
+        progress = (await progress_of(session, "credit"))["/sizhong/gateway"]
+    assert [e.data["number"] for e in events] == [1, 5]  # one row per committed batch; the failed one left none
+    assert (progress.contiguous_through, progress.highest_seen) == (3, 3)

@@ -17,7 +17,7 @@ from credit.domain.listings import ListingState, published
 from credit.domain.policy import DEFAULT_POLICY, TIERS
 from credit.models import CreditListing, CreditObjection, CreditRecord, CreditRepair
 from shared.auth import SERVICE_ROLE, CurrentPrincipal, Principal, authorise_owner, require_roles
-from shared.masking import mask_personal_numbers
+from shared.masking import mask_person_name, mask_personal_numbers, mask_text
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.uow import UnitOfWork
@@ -54,10 +54,19 @@ async def owner_of(session: AsyncSession, subject_id: str) -> str:
     return record.owner_id if record is not None else subject_id
 
 
+def public_name(record: CreditRecord | None) -> str:
+    """An organisation's registered name; a person's name masked (the public list is open to anyone)."""
+    if record is None:
+        return ""
+    name = mask_text(record.name)
+    return name if record.subject_kind == "organisation" else mask_person_name(name)
+
+
 @router.get("/lists/{list_kind}", response_model=list[PublicEntry])
 async def public_list(list_kind: Literal["black", "red"], session: ReadSessionDep, now: Now,
                       limit: Limit = 50, offset: Offset = 0) -> list[PublicEntry]:
-    """Anyone: entries listed now, inside their publication window, of a published tier; numbers masked."""
+    """Anyone: entries listed now, inside their publication window, of a published tier; numbers and people's
+    names masked."""
     tiers = [t for t in TIERS if published(list_kind, t, DEFAULT_POLICY)]
     rows = (await session.execute(
         select(CreditListing, CreditRecord).join(CreditRecord, col(CreditRecord.subject_id) == CreditListing.subject_id,
@@ -66,8 +75,7 @@ async def public_list(list_kind: Literal["black", "red"], session: ReadSessionDe
                col(CreditListing.tier).in_(tiers), col(CreditListing.listed_at) <= now,
                col(CreditListing.publish_until) > now)
         .order_by(col(CreditListing.listed_at).desc(), col(CreditListing.id)).limit(limit).offset(offset))).all()
-    return [PublicEntry(listing_id=listing.id, subject_id=listing.subject_id,
-                        name=record.name if record else "",
+    return [PublicEntry(listing_id=listing.id, subject_id=listing.subject_id, name=public_name(record),
                         registration_number=mask_personal_numbers(record.registration_number_masked) if record else "",
                         list_kind=listing.list_kind, tier=listing.tier, basis=listing.basis,
                         listed_at=listing.listed_at, until=listing.publish_until)

@@ -6,7 +6,9 @@ listing also publishes `listing.current` (the replicas' feed and the compacted t
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlmodel import col, select
 
@@ -27,7 +29,7 @@ from shared.envelope import EventData
 from shared.ids import new_id
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
-from shared.workdays import load_working_calendar
+from shared.workdays import WorkingCalendar, load_working_calendar
 
 ACTOR = "service:credit"
 RIGHTS = ("You may object (异议) within the notice period or while listed; feedback is due within {days} working "
@@ -40,24 +42,58 @@ def objection_path(listing_id: str) -> str:
     return f"/listings/{listing_id}/objections"
 
 
-async def active_listing(uow: UnitOfWork, subject_id: str, list_kind: str) -> CreditListing | None:
-    return (await uow.session.execute(
-        select(CreditListing).where(CreditListing.subject_id == subject_id, CreditListing.list_kind == list_kind,
-                                    col(CreditListing.state).in_(ACTIVE)))).scalars().first()
+@dataclass
+class Proposals:
+    """What proposing needs across one transaction, loaded once: the lists each subject already has an entry in
+    force on, and the working calendar. Only proposals add entries inside a consumer's transaction, so it stays
+    true there."""
+
+    active: dict[str, set[str]] = field(default_factory=dict)
+    calendar: WorkingCalendar | None = None
+
+    async def preload(self, uow: UnitOfWork, subject_ids: Iterable[str]) -> None:
+        wanted = [s for s in dict.fromkeys(subject_ids) if s not in self.active]
+        if not wanted:
+            return
+        for subject_id in wanted:
+            self.active[subject_id] = set()
+        rows = await uow.session.execute(select(CreditListing.subject_id, CreditListing.list_kind).where(
+            col(CreditListing.subject_id).in_(wanted), col(CreditListing.state).in_(ACTIVE)))
+        for subject_id, list_kind in rows:
+            self.active[subject_id].add(list_kind)
+
+    async def lists_of(self, uow: UnitOfWork, subject_id: str) -> set[str]:
+        kinds = self.active.get(subject_id)
+        if kinds is None:
+            kinds = self.active[subject_id] = set((await uow.session.execute(
+                select(CreditListing.list_kind).where(CreditListing.subject_id == subject_id,
+                                                      col(CreditListing.state).in_(ACTIVE)))).scalars())
+        return kinds
+
+    async def working_calendar(self, uow: UnitOfWork) -> WorkingCalendar:
+        if self.calendar is None:
+            self.calendar = await load_working_calendar(uow.session)
+        return self.calendar
 
 
-async def propose(uow: UnitOfWork, state: SubjectState, now: datetime, policy: CreditPolicy) -> list[CreditListing]:
-    """Notify the subject of every rule it now meets, unless an entry of that list is already active."""
+async def propose(uow: UnitOfWork, state: SubjectState, now: datetime, policy: CreditPolicy,
+                  known: Proposals | None = None) -> list[CreditListing]:
+    """Notify the subject of every rule it now meets, unless an entry of that list is already in force. `now` is
+    the service clock's; the notice period ends with its last working day (holiday calendar, 调休 included)."""
     made = []
+    known = known or Proposals()
     for rule in matching_rules(state, policy):
-        if await active_listing(uow, state.subject_id, rule.list_kind) is not None:
+        on = await known.lists_of(uow, state.subject_id)
+        if rule.list_kind in on:
             continue
+        on.add(rule.list_kind)
         reasons, causes = reasons_for(state, rule)
+        calendar = await known.working_calendar(uow)
         listing = CreditListing(
             id=new_id(), subject_id=state.subject_id, list_kind=rule.list_kind, tier=rule.tier,
             state=ListingState.NOTIFIED.value, rule=rule.name, reasons=json.dumps(reasons, ensure_ascii=False),
             basis=rule.basis, cause_event_ids=json.dumps(causes), policy_version=policy.version, notified_at=now,
-            notice_ends_at=now + timedelta(days=policy.notice_days))
+            notice_ends_at=calendar.add_working_days(now, policy.notice_working_days))
         uow.session.add(listing)
         uow.publish(ev.ListingNotified(
             listing_id=listing.id, subject_id=listing.subject_id, list_kind=listing.list_kind, tier=listing.tier,

@@ -40,6 +40,8 @@ class ScoreStore:
         self._new: list[CreditRecord] = []
         self._absent: set[str] = set()  # known to have no record yet (preloaded)
         self._changes: list[dict[str, object]] = []
+        self._dirty: set[str] = set()  # subjects whose state changed since the last flush
+        self.found: dict[str, list[Fact]] = {}  # event id -> its facts, worked out when the batch was preloaded
 
     async def preload(self, subject_ids: Iterable[str]) -> None:
         """Load many subjects' records and in-horizon facts in two queries (a batch's first touch)."""
@@ -98,6 +100,8 @@ class ScoreStore:
         touched: list[SubjectState] = []
         for subject_id in dict.fromkeys(f.subject_id for f in facts):
             record = await self.record_of(subject_id, facts[0].at)
+            if facts[0].at < record.opened_at:  # opened by a later fact that arrived first: the earliest counts
+                record.opened_at = facts[0].at
             state = before = await self.state_of(record)
             causes: list[str] = []
             for fact in (f for f in facts if f.subject_id == subject_id):
@@ -105,6 +109,7 @@ class ScoreStore:
                 if change is not None:
                     causes.extend(c for c in change.cause_event_ids if c not in causes)
             self._states[subject_id] = state
+            self._dirty.add(subject_id)
             if causes:
                 self._changes.append({
                     "subject_id": subject_id, "event_id": facts[0].event_id, "event_type": event_type,
@@ -117,11 +122,13 @@ class ScoreStore:
         return touched
 
     async def flush(self) -> None:
-        """Write the batch: facts in arrival order, the touched records, the change rows."""
-        for subject_id, state in self._states.items():
-            record = self._records[subject_id]
+        """Write what changed since the last flush: facts in arrival order, the touched records, the change rows.
+        The loaded states stay cached, so a store can serve several flushes in one transaction."""
+        for subject_id in self._dirty:
+            state, record = self._states[subject_id], self._records[subject_id]
             record.score, record.as_of = state.score, state.as_of
             record.dimensions, record.policy_version = dims_json(state.dimensions), self.policy.version
+        self._dirty = set()
         self.session.add_all(self._new)
         self._new = []
         await self.session.flush()

@@ -7,7 +7,7 @@ three years, so decay bands and the policy horizon are exercised.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from crowdfunding import contracts as cf
@@ -25,10 +25,11 @@ def _source_of(model: type[EventData]) -> str:
     return model.event_type.split(".")[2]
 
 
-def history(count: int, subjects: int = 400, seed: int = 7) -> list[CloudEvent]:
-    """`count` events in time order over `subjects` subjects."""
+def history(count: int, subjects: int = 400, seed: int = 7, named: Sequence[str] = ()) -> list[CloudEvent]:
+    """`count` events in time order over `subjects` subjects (the first ones named by `named`, e.g. people
+    registered at the gateway; the rest `subject-NNNNN`)."""
     rnd = random.Random(seed)
-    people = [f"subject-{n:05d}" for n in range(subjects)]
+    people = [*named, *(f"subject-{n:05d}" for n in range(len(named), subjects))]
     sequences: dict[str, int] = {}
     times = sorted(START + timedelta(seconds=rnd.randrange(SPAN_DAYS * 86400)) for _ in range(count))
 

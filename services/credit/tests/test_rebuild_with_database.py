@@ -6,15 +6,13 @@ objection with its working-day deadline, upheld -> compensating removal; nothing
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
+from typing import Any
 
-import credit
 import pytest
 from credit import lists
 from credit.domain.policy import DEFAULT_POLICY
-from credit.handlers import score_event, score_events
+from credit.handlers import Scoring, score_events
 from credit.jobs import advance_listings
 from credit.models import CreditListing, CreditRecord, CreditRecordChange
 from credit.scores import rebuild_and_compare
@@ -22,30 +20,20 @@ from credit.synthetic import history
 from sqlalchemy import func
 from sqlmodel import select
 
+from shared.clock import SystemClock
 from shared.context import ServiceContext
 from shared.db import Database
 from shared.ids import utcnow
-from shared.migrations import upgrade_to_head
 from shared.outbox import read_feed
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await upgrade_to_head(database, str(Path(credit.__file__).parent / "migrations"))
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def test_rebuild_by_replay_equals_the_live_scores_for_ten_thousand_events(db: Database) -> None:
     events = history(10_000, subjects=500, seed=5)
     for start in range(0, len(events), 1000):
         async with UnitOfWork(db, "credit") as uow:
-            await score_events(uow, events[start:start + 1000])
+            await score_events(uow, events[start:start + 1000], utcnow())
             await uow.commit()
     async with db.reading() as session:
         report = await rebuild_and_compare(session, DEFAULT_POLICY)
@@ -71,14 +59,15 @@ async def test_rebuild_by_replay_equals_the_live_scores_for_ten_thousand_events(
 async def test_notice_listing_objection_upheld_is_a_compensating_removal(db: Database) -> None:
     events = history(1200, subjects=40, seed=9)
     async with UnitOfWork(db, "credit") as uow:
+        scoring = Scoring(SystemClock())
         for event in events:
-            await score_event(uow, event, None)
+            await scoring.score_event(uow, event, None)
         await uow.commit()
     async with db.reading() as session:
         listing = (await session.execute(select(CreditListing).where(
             CreditListing.list_kind == "black", CreditListing.tier == "general"))).scalars().first()
     assert listing is not None and listing.state == "notified" and json.loads(listing.reasons)
-    now = utcnow() + timedelta(days=DEFAULT_POLICY.notice_days, minutes=1)
+    now = listing.notice_ends_at + timedelta(minutes=1)
     async with UnitOfWork(db, "credit") as uow:
         row = await lists.listing_for(uow, listing.id)
         await lists.list_after_notice(uow, row, now, DEFAULT_POLICY)
@@ -102,22 +91,15 @@ async def test_notice_listing_objection_upheld_is_a_compensating_removal(db: Dat
     assert current[-1].data["black"] is None and current[-2].data["black"]["listing_id"] == listing.id
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
-
-
-async def test_repair_after_the_minimum_period_and_expiry_by_the_job(db: Database) -> None:
+async def test_repair_after_the_minimum_period_and_expiry_by_the_job(db: Database, clock: Any) -> None:
     async with UnitOfWork(db, "credit") as uow:
-        await score_events(uow, history(1200, subjects=40, seed=9))
+        await score_events(uow, history(1200, subjects=40, seed=9), utcnow())
         await uow.commit()
-    clock = Clock(utcnow())
     ctx = ServiceContext(db, clock, "credit", None)
     assert await advance_listings(ctx) == 0  # still inside the notice period
-    clock.at += timedelta(days=DEFAULT_POLICY.notice_days, minutes=1)
+    async with db.reading() as session:
+        last_notice = (await session.execute(select(func.max(CreditListing.notice_ends_at)))).scalar_one()
+    clock.at = last_notice + timedelta(minutes=1)
     listed = await advance_listings(ctx)
     assert listed >= 2 and await advance_listings(ctx) == 0  # a second run finds nothing left
     async with db.reading() as session:

@@ -25,6 +25,7 @@ class PersonRegistered(EventData):
     person_id: str
     username: str
     roles: list[str]
+    display_name: str = Field(default="", max_length=100, description="the name the person chose (not its real name)")
 
 
 class PersonVerified(EventData):

@@ -31,7 +31,8 @@ async def register_person(uow: UnitOfWork, username: str, password: str, display
     person = Person(id=new_id(), username=username, display_name=display_name,
                     password_hash=password_hash, roles=" ".join(sorted(roles)), created_at=utcnow())
     uow.session.add(person)
-    uow.publish(PersonRegistered(person_id=person.id, username=username, roles=sorted(roles)),
+    uow.publish(PersonRegistered(person_id=person.id, username=username, roles=sorted(roles),
+                                 display_name=display_name),
                 subject=person.id, actor=person.id)
     await commit_unique(uow, "username", f"username {username!r} is taken")
     return person

@@ -25,7 +25,8 @@ from shared.validation import ResourceId
 router = APIRouter(tags=["aggregated views"])
 CROWDS = ("crowdsourcing", "crowdfunding", "crowdsupport", "makerspace")
 PartStatus = Literal["ok", "not_found", "refused", "unavailable", "timeout"]
-STANDING_FIELDS = ("score", "dimensions", "as_of", "policy_version")  # what credit's /records/{id} returns
+# what credit's /records/{id} says of the subject's standing: the score and the black/red entries in force
+STANDING_FIELDS = ("score", "dimensions", "as_of", "policy_version", "listing")
 REFUSALS: dict[int, PartStatus] = {404: "not_found", 401: "refused", 403: "refused"}
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "traceparent")
 
@@ -64,7 +65,8 @@ async def _ask(client: httpx.AsyncClient, url: str, headers: dict[str, str], tim
 
 
 def credit_standing(part: Part) -> dict[str, Any] | None:
-    """The score part of what credit's record says of the subject (its listings are not in the record yet)."""
+    """The subject's score and its current listing (black and red: tier, window, reasons), or None when credit
+    did not answer (the `credit` part then says why, and `missing` names it when credit is down)."""
     if part.status != "ok" or part.data is None:
         return None
     return {key: part.data[key] for key in STANDING_FIELDS if key in part.data}

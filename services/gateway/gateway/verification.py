@@ -9,6 +9,7 @@ confirms any well-formed number and name except its test data, like a provider's
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,3 +50,16 @@ class SandboxRealNameVerifier:
     async def verify_organisation(self, name: str, uscc: str, representative: str) -> VerificationResult:
         return (self._test_data(name, representative)
                 or VerificationResult(True, f"{self.name}:uscc_name_and_representative"))
+
+
+# REAL_NAME_VERIFIER -> how to build it. A licensed provider's adapter is added here under its own name.
+VERIFIERS: Mapping[str, Callable[[], RealNameVerifier]] = {SandboxRealNameVerifier.name: SandboxRealNameVerifier}
+
+
+def choose_verifier(name: str, known: Mapping[str, Callable[[], RealNameVerifier]] = VERIFIERS) -> RealNameVerifier:
+    """The verifier the settings name; an unknown name is refused (settings check it first, so the gateway does
+    not start with it)."""
+    try:
+        return known[name]()
+    except KeyError:
+        raise ValueError(f"unknown real-name verifier {name!r}; known: {', '.join(sorted(known))}") from None

@@ -45,7 +45,7 @@ class TierTerms:
 
 @dataclass(frozen=True)
 class CreditPolicy:
-    version: str = "credit-2026.1"
+    version: str = "credit-2026.2"  # .2: the notice period counts working days (holiday calendar), not days
     minimum_score: int = 0
     maximum_score: int = 1000
     opening_score: int = 600
@@ -54,7 +54,8 @@ class CreditPolicy:
     dimension_ceiling: int = 200
     # rolling windows (best of 6/12/24 months): full weight, then half, then a quarter, then nothing
     decay: tuple[DecayBand, ...] = (DecayBand(183, 100), DecayBand(365, 50), DecayBand(730, 25))
-    notice_days: int = 5  # between the notice (with reasons, basis, rights) and the listing itself
+    # between the notice (with reasons, basis, rights) and the listing itself: to the end of the 5th working day
+    notice_working_days: int = 5
     objection_working_days: int = 10
     repair_decision_working_days: int = 3
     tiers: dict[str, TierTerms] = field(default_factory=lambda: {
