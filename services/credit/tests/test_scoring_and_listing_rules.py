@@ -39,6 +39,17 @@ def test_the_fact_table_reads_each_crowds_events() -> None:
     assert facts_of("cn.sizhong.crowdsourcing.task.rated.v1", "e3", T0, {}) == []
 
 
+@pytest.mark.parametrize(("kind", "expected"), [("instrument", [("member", "no_show")]), ("mentor", [])])
+def test_a_crowd_support_no_show_counts_for_instruments_only(kind: str, expected: list[tuple[str, str]]) -> None:
+    """Mentor sessions are checked in by the mentor alone: a missing check-in may be the mentor's absence."""
+    facts = facts_of("cn.sizhong.crowdsupport.booking.no_show_recorded.v1", "e4", T0, {
+        "booking_id": "b1", "resource_id": "r", "kind": kind, "member_id": "member", "owner_id": "owner",
+        "start": T0.isoformat(), "end": T0.isoformat(), "policy_version": "v",
+        "check_in_closed_at": T0.isoformat()})
+    assert [(f.subject_id, f.kind) for f in facts] == expected
+    assert all(f.ref == "b1" for f in facts)
+
+
 def test_decay_follows_event_time_and_dimensions_are_bounded() -> None:
     state, change = apply(opening("s1", P), fact("dispute_lost"), P)
     assert change is not None and (change.score_before, change.score_after) == (600, 520)

@@ -14,7 +14,7 @@ from typing import Any
 
 from crowdfunding import contracts as cf
 from crowdsourcing import contracts as cs
-from crowdsupport.contracts import VoucherVoided
+from crowdsupport.contracts import BookingNoShowRecorded, VoucherVoided
 from makerspace import contracts as ms
 
 from shared.envelope import EventData
@@ -45,6 +45,12 @@ def _dispute(d: cs.DisputeResolved) -> Found:
     return [(loser, "dispute_lost", d.dispute_id), (winner, "dispute_won", d.dispute_id)]
 
 
+def _instrument_no_show(d: BookingNoShowRecorded) -> Found:
+    """Only an instrument no-show counts against the member. A mentor session is checked in by the mentor alone,
+    so a missing check-in there may be the mentor's absence, and scoring it would blame the start-up for it."""
+    return [(d.member_id, "no_show", d.booking_id)] if d.kind == "instrument" else []
+
+
 def _voided(d: VoucherVoided) -> Found:
     return [(who, "voucher_fraud", d.voucher_id) for who in d.fraud_by] if d.fraud else []
 
@@ -58,6 +64,7 @@ FACT_TABLE: dict[type[EventData], Extract] = {
     cf.CampaignFulfilled: lambda d: [(d.founder_id, "campaign_fulfilled", d.campaign_id)],
     cf.DeliveryMissed: lambda d: [(d.founder_id, "missed_delivery", d.campaign_id)],
     ms.NoShowRecorded: lambda d: [(d.member_id, "no_show", d.booking_id)],
+    BookingNoShowRecorded: _instrument_no_show,
     VoucherVoided: _voided,
 }
 BY_TYPE: dict[str, tuple[type[EventData], Extract]] = {m.event_type: (m, f) for m, f in FACT_TABLE.items()}

@@ -2,8 +2,8 @@
 Pure: no I/O, no clock; the caller passes `now`.
 
 DOMAIN.md (众创, reused by 众扶) asks for "check-in and no-show penalty" and "approval where required" but gives no
-grace number, so the rule is the booking engine's, as makerspace applies it (but without makerspace's penalty
-points: nothing scores these no-shows yet):
+grace number, so the rule is the booking engine's, as makerspace applies it. The penalty is credit's: it scores
+an instrument no-show against the member; a mentor session's is not scored (only the mentor checks in):
 - a **confirmed** booking nobody checked in to is a **no-show** once its check-in window has closed, i.e. at
   start + the resource's check-in grace (15 minutes for instruments and mentors). From then on check-in is
   refused by the engine, so the booking can never be used; the rest of the slot is released with it;
