@@ -19,7 +19,7 @@ from pathlib import Path
 
 import crowdfunding
 import httpx
-from crowdfunding.handlers import campaigns, pledges
+from crowdfunding.handlers import campaigns, placing
 from fastapi import FastAPI, Request
 
 from shared.auth import Principal
@@ -95,7 +95,7 @@ def pledge_app(db: Database) -> FastAPI:
         body = await request.json()
         backer = Principal(subject=f"backer-{secrets.token_hex(6)}", roles=frozenset({"backer"}))
         async with UnitOfWork(db, "crowdfunding") as uow:
-            placed = await pledges.place_reward_pledge(uow, backer, campaign_id, pledges.PledgeInput(
+            placed = await placing.place_reward_pledge(uow, backer, campaign_id, placing.PledgeInput(
                 tier_id=body["tier_id"]), utcnow())
         return {"id": placed.id, "campaign_id": campaign_id, "tier_id": placed.tier_id or ""}
 

@@ -21,7 +21,7 @@ from sqlmodel import col, select
 
 from crowdfunding import custody
 from crowdfunding.domain.equity import Decision
-from crowdfunding.handlers import equity, pledges, settlement
+from crowdfunding.handlers import equity, placing, pledges, settlement
 from crowdfunding.handlers.common import SYSTEM
 from crowdfunding.models import Payout, Pledge
 from shared.auth import Principal
@@ -35,14 +35,14 @@ T = TypeVar("T")
 Context = MoneyContext
 
 
-async def pledge(ctx: Context, principal: Principal, campaign_id: str, data: pledges.PledgeInput,
+async def pledge(ctx: Context, principal: Principal, campaign_id: str, data: placing.PledgeInput,
                  now: datetime) -> Pledge:
     async with ctx.uow() as uow:
-        placed = await pledges.place_reward_pledge(uow, principal, campaign_id, data, now)
+        placed = await placing.place_reward_pledge(uow, principal, campaign_id, data, now)
     return await charge(ctx, placed)
 
 
-async def invest(ctx: Context, principal: Principal, campaign_id: str, amount: int, data: pledges.PledgeInput,
+async def invest(ctx: Context, principal: Principal, campaign_id: str, amount: int, data: placing.PledgeInput,
                  now: datetime) -> tuple[Decision, Pledge | None]:
     async with ctx.uow() as uow:
         decision, placed = await equity.invest(uow, principal, campaign_id, amount, data, now)

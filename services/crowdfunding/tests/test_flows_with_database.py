@@ -14,7 +14,7 @@ from typing import Any
 import crowdfunding
 import pytest
 from crowdfunding import flows, jobs
-from crowdfunding.handlers import campaigns, equity, pledges
+from crowdfunding.handlers import campaigns, equity, placing, pledges
 from crowdfunding.models import Campaign, Pledge, RewardTier
 from sqlalchemy import text
 from sqlmodel import select
@@ -89,7 +89,7 @@ async def live_campaign(ctx: flows.Context, *, goal: int = 30_000, units: int | 
 
 async def pledge(ctx: flows.Context, campaign: Campaign, tier_id: str | None, n: int, party: str | None = None,
                  region: str = "CN") -> Pledge:
-    return await flows.pledge(ctx, backer(n), campaign.id, pledges.PledgeInput(
+    return await flows.pledge(ctx, backer(n), campaign.id, placing.PledgeInput(
         tier_id=tier_id, shipping_region=region, payment_party=party), ctx.clock.now())
 
 
@@ -212,7 +212,7 @@ async def test_no_oversell_when_racing_for_the_last_units(ctx: flows.Context) ->
 async def test_duplicated_and_late_callbacks_pay_once(ctx: flows.Context) -> None:
     campaign, tier = await live_campaign(ctx)
     async with ctx.uow() as uow:
-        placed = await pledges.place_reward_pledge(uow, backer(1), campaign.id, pledges.PledgeInput(
+        placed = await placing.place_reward_pledge(uow, backer(1), campaign.id, placing.PledgeInput(
             tier_id=tier, shipping_region="CN"), ctx.clock.now())
     for _ in range(2):
         done = await flows.payment_callback(ctx, placed.id, True, "ref-1", None, "service:provider")
@@ -221,7 +221,7 @@ async def test_duplicated_and_late_callbacks_pay_once(ctx: flows.Context) -> Non
         assert (await session.get(Campaign, campaign.id)).raised_fen == 10_000  # type: ignore[union-attr]
     # a pledge that expired unpaid, then the provider says it succeeded after all: refunded, once
     async with ctx.uow() as uow:
-        late = await pledges.place_reward_pledge(uow, backer(2), campaign.id, pledges.PledgeInput(
+        late = await placing.place_reward_pledge(uow, backer(2), campaign.id, placing.PledgeInput(
             tier_id=tier, shipping_region="CN"), ctx.clock.now())
     ctx.clock.advance(timedelta(minutes=31))  # type: ignore[attr-defined]
     assert await jobs.payment_expiry(ctx) == 1
@@ -263,12 +263,12 @@ async def test_equity_reflection_period_and_reconfirmation(ctx: flows.Context) -
         await run(ctx, equity.save_profile, person, equity.ProfileInput(
             kind="person", currency="EUR", annual_income=0, net_worth=100_000_00,
             knowledge_test_passed_at=ctx.clock.now(), loss_simulation_at=ctx.clock.now()), ctx.clock.now())
-    decision, none = await flows.invest(ctx, investors[0], campaign.id, 6_000_00, pledges.PledgeInput(),
+    decision, none = await flows.invest(ctx, investors[0], campaign.id, 6_000_00, placing.PledgeInput(),
                                         ctx.clock.now())
     assert none is None and decision.rule == "eu.risk_warning"
-    _, first = await flows.invest(ctx, investors[0], campaign.id, 6_000_00, pledges.PledgeInput(consent=True),
+    _, first = await flows.invest(ctx, investors[0], campaign.id, 6_000_00, placing.PledgeInput(consent=True),
                                   ctx.clock.now())
-    _, second = await flows.invest(ctx, investors[1], campaign.id, 1_000_00, pledges.PledgeInput(), ctx.clock.now())
+    _, second = await flows.invest(ctx, investors[1], campaign.id, 1_000_00, placing.PledgeInput(), ctx.clock.now())
     assert first is not None and second is not None and first.state == second.state == "paid"
     ctx.clock.advance(3 * DAY)  # type: ignore[attr-defined]
     await flows.run(ctx, lambda uow: pledges.cancel_pledge(uow, investors[0], first.id, ctx.clock.now()))
@@ -290,7 +290,7 @@ async def test_self_backing_and_illegal_steps_are_refused(ctx: flows.Context) ->
     campaign, tier = await live_campaign(ctx)
     with pytest.raises(DomainError) as self_backing:
         await flows.pledge(ctx, Principal(subject=FOUNDER.subject, roles=frozenset({"backer"})), campaign.id,
-                           pledges.PledgeInput(tier_id=tier, shipping_region="CN"), ctx.clock.now())
+                           placing.PledgeInput(tier_id=tier, shipping_region="CN"), ctx.clock.now())
     assert (self_backing.value.status, self_backing.value.extra["rule"]) == (403, "self_backing")
     with pytest.raises(DomainError) as illegal:
         await run(ctx, campaigns.submit, FOUNDER, campaign.id, ctx.clock.now())

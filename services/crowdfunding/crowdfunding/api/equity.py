@@ -14,7 +14,7 @@ from crowdfunding.api.common import CampaignView, Id, Investor, Limit, Moment, O
 from crowdfunding.api.pledges import Party, PledgeView, view
 from crowdfunding.domain.campaign import CampaignKind, CampaignState
 from crowdfunding.handlers import equity as handlers
-from crowdfunding.handlers.pledges import PledgeInput
+from crowdfunding.handlers.placing import PledgeInput
 from crowdfunding.models import Campaign, InvestorProfile
 from shared.context import MoneyContextDep
 from shared.money import Fen

@@ -30,7 +30,7 @@ from crowdfunding.handlers.common import (
     own,
     partition,
 )
-from crowdfunding.handlers.pledges import PledgeInput, check_parties, ensure_open, insert_pledge, obeys_orders
+from crowdfunding.handlers.placing import PledgeInput, check_parties, ensure_open, insert_pledge, obeys_orders
 from crowdfunding.models import Campaign, InvestorProfile, Pledge
 from shared.auth import Principal
 from shared.problems import DomainError
@@ -135,7 +135,7 @@ async def invest(uow: UnitOfWork, principal: Principal, campaign_id: str, amount
     if not decision.allowed:
         await uow.commit()
         return decision, None
-    pledge = await insert_pledge(uow, principal, campaign, None, amount, data, now, decision_rule=decision.rule,
+    pledge = await insert_pledge(uow, principal, campaign, amount, data, now, decision_rule=decision.rule,
                                  policy_version=decision.policy_version)
     return decision, pledge
 
