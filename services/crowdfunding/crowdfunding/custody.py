@@ -56,8 +56,8 @@ def backer_payable(pledge: Pledge) -> str:
     return f"payable/campaign/{pledge.campaign_id}/backer/{pledge.backer_id}"
 
 
-def charge_key(pledge: Pledge) -> str:
-    return txn(pledge.campaign_id, "charge", pledge.id)
+def charge_key(campaign_id: str, pledge_id: str) -> str:
+    return txn(campaign_id, "charge", pledge_id)
 
 
 def _amount(pledge: Pledge) -> Money:
@@ -68,11 +68,10 @@ async def balance_of(uow: UnitOfWork, account: str, currency: str) -> Money:
     return await balance(uow.session, account, currency)
 
 
-async def record_placed(uow: UnitOfWork, pledge: Pledge) -> str:
-    transaction = txn(pledge.campaign_id, "pledge", pledge.id)
-    await post(uow.session, transaction, transfer(_amount(pledge), commitments(pledge.campaign_id),
-                                                  receivable(pledge.campaign_id)),
-               kind="pledge.placed", memo=f"pledge {pledge.id}")
+async def record_placed(uow: UnitOfWork, campaign_id: str, pledge_id: str, amount: Money) -> str:
+    transaction = txn(campaign_id, "pledge", pledge_id)
+    await post(uow.session, transaction, transfer(amount, commitments(campaign_id), receivable(campaign_id)),
+               kind="pledge.placed", memo=f"pledge {pledge_id}")
     return transaction
 
 

@@ -51,14 +51,17 @@ async def invest(ctx: Context, principal: Principal, campaign_id: str, amount: i
     return decision, await charge(ctx, placed)
 
 
-async def charge(ctx: Context, placed: Pledge) -> Pledge:
+async def charge(ctx: Context, placed: placing.Placed) -> Pledge:
     """Charge the pledge by its idempotency key and record the outcome; a timeout leaves it pending."""
     try:
-        result = await ctx.payments.execute(PaymentKind.CHARGE, custody.charge_key(placed),
-                                            Money(placed.currency, placed.amount_fen), placed.payment_party)
+        result = await ctx.payments.execute(PaymentKind.CHARGE, custody.charge_key(placed.campaign_id, placed.id),
+                                            placed.amount, placed.payment_party)
     except TimeoutError:
         log.warning("charge timed out; the callback or the expiry job resolves it", extra={"pledge": placed.id})
-        return placed
+        async with ctx.db.reading() as session:
+            pending = await session.get(Pledge, placed.id)
+        assert pending is not None  # written and committed before the charge
+        return pending
     async with ctx.uow() as uow:
         return await pledges.record_payment(uow, placed.id, result.succeeded, result.reference, result.failure,
                                             SYSTEM, ctx.clock.now())

@@ -30,7 +30,14 @@ from crowdfunding.handlers.common import (
     own,
     partition,
 )
-from crowdfunding.handlers.placing import PledgeInput, check_parties, ensure_open, insert_pledge, obeys_orders
+from crowdfunding.handlers.placing import (
+    Placed,
+    PledgeInput,
+    check_parties,
+    ensure_open,
+    insert_pledge,
+    obeys_orders,
+)
 from crowdfunding.models import Campaign, InvestorProfile, Pledge
 from shared.auth import Principal
 from shared.problems import DomainError
@@ -102,7 +109,7 @@ async def _sum(uow: UnitOfWork, *where: object) -> int:
 
 
 async def invest(uow: UnitOfWork, principal: Principal, campaign_id: str, amount: int, data: PledgeInput,
-                 now: datetime) -> tuple[Decision, Pledge | None]:
+                 now: datetime) -> tuple[Decision, Placed | None]:
     campaign = await campaign_for_update(uow, campaign_id)
     if campaign.kind != CampaignKind.EQUITY:
         raise DomainError(409, "a reward campaign takes pledges", current_state=campaign.state)

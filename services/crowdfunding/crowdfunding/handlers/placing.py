@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -34,11 +34,12 @@ from crowdfunding.domain.campaign import CampaignKind, CampaignState
 from crowdfunding.domain.policy import DEFAULT_POLICY
 from crowdfunding.domain.risk import RiskSignal, anomalies, self_dealing
 from crowdfunding.handlers.common import SYSTEM, organisations_of
-from crowdfunding.models import Campaign, Pledge, RiskFlag
+from crowdfunding.models import Campaign, RiskFlag
 from shared.auth import Principal
 from shared.db import UTCDateTime
 from shared.ids import new_id
 from shared.listings import ensure_not_blacklisted
+from shared.money import Money
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
 from shared.supervision import ensure_not_suspended
@@ -189,8 +190,41 @@ async def _refusal(uow: UnitOfWork, facts: Any, principal: Principal, campaign_i
     return shipping[data.shipping_region]
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A pledge just written, pending its charge: the facts the charge and the caller need, without building an
+    ORM object on the hot path (`load` reads the row itself)."""
+
+    id: str
+    campaign_id: str
+    tier_id: str | None
+    backer_id: str
+    organisation_id: str | None
+    kind: str
+    currency: str
+    amount_fen: int
+    shipping_region: str | None
+    shipping_fen: int
+    payment_party: str
+    instrument_hash: str
+    flagged: bool
+    decision_rule: str | None
+    policy_version: str
+    consent_given: bool
+    placed_at: datetime
+    state: str = "pending"
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.currency, self.amount_fen)
+
+    def row(self) -> dict[str, Any]:
+        return {**asdict(self), "reason": None, "payment_reference": None, "reconfirm_by": None, "paid_at": None,
+                "closed_at": None, "delivery_confirmed_at": None}
+
+
 async def place_reward_pledge(uow: UnitOfWork, principal: Principal, campaign_id: str, data: PledgeInput,
-                              now: datetime) -> Pledge:
+                              now: datetime) -> Placed:
     party = data.payment_party or f"backer:{principal.subject}"
     instrument = instrument_hash(party)
     params = {"campaign": campaign_id, "tier": data.tier_id or "", "backer": principal.subject,
@@ -204,40 +238,40 @@ async def place_reward_pledge(uow: UnitOfWork, principal: Principal, campaign_id
         raise DomainError(409, f"the tier {facts.tier_title!r} is sold out ({facts.units_limit} units)",
                           field="tier_id", rule="sold_out")
     signals = anomalies(facts.recent_by_backer, facts.other_backers_on_instrument + 1, POLICY)
-    pledge = Pledge(id=new_id(), campaign_id=campaign_id, tier_id=facts.tier_id, backer_id=principal.subject,
+    placed = Placed(id=new_id(), campaign_id=campaign_id, tier_id=facts.tier_id, backer_id=principal.subject,
                     organisation_id=data.organisation_id, kind=facts.kind, currency=facts.currency,
                     amount_fen=facts.price_fen + fee, shipping_region=data.shipping_region, shipping_fen=fee,
-                    payment_party=party, instrument_hash=instrument, state="pending", flagged=bool(signals),
+                    payment_party=party, instrument_hash=instrument, flagged=bool(signals), decision_rule=None,
                     policy_version=facts.policy_version, consent_given=data.consent, placed_at=now)
-    await _write(uow, pledge, principal, signals, now)
-    return pledge
+    await _write(uow, placed, principal, signals, now)
+    return placed
 
 
 async def insert_pledge(uow: UnitOfWork, principal: Principal, campaign: Campaign, amount_fen: int,
-                        data: PledgeInput, now: datetime, *, decision_rule: str, policy_version: str) -> Pledge:
+                        data: PledgeInput, now: datetime, *, decision_rule: str, policy_version: str) -> Placed:
     """An equity investment, once the investor-protection engine allowed it: flagged like a reward pledge."""
     party = data.payment_party or f"backer:{principal.subject}"
-    pledge = Pledge(id=new_id(), campaign_id=campaign.id, tier_id=None, backer_id=principal.subject,
+    instrument = instrument_hash(party)
+    recent = (await uow.session.execute(select(func.count()).select_from(_P).where(
+        _P.c.backer_id == principal.subject, _P.c.placed_at > now - POLICY.velocity_window))).scalar_one()
+    sharing = (await uow.session.execute(select(func.count(func.distinct(_P.c.backer_id))).where(
+        _P.c.campaign_id == campaign.id, _P.c.instrument_hash == instrument,
+        _P.c.backer_id != principal.subject))).scalar_one()
+    signals = anomalies(int(recent), int(sharing) + 1, POLICY)
+    placed = Placed(id=new_id(), campaign_id=campaign.id, tier_id=None, backer_id=principal.subject,
                     organisation_id=data.organisation_id, kind=campaign.kind, currency=campaign.currency,
                     amount_fen=amount_fen, shipping_region=None, shipping_fen=0, payment_party=party,
-                    instrument_hash=instrument_hash(party), state="pending", decision_rule=decision_rule,
+                    instrument_hash=instrument, flagged=bool(signals), decision_rule=decision_rule,
                     policy_version=policy_version, consent_given=data.consent, placed_at=now)
-    recent = (await uow.session.execute(select(func.count()).select_from(_P).where(
-        _P.c.backer_id == pledge.backer_id, _P.c.placed_at > now - POLICY.velocity_window))).scalar_one()
-    sharing = (await uow.session.execute(select(func.count(func.distinct(_P.c.backer_id))).where(
-        _P.c.campaign_id == campaign.id, _P.c.instrument_hash == pledge.instrument_hash,
-        _P.c.backer_id != pledge.backer_id))).scalar_one()
-    signals = anomalies(int(recent), int(sharing) + 1, POLICY)
-    pledge.flagged = bool(signals)
-    await _write(uow, pledge, principal, signals, now)
-    return pledge
+    await _write(uow, placed, principal, signals, now)
+    return placed
 
 
-async def _write(uow: UnitOfWork, pledge: Pledge, principal: Principal, signals: list[RiskSignal],
+async def _write(uow: UnitOfWork, pledge: Placed, principal: Principal, signals: list[RiskSignal],
                  now: datetime) -> None:
     """The pledge row, its custody posting, its flags and events; committed."""
-    await uow.session.execute(_INSERT_PLEDGE, {column.name: getattr(pledge, column.name) for column in _P.columns})
-    transaction = await custody.record_placed(uow, pledge)
+    await uow.session.execute(_INSERT_PLEDGE, pledge.row())
+    transaction = await custody.record_placed(uow, pledge.campaign_id, pledge.id, pledge.amount)
     uow.publish(ev.PledgePlaced(pledge_id=pledge.id, campaign_id=pledge.campaign_id, tier_id=pledge.tier_id,
                                 backer_id=pledge.backer_id, kind=pledge.kind, currency=pledge.currency,
                                 amount_fen=pledge.amount_fen, shipping_fen=pledge.shipping_fen,
