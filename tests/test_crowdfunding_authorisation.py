@@ -81,6 +81,7 @@ async def test_wrong_role_wrong_owner_and_anonymous_are_refused(platform: Platfo
         public = await client.get("/campaigns", params={"limit": 200})
         assert public.status_code == 200 and live in {c["id"] for c in public.json()}
         assert draft not in {c["id"] for c in public.json()}
+        await funding.assert_balanced(live, in_custody=10_000)  # the one pledge; nothing the refusals moved
 
 
 async def test_illegal_transition_is_409_naming_the_state(platform: PlatformUnderTest) -> None:
@@ -145,6 +146,7 @@ async def test_equity_offerings_only_for_verified_qualified_investors(platform: 
                                       {"amount_fen": 200_000_00}, status=201)
         assert invested["decision"]["rule"] == "cn.qualified.financial_assets"
         assert invested["pledge"]["state"] == "paid" and invested["pledge"]["backer_id"] == rich_id
+        await funding.assert_balanced(offering["id"], in_custody=200_000_00)
 
 
 async def test_bad_input_is_a_problem_naming_the_field(platform: PlatformUnderTest) -> None:

@@ -99,13 +99,20 @@ class Funding:
     async def ledger(self, campaign_id: str) -> Any:
         return await self.call("GET", f"/campaigns/{campaign_id}/ledger", self.platform.regulator)
 
-    async def assert_settled(self, campaign_id: str) -> Any:
+    async def assert_balanced(self, campaign_id: str, in_custody: int) -> Any:
+        """The campaign's ledger and the whole trial balance sum to zero; custody holds exactly `in_custody` (the
+        paid pledges of a campaign not settled yet) and nothing else is left on the campaign's accounts."""
         ledger = await self.ledger(campaign_id)
         assert set(ledger["sum"].values()) <= {0}, ledger["sum"]
-        assert ledger["held"] == {}, ledger["held"]
-        assert {p["status"] for p in ledger["payouts"]} <= {"paid"}, ledger["payouts"]
+        expected = {f"custody/campaign/{campaign_id}": in_custody} if in_custody else {}
+        assert ledger["held"] == expected, ledger["held"]
         trial = await self.call("GET", "/ledger/trial-balance", self.platform.regulator)
         assert set(trial["trial_balance"].values()) <= {0}, trial
+        return ledger
+
+    async def assert_settled(self, campaign_id: str) -> Any:
+        ledger = await self.assert_balanced(campaign_id, 0)
+        assert {p["status"] for p in ledger["payouts"]} <= {"paid"}, ledger["payouts"]
         return ledger
 
     async def audited(self, subject: str, *verbs: str) -> None:
@@ -137,9 +144,7 @@ async def test_500_concurrent_pledges_race_for_the_last_100_units(platform: Plat
         read = await funding.call("GET", f"/campaigns/{campaign['id']}", None)
         assert read["tiers"][0]["units_taken"] == 120 and read["tiers"][0]["units_left"] == 0
         assert read["raised_fen"] == 120 * 10_000
-        ledger = await funding.ledger(campaign["id"])
-        assert set(ledger["sum"].values()) == {0}
-        assert ledger["held"] == {f"custody/campaign/{campaign['id']}": 120 * 10_000}, ledger["held"]
+        await funding.assert_balanced(campaign["id"], in_custody=120 * 10_000)
 
 
 async def test_reward_campaign_succeeds_ships_and_releases_both_tranches(platform: PlatformUnderTest) -> None:

@@ -75,14 +75,17 @@ async def record_placed(uow: UnitOfWork, campaign_id: str, pledge_id: str, amoun
     return transaction
 
 
-async def record_paid(uow: UnitOfWork, pledge: Pledge, reference: str) -> tuple[str, bool]:
-    """The charge succeeded: clearing -> custody, and the receivable is settled (once)."""
+async def record_paid(uow: UnitOfWork, pledge: Pledge, reference: str, *, released: bool = False) -> tuple[str, bool]:
+    """The charge succeeded: clearing -> custody, and the receivable is settled (once). A late payment for a pledge
+    already `released` (expired or cancelled unpaid) has no receivable left to settle: only the money comes in.
+    Both use the one transaction id, so a pledge is paid into custody at most once."""
     amount, c = _amount(pledge), pledge.campaign_id
     transaction = txn(c, "paid", pledge.id)
-    posted = await post(uow.session, transaction, [
-        Posting(CLEARING, -amount), Posting(custody(c), amount),
-        Posting(receivable(c), -amount), Posting(commitments(c), amount)],
-        kind="pledge.paid", memo=f"pledge {pledge.id} ({reference})")
+    postings = [Posting(CLEARING, -amount), Posting(custody(c), amount)]
+    if not released:
+        postings += [Posting(receivable(c), -amount), Posting(commitments(c), amount)]
+    posted = await post(uow.session, transaction, postings, kind="pledge.paid",
+                        memo=f"pledge {pledge.id} ({reference})")
     return transaction, posted
 
 

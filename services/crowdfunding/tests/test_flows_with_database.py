@@ -98,13 +98,22 @@ async def settle_all(ctx: flows.Context) -> None:
         await job(ctx)
 
 
-async def assert_ledger_zero(ctx: flows.Context, campaign_id: str, *, held_allowed: bool = False) -> None:
+async def assert_ledger_zero(ctx: flows.Context, campaign_id: str, *, held_allowed: bool = False,
+                             in_custody: int = 0) -> None:
+    """The ledger balances to zero (the whole, and the campaign's own transactions); nothing is left owed or
+    committed; custody holds exactly `in_custody` (the paid pledges of a campaign not settled yet, else 0)."""
     async with ctx.db.reading() as session:
         assert set((await trial_balance(session)).values()) <= {0}
         total = (await session.execute(text("SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE "
                                             "transaction_id LIKE :p"), {"p": f"cf:{campaign_id}:%"})).scalar_one()
         assert int(total) == 0
-        for prefix in ("custody/", "receivable/", "commitments/", "payable/") + (() if held_allowed else ("held/",)):
+        custody = {k: v for k, v in (await balances(session, "custody/")).items() if campaign_id in k[0]}
+        assert sum(custody.values()) == in_custody, custody
+        if in_custody:
+            paid = (await session.execute(text("SELECT COALESCE(SUM(amount_fen), 0) FROM pledges WHERE "
+                                               "campaign_id = :c AND state = 'paid'"), {"c": campaign_id})).scalar_one()
+            assert int(paid) == in_custody  # custody holds exactly the paid pledges
+        for prefix in ("receivable/", "commitments/", "payable/") + (() if held_allowed else ("held/",)):
             left = {k: v for k, v in (await balances(session, prefix)).items() if campaign_id in k[0]}
             assert left == {}, (prefix, left)
 
@@ -194,6 +203,7 @@ async def test_refunds_are_due_five_working_days_after_a_failure_across_national
     # Tue 29, Wed 30 Sep; 1-7 Oct are holidays; Thu 8, Fri 9 and the make-up Saturday 10 Oct (调休) work.
     assert failed.refunds_due_by is not None
     assert failed.refunds_due_by.astimezone(SHANGHAI).date() == date(2026, 10, 10)
+    await assert_ledger_zero(ctx, campaign.id)
 
 
 async def test_no_oversell_when_racing_for_the_last_units(ctx: flows.Context) -> None:
@@ -207,6 +217,7 @@ async def test_no_oversell_when_racing_for_the_last_units(ctx: flows.Context) ->
         assert (await session.get(RewardTier, tier)).units_taken == 15  # type: ignore[union-attr]
         assert (await balances(session, f"custody/campaign/{campaign.id}")) == {
             (f"custody/campaign/{campaign.id}", "CNY"): 150_000}
+    await assert_ledger_zero(ctx, campaign.id, in_custody=150_000)
 
 
 async def test_duplicated_and_late_callbacks_pay_once(ctx: flows.Context) -> None:
@@ -231,6 +242,7 @@ async def test_duplicated_and_late_callbacks_pay_once(ctx: flows.Context) -> Non
         refreshed = await session.get(Pledge, late.id)
         assert refreshed is not None and refreshed.state == "refunded"
         assert (await session.get(RewardTier, tier)).units_taken == 1  # type: ignore[union-attr]
+    await assert_ledger_zero(ctx, campaign.id, in_custody=10_000)  # the first pledge, paid once
 
 
 async def test_missed_delivery_opens_refunds_of_the_held_share(ctx: flows.Context) -> None:
@@ -299,3 +311,4 @@ async def test_self_backing_and_illegal_steps_are_refused(ctx: flows.Context) ->
     with pytest.raises(DomainError) as captured:
         await run(ctx, campaigns.cancel, FOUNDER, campaign.id, "", ctx.clock.now())
     assert captured.value.extra["rule"] == "pledge_captured"
+    await assert_ledger_zero(ctx, campaign.id, in_custody=10_000)

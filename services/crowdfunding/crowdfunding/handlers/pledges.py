@@ -63,7 +63,7 @@ async def record_payment(uow: UnitOfWork, pledge_id: str, succeeded: bool, refer
             await close_unpaid(uow, campaign, pledge, "payment_failed", actor, now)
     elif succeeded and pledge.state == "cancelled" and pledge.paid_at is None:
         # a late success for a pledge already expired or cancelled: the money came in, so it goes straight back
-        _, posted = await custody.record_paid(uow, pledge, reference or "")
+        _, posted = await custody.record_paid(uow, pledge, reference or "", released=True)
         if posted:
             pledge.paid_at, pledge.payment_reference = now, reference
             await custody.refund_pledge(uow, pledge, Money(pledge.currency, pledge.amount_fen),
