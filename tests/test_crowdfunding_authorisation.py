@@ -148,6 +148,25 @@ async def test_equity_offerings_only_for_verified_qualified_investors(platform: 
         assert invested["pledge"]["state"] == "paid" and invested["pledge"]["backer_id"] == rich_id
         await funding.assert_balanced(offering["id"], in_custody=200_000_00)
 
+        # CN: a verified investor with no qualifying assets sees the offering by intending the single-project minimum
+        _, modest = await platform.person("investor", "enterprise")
+        await platform.verify_person(modest)
+        minimum = {"intended_amount_fen": 1_000_000_00}
+
+        async def visible_by_intent() -> None:
+            await funding.call("PUT", "/investors/me/profile", modest, {"annual_income": 0})
+            shown = await funding.call("GET", f"/offerings?intended_amount_fen={minimum['intended_amount_fen']}",
+                                       modest)
+            assert offering["id"] in {c["id"] for c in shown}
+
+        await eventually(visible_by_intent, within=15)
+        assert offering["id"] not in {c["id"] for c in await funding.call("GET", "/offerings", modest)}
+        below = await client.get(f"/campaigns/{offering['id']}", headers=modest,
+                                 params={"intended_amount_fen": minimum["intended_amount_fen"] - 1})
+        assert below.status_code == 403 and "cn.not_qualified" in below.json()["detail"]
+        at = await client.get(f"/campaigns/{offering['id']}", headers=modest, params=minimum)
+        assert at.status_code == 200
+
 
 async def test_bad_input_is_a_problem_naming_the_field(platform: PlatformUnderTest) -> None:
     async with platform.client("crowdfunding") as client:

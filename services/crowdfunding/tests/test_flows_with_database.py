@@ -312,3 +312,47 @@ async def test_self_backing_and_illegal_steps_are_refused(ctx: flows.Context) ->
         await run(ctx, campaigns.cancel, FOUNDER, campaign.id, "", ctx.clock.now())
     assert captured.value.extra["rule"] == "pledge_captured"
     await assert_ledger_zero(ctx, campaign.id, in_custody=10_000)
+
+
+async def test_twelve_month_limits_count_offerings_under_every_profile(ctx: flows.Context) -> None:
+    """EUR 1,000 invested in an EU offering counts (as USD 1,080) towards the investor's Reg CF limit of USD 3,000
+    in a US offering, after the investor's profile moved to USD; the decision names both totals."""
+    eu_offering, _ = await live_campaign(ctx, kind="equity", profile="eu_ecsp", goal=10**8)
+    us_offering, _ = await live_campaign(ctx, kind="equity", profile="us_reg_cf", goal=10**8)
+    investor = backer(7)
+    await organisation(ctx, investor.subject)  # real-name verified
+    now = ctx.clock.now()
+    await run(ctx, equity.save_profile, investor, equity.ProfileInput(
+        kind="person", currency="EUR", annual_income=0, net_worth=100_000_00, knowledge_test_passed_at=now,
+        loss_simulation_at=now), now)
+    _, in_eu = await flows.invest(ctx, investor, eu_offering.id, 1_000_00, placing.PledgeInput(), now)
+    assert in_eu is not None and in_eu.state == "paid"
+    await run(ctx, equity.save_profile, investor, equity.ProfileInput(
+        kind="person", currency="USD", annual_income=60_000_00, net_worth=20_000_00), now)
+    limited, none = await flows.invest(ctx, investor, us_offering.id, 2_000_00, placing.PledgeInput(), now)
+    assert none is None and (limited.outcome, limited.max_amount) == ("limited", 1_920_00), limited
+    assert limited.figures["invested_last_12_months"] == 1_080_00
+    assert limited.figures["twelve_month_totals"]["investor"]["by_currency"] == {"EUR": 1_000_00}
+    allowed, in_us = await flows.invest(ctx, investor, us_offering.id, 1_920_00, placing.PledgeInput(), now)
+    assert allowed.allowed and in_us is not None and in_us.state == "paid"
+    # a year later neither counts: the whole limit is there again, and not a cent more
+    ctx.clock.advance(timedelta(days=366))  # type: ignore[attr-defined]
+    later, _ = await live_campaign(ctx, kind="equity", profile="us_reg_cf", goal=10**8)
+    over, none = await flows.invest(ctx, investor, later.id, 3_000_00 + 1, placing.PledgeInput(), ctx.clock.now())
+    assert none is None and (over.max_amount, over.figures["invested_last_12_months"]) == (3_000_00, 0), over
+
+
+async def test_cn_offering_visible_to_an_investor_intending_the_single_project_minimum(ctx: flows.Context) -> None:
+    offering, _ = await live_campaign(ctx, kind="equity", profile="cn", goal=10**10)
+    investor = backer(8)
+    await organisation(ctx, investor.subject)
+    await run(ctx, equity.save_profile, investor, equity.ProfileInput(
+        kind="person", currency="CNY", annual_income=0, net_worth=0), ctx.clock.now())
+    async with ctx.db.reading() as session:
+        row = await session.get(Campaign, offering.id)
+        assert row is not None
+        assert (await equity.visibility(session, investor, row)).rule == "cn.not_qualified"
+        below = await equity.visibility(session, investor, row, 1_000_000_00 - 1)
+        assert below.outcome == "refused"
+        at = await equity.visibility(session, investor, row, 1_000_000_00)
+        assert (at.outcome, at.rule) == ("allowed", "cn.qualified.single_project_investment")

@@ -18,6 +18,7 @@ from crowdfunding.api.common import (
     CampaignView,
     Founder,
     Id,
+    IntendedAmount,
     Limit,
     MaybePrincipal,
     Moment,
@@ -255,14 +256,17 @@ async def list_campaigns(session: ReadSessionDep, principal: MaybePrincipal, lim
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignView)
-async def read_campaign(campaign_id: ResourceId, session: ReadSessionDep, principal: MaybePrincipal) -> CampaignView:
+async def read_campaign(campaign_id: ResourceId, session: ReadSessionDep, principal: MaybePrincipal,
+                        intended_amount_fen: IntendedAmount = None) -> CampaignView:
+    """An equity offering is shown to a qualified, real-name verified investor; under the CN profile an investor
+    who intends to invest at least the single-project minimum in it qualifies by that (`intended_amount_fen`)."""
     campaign = await load_campaign(session, campaign_id)
     if _may_see(principal, campaign):
         return await campaign_view(session, campaign)
     if principal is None:
         raise HTTPException(401, "a bearer token is required to see this campaign")
     if campaign.kind == CampaignKind.EQUITY and campaign.state in PUBLIC and principal.has_any("investor"):
-        decision = await equity.visibility(session, principal, campaign)
+        decision = await equity.visibility(session, principal, campaign, intended_amount_fen)
         if decision.allowed:
             return await campaign_view(session, campaign)
         raise HTTPException(403, f"only qualified, real-name verified investors see equity offerings "

@@ -27,6 +27,8 @@ Auditor = Annotated[Principal, require_roles(*READ_OVERRIDE)]
 Provider = Annotated[Principal, require_roles("service", "admin")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+IntendedAmount = Annotated[int | None, Query(ge=1, le=10**15, description="equity (CN): the amount the investor "
+                                             "intends to invest in one offering, in minor units")]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Title = Annotated[PlainText, Field(min_length=1, max_length=200)]
 Note = Annotated[PlainText, Field(max_length=2000)]
