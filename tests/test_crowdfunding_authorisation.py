@@ -55,15 +55,19 @@ async def test_wrong_role_wrong_owner_and_anonymous_are_refused(platform: Platfo
             ("POST", f"/pledges/{pledge}/confirm-delivery", None, [funding.founder, other_backer]),
             ("POST", f"/pledges/{pledge}/reconfirm", None, [backer, someone("investor")[1]]),
             ("POST", "/risk/flags/x/review", {"decision": "cleared"}, [backer, funding.founder]),
+            ("POST", "/payouts/x/reissue", {}, [backer, investor]),  # a stranger founder: see the DB tests
             ("PUT", "/investors/me/profile", {}, [backer, funding.founder]),
             ("POST", f"/campaigns/{live}/investments", {"amount_fen": 100}, [backer, funding.founder]),
-            ("POST", "/payments/callback", {"pledge_id": pledge, "status": "succeeded"}, [backer, funding.founder]),
             ("GET", f"/campaigns/{live}/ledger", None, [funding.founder, backer, reviewer]),
             ("GET", f"/campaigns/{live}/backers.csv", None, [other_founder, backer]),
             ("GET", f"/campaigns/{live}/history", None, [other_founder, backer]),
             ("GET", f"/campaigns/{draft}", None, [other_founder, backer]),
             ("GET", f"/pledges/{pledge}", None, [other_backer]),
         ]
+        # the provider's callback is authenticated by its signature, not a token (see the scenarios): unsigned 401
+        unsigned = await client.post("/payments/callback", headers=ids["backer"],
+                                     json={"pledge_id": pledge, "status": "succeeded"})
+        assert unsigned.status_code == 401 and unsigned.headers["content-type"].startswith(PROBLEM)
         for method, path, body, refused in cases:
             anonymous = await client.request(method, path, json=body)
             if not (method == "GET" and path == f"/campaigns/{draft}"):

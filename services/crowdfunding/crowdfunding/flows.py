@@ -76,6 +76,24 @@ async def payment_callback(ctx: Context, pledge_id: str, succeeded: bool, refere
     return done
 
 
+async def resolve_unpaid(ctx: Context, pledge_id: str) -> int:
+    """A pledge still pending past the payment expiry: the provider is asked how its charge ended before anything
+    is released. Paid late: the pledge is paid (kept); declined: released as a failed payment; never executed
+    (or unknown to the provider): expired and released. A provider that does not answer leaves it for the next
+    run."""
+    async with ctx.db.reading() as session:
+        pledge = await session.get(Pledge, pledge_id)
+    if pledge is None or pledge.state != "pending":
+        return 0
+    result = await ctx.payments.status(custody.charge_key(pledge.campaign_id, pledge.id))
+    async with ctx.uow() as uow:
+        if result is None:
+            return await settlement.expire_pending(uow, pledge_id, ctx.clock.now())
+        done = await pledges.record_payment(uow, pledge_id, result.succeeded, result.reference, result.failure,
+                                            SYSTEM, ctx.clock.now())
+    return int(done.state != "pending")
+
+
 async def settle_campaign(ctx: Context, campaign_id: str) -> int:
     """Execute every payout and refund the campaign still owes; returns how many were settled now."""
     async with ctx.db.reading() as session:

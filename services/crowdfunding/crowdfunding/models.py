@@ -131,7 +131,8 @@ class Pledge(SQLModel, table=True):
 
 class Payout(SQLModel, table=True):
     """A payout to a founder or a refund to a backer: created in the transaction that made it owed; executed
-    through the provider by `idempotency_key` (so it pays once); `status`: pending | paid | failed."""
+    through the provider by `idempotency_key` (so it pays once). A declined one can be issued again, once: it
+    becomes `reissued` and a new row (`reissue_of` it, its own key) pays the same payable."""
 
     __tablename__ = "campaign_payouts"
 
@@ -146,7 +147,8 @@ class Payout(SQLModel, table=True):
     amount_fen: int = Field(sa_column=_money())
     idempotency_key: str = Field(max_length=200, unique=True)
     cause: str = Field(max_length=200)
-    status: str = Field(max_length=10, index=True)
+    status: str = Field(max_length=10, index=True)  # pending | paid | failed | reissued (failed, then issued again)
+    reissue_of: str | None = Field(default=None, max_length=64)  # the declined payout this one issues again
     reference: str | None = Field(default=None, max_length=120)
     failure: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(sa_column=utc_column())

@@ -6,6 +6,7 @@ Each campaign's ledger sums to zero and nothing stays in custody at the end."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -14,8 +15,8 @@ from typing import Any
 import crowdfunding
 import pytest
 from crowdfunding import flows, jobs
-from crowdfunding.handlers import campaigns, equity, placing, pledges
-from crowdfunding.models import Campaign, Pledge, RewardTier
+from crowdfunding.handlers import campaigns, equity, payouts, placing, pledges
+from crowdfunding.models import Campaign, Payout, Pledge, RewardTier, RiskFlag
 from sqlalchemy import text
 from sqlmodel import select
 
@@ -25,8 +26,9 @@ from shared.db import Database
 from shared.ids import new_id, utcnow
 from shared.ledger import balances, trial_balance
 from shared.migrations import upgrade_to_head
+from shared.money import Money
 from shared.outbox import read_feed
-from shared.payments import Payments, SandboxPaymentProvider
+from shared.payments import PaymentKind, PaymentResult, Payments, SandboxPaymentProvider
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
 from shared.uow import UnitOfWork
@@ -356,3 +358,176 @@ async def test_cn_offering_visible_to_an_investor_intending_the_single_project_m
         assert below.outcome == "refused"
         at = await equity.visibility(session, investor, row, 1_000_000_00)
         assert (at.outcome, at.rule) == ("allowed", "cn.qualified.single_project_investment")
+
+
+async def test_review_uses_the_configured_false_advertising_phrases(ctx: flows.Context) -> None:
+    from dataclasses import replace
+
+    from crowdfunding.domain.policy import DEFAULT_POLICY
+
+    org = await organisation(ctx, FOUNDER.subject)
+    now = ctx.clock.now()
+    data = campaigns.CampaignInput(kind="reward", funding_mode="all_or_nothing", title="台灯", summary="护眼",
+                                   story="保本，还包赚", industry="hardware", goal_fen=10_000, duration_days=30,
+                                   organisation_id=org)
+    campaign = await run(ctx, campaigns.create_campaign, FOUNDER, data, now)
+    await run(ctx, campaigns.add_tier, FOUNDER, campaign.id, campaigns.TierInput(
+        "早鸟", "一台", 10_000, 5, now + 60 * DAY), now)
+    configured = replace(DEFAULT_POLICY, forbidden_phrases=("包赚",))
+    submitted = await run(ctx, campaigns.submit, FOUNDER, campaign.id, now, configured)
+    found = {(f["rule"], f["field"], f["phrase"]) for f in json.loads(submitted.review_findings)}
+    assert found == {("false_advertising", "story", "包赚")}  # 保本 is not on this configured list
+    with pytest.raises(DomainError) as refused:
+        await run(ctx, campaigns.review, REVIEWER, campaign.id, "approve", "", now, configured)
+    assert refused.value.status == 422 and "包赚" in refused.value.detail
+
+
+class ClosedCards(SandboxPaymentProvider):
+    """The provider's view of closed cards: a refund to a party not ending in "-new" is declined (not executed)."""
+
+    async def execute(self, kind: PaymentKind, idempotency_key: str, amount: Money, party: str) -> PaymentResult:
+        if kind is PaymentKind.REFUND and not party.endswith("-new"):
+            party = f"{party}-declined"
+        return await super().execute(kind, idempotency_key, amount, party)
+
+
+async def provider_operations(ctx: flows.Context, campaign_id: str) -> list[tuple[str, str, int]]:
+    async with ctx.db.reading() as session:
+        rows = (await session.execute(text(
+            "SELECT kind, status, amount FROM sandbox_provider_operations WHERE idempotency_key LIKE :p "
+            "ORDER BY executed_at"), {"p": f"cf:{campaign_id}:%"})).all()
+    return [(r.kind, r.status, int(r.amount)) for r in rows]
+
+
+async def test_a_declined_refund_is_issued_again_by_a_reviewer_and_paid_once(ctx: flows.Context) -> None:
+    ctx = flows.Context(ctx.db, ctx.clock, ctx.service, None,
+                        Payments(ctx.db, ClosedCards(ctx.db), backoff_seconds=0))
+    campaign, tier = await live_campaign(ctx, goal=100_000)
+    paid = await pledge(ctx, campaign, tier, 1, party="card-old")
+    assert paid.state == "paid"
+    ctx.clock.advance(30 * DAY + timedelta(minutes=1))  # type: ignore[attr-defined]
+    await settle_all(ctx)
+    async with ctx.db.reading() as session:
+        [declined] = (await session.execute(select(Payout).where(Payout.campaign_id == campaign.id))).scalars()
+    assert (declined.kind, declined.status) == ("refund", "failed")
+    now = ctx.clock.now()
+    for who in (FOUNDER, backer(1)):  # a refund is re-issued by a reviewer only
+        with pytest.raises(DomainError) as refused:
+            await run(ctx, payouts.reissue, who, declined.id, "card-old-new", "", now)
+        assert refused.value.status == 403
+    reviewers = [Principal(subject=f"reviewer-{n}", roles=frozenset({"reviewer"})) for n in (2, 3)]
+
+    async def reissue(reviewer: Principal) -> Payout:
+        return await flows.run(ctx, lambda uow: payouts.reissue(uow, reviewer, declined.id, "card-old-new",
+                                                                "the backer's new card", now))
+
+    outcomes = await asyncio.gather(*(reissue(r) for r in reviewers), return_exceptions=True)
+    [new] = [o for o in outcomes if isinstance(o, Payout)]
+    [lost] = [o for o in outcomes if isinstance(o, DomainError)]
+    assert lost.status == 409 and lost.extra["current_state"] == "reissued"
+    assert (new.reissue_of, new.party, new.amount_fen) == (declined.id, "card-old-new", declined.amount_fen)
+    await flows.settle_campaign(ctx, campaign.id)
+    async with ctx.db.reading() as session:
+        rows = {p.id: p.status for p in (await session.execute(
+            select(Payout).where(Payout.campaign_id == campaign.id))).scalars()}
+        refunded = await session.get(Pledge, paid.id)
+    assert rows == {declined.id: "reissued", new.id: "paid"}
+    assert refunded is not None and refunded.state == "refunded"
+    for again in (declined.id, new.id):  # neither the closed one nor the paid one is issued again
+        with pytest.raises(DomainError) as twice:
+            await run(ctx, payouts.reissue, reviewers[0], again, None, "", now)
+        assert twice.value.status == 409
+    await jobs.retry_payouts(ctx)
+    assert await provider_operations(ctx, campaign.id) == [("charge", "succeeded", 10_000),
+                                                           ("refund", "failed", 10_000),
+                                                           ("refund", "succeeded", 10_000)]
+    assert [e["reissue_of"] for e in await events_of(ctx, "payout.reissued.v1")] == [declined.id]
+    await assert_ledger_zero(ctx, campaign.id)
+
+
+async def test_a_declined_founder_payout_is_issued_again_by_the_founder(ctx: flows.Context) -> None:
+    org = await organisation(ctx, FOUNDER.subject)
+    now = ctx.clock.now()
+    data = campaigns.CampaignInput(kind="reward", funding_mode="all_or_nothing", title="台灯", summary="护眼",
+                                   story="三年研发", industry="hardware", goal_fen=10_000, duration_days=30,
+                                   organisation_id=org, payout_party="founder-account-declined")
+    created = await run(ctx, campaigns.create_campaign, FOUNDER, data, now)
+    tier = await run(ctx, campaigns.add_tier, FOUNDER, created.id, campaigns.TierInput(
+        "早鸟", "一台", 10_000, 10, now + 60 * DAY), now)
+    for step in (lambda uow: campaigns.submit(uow, FOUNDER, created.id, now),
+                 lambda uow: campaigns.review(uow, REVIEWER, created.id, "approve", "", now),
+                 lambda uow: campaigns.launch(uow, FOUNDER, created.id, now)):
+        await flows.run(ctx, step)
+    campaign = await state_of(ctx, created.id)
+    await pledge(ctx, campaign, tier.id, 1)
+    ctx.clock.advance(31 * DAY)  # type: ignore[attr-defined]
+    await settle_all(ctx)
+    async with ctx.db.reading() as session:
+        [declined] = (await session.execute(select(Payout).where(Payout.campaign_id == campaign.id))).scalars()
+    assert (declined.kind, declined.status, declined.amount_fen) == ("payout", "failed", 7_000)
+    stranger = Principal(subject="founder-2", roles=frozenset({"founder"}))
+    with pytest.raises(DomainError) as not_theirs:
+        await run(ctx, payouts.reissue, stranger, declined.id, "founder-2-account", "", ctx.clock.now())
+    assert not_theirs.value.status == 403
+    new = await run(ctx, payouts.reissue, FOUNDER, declined.id, "founder-account-fixed", "new account",
+                    ctx.clock.now())
+    await flows.settle_campaign(ctx, campaign.id)
+    async with ctx.db.reading() as session:
+        assert (await session.get(Payout, new.id)).status == "paid"  # type: ignore[union-attr]
+    assert [op for op in await provider_operations(ctx, campaign.id) if op[0] == "payout"] == [
+        ("payout", "failed", 7_000), ("payout", "succeeded", 7_000)]
+    await assert_ledger_zero(ctx, campaign.id, held_allowed=True)  # 30% stays held until delivery
+
+
+async def test_payment_expiry_asks_the_provider_before_releasing(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx, goal=10**8)
+    late = await pledge(ctx, campaign, tier, 1, party="card-timeout-always")
+    assert late.state == "pending"  # the provider executed the charge but never answered
+    async with ctx.uow() as uow:  # a pledge whose charge never reached the provider
+        lost = await placing.place_reward_pledge(uow, backer(2), campaign.id, placing.PledgeInput(
+            tier_id=tier, shipping_region="CN"), ctx.clock.now())
+    assert await jobs.payment_expiry(ctx) == 0  # not expired yet: nothing asked, nothing released
+    ctx.clock.advance(timedelta(minutes=31))  # type: ignore[attr-defined]
+    assert await jobs.payment_expiry(ctx) == 2
+    async with ctx.db.reading() as session:
+        kept = await session.get(Pledge, late.id)
+        released = await session.get(Pledge, lost.id)
+        assert kept is not None and (kept.state, kept.reason) == ("paid", None)  # paid late: kept, paid
+        assert released is not None and (released.state, released.reason) == ("cancelled", "payment_expired")
+        assert (await session.get(RewardTier, tier)).units_taken == 1  # type: ignore[union-attr]
+        assert (await session.get(Campaign, campaign.id)).raised_fen == 10_000  # type: ignore[union-attr]
+        attempt = (await session.execute(text("SELECT status FROM payment_attempts WHERE idempotency_key = :k"),
+                                         {"k": f"cf:{campaign.id}:charge:{late.id}"})).scalar_one()
+        assert attempt == "succeeded"  # our record of the charge learnt the provider's answer too
+    assert await jobs.payment_expiry(ctx) == 0
+    await assert_ledger_zero(ctx, campaign.id, in_custody=10_000)
+
+
+async def test_risk_flags_velocity_window_and_one_decision_by_two_reviewers(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx, units=None, goal=10**9)
+    for _ in range(5):  # five within ten minutes pass unflagged
+        assert not (await pledge(ctx, campaign, tier, 1)).flagged
+        ctx.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
+    sixth = await pledge(ctx, campaign, tier, 1)
+    assert sixth.flagged
+    ctx.clock.advance(timedelta(minutes=11))  # type: ignore[attr-defined]
+    assert not (await pledge(ctx, campaign, tier, 1)).flagged  # the earlier ones left the window
+    async with ctx.db.reading() as session:
+        [flag] = (await session.execute(select(RiskFlag).where(RiskFlag.campaign_id == campaign.id))).scalars()
+    assert (flag.rule, flag.pledge_id, flag.state) == ("pledge_velocity", sixth.id, "open")
+    reviewers = [Principal(subject=f"reviewer-{n}", roles=frozenset({"reviewer"})) for n in (2, 3)]
+    outcomes = await asyncio.gather(*(
+        flows.run(ctx, lambda uow, r=r, d=d: pledges.review_flag(uow, r, flag.id, d, "checked", ctx.clock.now()))
+        for r, d in zip(reviewers, ("cleared", "confirmed"), strict=True)), return_exceptions=True)
+    [won] = [o for o in outcomes if isinstance(o, RiskFlag)]
+    [lost] = [o for o in outcomes if isinstance(o, DomainError)]
+    assert lost.status == 409 and lost.extra["current_state"] == won.state
+    async with ctx.db.reading() as session:
+        stored = await session.get(RiskFlag, flag.id)
+    assert stored is not None and (stored.state, stored.reviewed_by) == (won.state, won.reviewed_by)
+    [event] = await events_of(ctx, "risk.flag_reviewed.v1")
+    assert (event["flag_id"], event["decision"], event["rule"]) == (flag.id, won.state, "pledge_velocity")
+    with pytest.raises(DomainError) as missing:
+        await run(ctx, pledges.review_flag, reviewers[0], "no-such-flag", "cleared", "", ctx.clock.now())
+    assert missing.value.status == 404
+    await assert_ledger_zero(ctx, campaign.id, in_custody=7 * 10_000)

@@ -24,6 +24,7 @@ from crowdfunding.api.common import (
     Moment,
     Note,
     Offset,
+    Policy,
     Region,
     Reviewer,
     Strict,
@@ -145,8 +146,8 @@ async def add_tier(campaign_id: ResourceId, body: TierCreate, uow: UnitOfWorkDep
 
 @router.post("/campaigns/{campaign_id}/submit", response_model=CampaignView)
 async def submit(campaign_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: Founder,
-                 session: ReadSessionDep) -> CampaignView:
-    await handlers.submit(uow, principal, campaign_id, now)
+                 session: ReadSessionDep, policy: Policy) -> CampaignView:
+    await handlers.submit(uow, principal, campaign_id, now, policy)
     return await _viewed(session, campaign_id)
 
 
@@ -164,8 +165,8 @@ async def review_queue(session: ReadSessionDep, _reviewer: Reviewer, limit: Limi
 
 @router.post("/campaigns/{campaign_id}/review", response_model=CampaignView, tags=["review"])
 async def review(campaign_id: ResourceId, body: ReviewBody, uow: UnitOfWorkDep, now: Now, principal: Reviewer,
-                 session: ReadSessionDep) -> CampaignView:
-    await handlers.review(uow, principal, campaign_id, body.decision, body.note, now)
+                 session: ReadSessionDep, policy: Policy) -> CampaignView:
+    await handlers.review(uow, principal, campaign_id, body.decision, body.note, now, policy)
     return await _viewed(session, campaign_id)
 
 

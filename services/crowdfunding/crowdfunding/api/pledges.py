@@ -202,13 +202,7 @@ async def risk_flags(session: ReadSessionDep, _reviewer: Reviewer,
 @router.post("/risk/flags/{flag_id}/review", response_model=RiskFlag, tags=["risk"])
 async def review_flag(flag_id: ResourceId, body: FlagReview, uow: UnitOfWorkDep, now: Now,
                       principal: Reviewer) -> RiskFlag:
-    flag = await uow.session.get(RiskFlag, flag_id)
-    if flag is None:
-        raise HTTPException(404, f"risk flag {flag_id} not found")
-    if flag.state != "open":
-        raise DomainError(409, f"the flag is in state {flag.state!r}", current_state=flag.state)
-    flag.state, flag.reviewed_by, flag.reviewed_at = body.decision, principal.subject, now
-    await uow.commit()
-    return flag
+    """Cleared or confirmed, once (a second decision is a 409 naming the state); `risk.flag_reviewed` records it."""
+    return await handlers.review_flag(uow, principal, flag_id, body.decision, body.note, now)
 
 
