@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.sql.expression import TextualSelect, bindparam
+from sqlalchemy import String, and_, exists, func, insert, literal, or_, select, true, update
+from sqlalchemy.sql.expression import bindparam
 from sqlmodel import SQLModel
 
 from crowdfunding import contracts as ev
@@ -109,51 +109,55 @@ def _refuse_related(principal: Principal, founder_id: str, campaign_organisation
 
 # ------------------------------------------------------------------------------------------- the statements
 
-_P = SQLModel.metadata.tables["pledges"]
+_C, _T, _P = (SQLModel.metadata.tables[name] for name in ("campaigns", "reward_tiers", "pledges"))
+_ORDERS, _LISTINGS, _SUBJECTS = (SQLModel.metadata.tables[name] for name in
+                                 ("supervision_restrictions", "listing_replica", "subject_replica"))
 _INSERT_PLEDGE = insert(_P)
+_CAMPAIGN, _TIER, _BACKER = (bindparam(name, type_=String()) for name in ("campaign", "tier", "backer"))
 
 
-def _facts_sql(campaign: str) -> str:
-    """The facts every pledge checks besides the campaign's and the tier's columns; `campaign` is the SQL
-    expression naming the campaign's id in the statement."""
-    return f"""
-    EXISTS (SELECT 1 FROM supervision_restrictions r
-            WHERE r.target_type = 'campaign' AND r.target_id = {campaign} AND r.suspended) AS campaign_suspended,
-    EXISTS (SELECT 1 FROM supervision_restrictions r
-            WHERE r.target_type = 'subject' AND r.target_id = :backer AND r.suspended) AS backer_suspended,
-    EXISTS (SELECT 1 FROM listing_replica l
-            WHERE l.subject_id = :backer AND l.black_listing_id IS NOT NULL) AS blacklisted,
-    EXISTS (SELECT 1 FROM subject_replica s JOIN campaigns c ON s.subject_id = c.organisation_id
-            WHERE c.id = {campaign} AND s.owner_id = :backer) AS owns_campaign_organisation,
-    (SELECT s.owner_id FROM subject_replica s WHERE s.subject_id = :organisation) AS organisation_owner,
-    (SELECT count(*) FROM pledges p WHERE p.backer_id = :backer AND p.placed_at > :since) AS recent_by_backer,
-    (SELECT count(DISTINCT p.backer_id) FROM pledges p WHERE p.campaign_id = {campaign}
-            AND p.instrument_hash = :instrument AND p.backer_id <> :backer) AS other_backers_on_instrument"""
+def _of_campaign(column: Any) -> Any:
+    return select(column).where(_C.c.id == _CAMPAIGN).correlate(None).scalar_subquery()
 
 
+def _suspended(target_type: str, target: Any) -> Any:
+    return exists().where(_ORDERS.c.target_type == target_type, _ORDERS.c.target_id == target,
+                          _ORDERS.c.suspended == true()).correlate(None)
+
+
+# Every fact a pledge checks, each a subquery on the bound ids (nothing correlated: the same in an UPDATE's
+# RETURNING as in a SELECT): the campaign's columns, supervision orders on the campaign and the backer, the
+# backer's black-list entry, whether the backer owns the campaign's organisation, the owner of the organisation
+# pledging, and the anomaly counts (the backer's pledges in the velocity window, other backers on the instrument).
 _CAMPAIGN_FACTS = ("kind", "state", "deadline", "founder_id", "organisation_id", "currency", "policy_version")
-
-
-def _statement(sql: str) -> TextualSelect:
-    return text(sql).bindparams(bindparam("since", type_=UTCDateTime())).columns(deadline=UTCDateTime())
-
-
-# The unit and every fact in one statement (the campaign's columns by scalar subqueries: RETURNING reads only the
-# updated row); no row when no unit was taken.
-_TAKE_UNIT = _statement(f"""
-UPDATE reward_tiers SET units_taken = units_taken + 1
-WHERE id = :tier AND campaign_id = :campaign AND (units_limit IS NULL OR units_taken < units_limit)
-RETURNING reward_tiers.campaign_id AS id,
-    {", ".join(f"(SELECT c.{name} FROM campaigns c WHERE c.id = reward_tiers.campaign_id) AS {name}"
-               for name in _CAMPAIGN_FACTS)},
-    reward_tiers.id AS tier_id, reward_tiers.title AS tier_title, reward_tiers.price_fen, reward_tiers.units_limit,
-    reward_tiers.shipping, {_facts_sql("reward_tiers.campaign_id")}""")
-# The same facts when no unit was taken, to say why: a missing campaign or tier, a refusal, or sold out.
-_FACTS = _statement(f"""
-SELECT c.id, {", ".join(f"c.{name}" for name in _CAMPAIGN_FACTS)},
-    t.id AS tier_id, t.title AS tier_title, t.price_fen, t.units_limit, t.shipping, {_facts_sql("c.id")}
-FROM campaigns c LEFT JOIN reward_tiers t ON t.id = :tier AND t.campaign_id = c.id
-WHERE c.id = :campaign""")
+_CHECKS = (
+    *(_of_campaign(_C.c[name]).label(name) for name in _CAMPAIGN_FACTS),
+    _suspended("campaign", _CAMPAIGN).label("campaign_suspended"),
+    _suspended("subject", _BACKER).label("backer_suspended"),
+    exists().where(_LISTINGS.c.subject_id == _BACKER, _LISTINGS.c.black_listing_id.is_not(None)).correlate(None)
+    .label("blacklisted"),
+    exists().where(_SUBJECTS.c.subject_id == _of_campaign(_C.c.organisation_id), _SUBJECTS.c.owner_id == _BACKER)
+    .correlate(None).label("owns_campaign_organisation"),
+    select(_SUBJECTS.c.owner_id).where(_SUBJECTS.c.subject_id == bindparam("organisation", type_=String()))
+    .correlate(None).scalar_subquery().label("organisation_owner"),
+    select(func.count()).select_from(_P).where(
+        _P.c.backer_id == _BACKER, _P.c.placed_at > bindparam("since", type_=UTCDateTime()))
+    .correlate(None).scalar_subquery().label("recent_by_backer"),
+    select(func.count(func.distinct(_P.c.backer_id))).where(
+        _P.c.instrument_hash == bindparam("instrument", type_=String()), _P.c.campaign_id == _CAMPAIGN,
+        _P.c.backer_id != _BACKER).correlate(None).scalar_subquery().label("other_backers_on_instrument"),
+)
+_TIER_FACTS = (_T.c.id.label("tier_id"), _T.c.title.label("tier_title"), _T.c.price_fen, _T.c.units_limit,
+               _T.c.shipping)
+# The unit and every fact in one statement; no row when no unit was taken.
+_TAKE_UNIT = (
+    update(_T).where(_T.c.id == _TIER, _T.c.campaign_id == _CAMPAIGN,
+                     or_(_T.c.units_limit.is_(None), _T.c.units_taken < _T.c.units_limit))
+    .values(units_taken=_T.c.units_taken + 1).returning(*_TIER_FACTS, *_CHECKS))
+# The same facts when no unit was taken, to say why: a missing campaign (kind is NULL) or tier, a refusal, or
+# sold out.
+_FACTS = select(*_TIER_FACTS, *_CHECKS).select_from(
+    select(literal(1).label("one")).subquery().outerjoin(_T, and_(_T.c.id == _TIER, _T.c.campaign_id == _CAMPAIGN)))
 
 
 @lru_cache(maxsize=1024)
@@ -165,7 +169,7 @@ def _shipping(raw: str) -> dict[str, int]:
 async def _refusal(uow: UnitOfWork, facts: Any, principal: Principal, campaign_id: str, data: PledgeInput,
                    now: datetime) -> int:
     """Raise the first refusal these facts call for, in the documented order; else the shipping fee."""
-    if facts is None:
+    if facts.kind is None:
         raise DomainError(404, f"campaign {campaign_id} not found", field="campaign_id")
     if facts.kind != CampaignKind.REWARD:
         raise DomainError(409, "an equity offering takes investments (POST /campaigns/{id}/investments)",
@@ -219,8 +223,12 @@ class Placed:
         return Money(self.currency, self.amount_fen)
 
     def row(self) -> dict[str, Any]:
-        return {**asdict(self), "reason": None, "payment_reference": None, "reconfirm_by": None, "paid_at": None,
-                "closed_at": None, "delivery_confirmed_at": None}
+        """The `pledges` row (the fields, then the columns a new pledge leaves empty)."""
+        return {**self.__dict__, **_EMPTY_COLUMNS}
+
+
+_EMPTY_COLUMNS = {"reason": None, "payment_reference": None, "reconfirm_by": None, "paid_at": None, "closed_at": None,
+                  "delivery_confirmed_at": None}
 
 
 async def place_reward_pledge(uow: UnitOfWork, principal: Principal, campaign_id: str, data: PledgeInput,
