@@ -197,7 +197,7 @@ async def _refusal(uow: UnitOfWork, facts: Any, principal: Principal, campaign_i
 @dataclass(frozen=True)
 class Placed:
     """A pledge just written, pending its charge: the facts the charge and the caller need, without building an
-    ORM object on the hot path (`load` reads the row itself)."""
+    ORM object on the hot path (the charge reads the row back only when its answer never came)."""
 
     id: str
     campaign_id: str
