@@ -531,3 +531,49 @@ async def test_risk_flags_velocity_window_and_one_decision_by_two_reviewers(ctx:
         await run(ctx, pledges.review_flag, reviewers[0], "no-such-flag", "cleared", "", ctx.clock.now())
     assert missing.value.status == 404
     await assert_ledger_zero(ctx, campaign.id, in_custody=7 * 10_000)
+
+
+async def test_pledge_refusals_come_in_order_and_never_keep_the_unit(ctx: flows.Context) -> None:
+    """The unit is taken first, with every fact; a refusal after that rolls it back with the transaction."""
+    from shared.listings import ListingReplica
+    from shared.supervision import SupervisionRestriction
+
+    campaign, tier = await live_campaign(ctx, units=3)
+    offering, _ = await live_campaign(ctx, kind="equity", profile="cn")
+    now = ctx.clock.now()
+
+    async def refused(who: Principal, campaign_id: str, **data: Any) -> DomainError:
+        with pytest.raises(DomainError) as caught:
+            async with ctx.uow() as uow:
+                await placing.place_reward_pledge(uow, who, campaign_id, placing.PledgeInput(**data), now)
+        return caught.value
+
+    assert (await refused(backer(1), "no-such-campaign", tier_id=tier)).status == 404
+    assert (await refused(backer(1), offering.id, tier_id=tier)).status == 409
+    assert (await refused(backer(1), campaign.id, tier_id="no-such-tier")).field == "tier_id"
+    wrong_region = await refused(backer(1), campaign.id, tier_id=tier, shipping_region="US")
+    assert (wrong_region.status, wrong_region.field) == (422, "shipping_region")
+    founder = await refused(Principal(subject=FOUNDER.subject, roles=frozenset({"backer"})), campaign.id,
+                            tier_id=tier, shipping_region="CN")
+    assert founder.extra["rule"] == "self_backing"
+    related = await refused(backer(1), campaign.id, tier_id=tier, shipping_region="CN",
+                            organisation_id=await organisation(ctx, FOUNDER.subject))
+    assert related.status == 403  # an organisation the backer does not own
+    async with ctx.db.writing() as session:
+        session.add(ListingReplica(subject_id=backer(2).subject, black_listing_id="listing-1", black_tier="serious",
+                                   black_rule="refund_defaulted", source_event_id="e-1"))
+        session.add(SupervisionRestriction(target_type="subject", target_id=backer(3).subject, suspended=True,
+                                           order_id="order-1", order_number=1, reason="调查", since=now))
+    blacklisted = await refused(backer(2), campaign.id, tier_id=tier, shipping_region="CN")
+    assert (blacklisted.status, blacklisted.extra["rule"]) == (403, "blacklisted")
+    suspended = await refused(backer(3), campaign.id, tier_id=tier, shipping_region="CN")
+    assert (suspended.status, suspended.extra["order_id"]) == (423, "order-1")
+    async with ctx.db.reading() as session:
+        assert (await session.get(RewardTier, tier)).units_taken == 0  # type: ignore[union-attr]
+        assert (await session.execute(select(Pledge).where(Pledge.campaign_id == campaign.id))).first() is None
+    for n in range(3):
+        await pledge(ctx, campaign, tier, 10 + n)
+    # sold out is said last: a blacklisted backer on a sold-out tier hears about the black list
+    assert (await refused(backer(2), campaign.id, tier_id=tier, shipping_region="CN")).extra["rule"] == "blacklisted"
+    assert (await refused(backer(4), campaign.id, tier_id=tier, shipping_region="CN")).extra["rule"] == "sold_out"
+    await assert_ledger_zero(ctx, campaign.id, in_custody=30_000)
