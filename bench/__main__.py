@@ -643,7 +643,7 @@ async def audit_rows(workdir: Path, events: int, export_entries: int) -> list[Ro
 
 async def pledge_row(workdir: Path, total: int) -> Row:
     """Crowdfunding pledges (unit + pledge + ledger + outbox in one transaction) beside a bare endpoint."""
-    from bench.pledges import CLIENTS, TARGET, measure
+    from bench.pledges import CLIENTS, ROUNDS, TARGET, measure
 
     result = await measure(workdir, total)
     row = Row("pledges per second on one worker", result.pledges, result.seconds, result.per_s,
@@ -651,7 +651,7 @@ async def pledge_row(workdir: Path, total: int) -> Row:
               result="PASS" if result.passed else "FAIL")
     row.notes.append(f"bare FastAPI endpoint in the same run: {result.bare_per_s:,.0f} requests/s "
                      f"({result.bare_requests:,} in {result.bare_seconds:.2f}s); {CLIENTS} concurrent clients over "
-                     f"httpx's ASGI transport for both; see bench/pledges.py")
+                     f"httpx's ASGI transport for both, in {ROUNDS} alternating rounds; see bench/pledges.py")
     return row
 
 

@@ -4,7 +4,11 @@
 key, so a timed-out or repeated charge, refund or payout happens once. The default provider is the
 sandbox, named as such: it moves no money. Its test parties behave like a real provider's test cards:
 a party containing "declined" is refused, one containing "timeout-once" is executed but the first call
-times out (as a network timeout after the provider acted would).
+times out (as a network timeout after the provider acted would), one containing "timeout-always" is executed
+but no call ever answers in time (the payment is only learnt from a callback or a status query).
+
+`Payments.status(key)` asks the provider how a payment ended when no answer came (a job deciding whether a
+pending payment expired must ask first): None if the provider never executed it.
 
 Call `Payments.execute` outside a command's UnitOfWork: on SQLite there is one writer, and it takes its
 own short transactions (record the intent, then the outcome) around the provider call.
@@ -13,6 +17,7 @@ own short transactions (record the intent, then the outcome) around the provider
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
@@ -51,6 +56,8 @@ class PaymentProvider(Protocol):
 
     async def execute(self, kind: PaymentKind, idempotency_key: str, amount: Money, party: str) -> PaymentResult: ...
 
+    async def status(self, idempotency_key: str) -> PaymentResult | None: ...
+
 
 class SandboxPaymentProvider:
     """The default provider: no real money. Keeps its operations in the service's database, by key."""
@@ -74,10 +81,32 @@ class SandboxPaymentProvider:
                 "WHERE idempotency_key = :k"), {"k": idempotency_key})).one()
         if (row.kind, row.party, row.currency, row.amount) != (kind.value, party, amount.currency, amount.minor):
             raise IdempotencyMismatch(f"key {idempotency_key} was used for another {row.kind}")
-        if inserted is not None and "timeout-once" in party:
+        if (inserted is not None and "timeout-once" in party) or "timeout-always" in party:
             raise TimeoutError("sandbox provider: executed, but the response timed out")
-        failure = "sandbox: declined (test party)" if row.status == "failed" else None
-        return PaymentResult(idempotency_key, row.status, row.reference, failure)
+        return self._result(idempotency_key, row.status, row.reference)
+
+    async def status(self, idempotency_key: str) -> PaymentResult | None:
+        async with self._db.reading() as session:
+            row = (await session.execute(text(
+                "SELECT status, reference FROM sandbox_provider_operations WHERE idempotency_key = :k"),
+                {"k": idempotency_key})).first()
+        return None if row is None else self._result(idempotency_key, row.status, row.reference)
+
+    @staticmethod
+    def _result(idempotency_key: str, status: str, reference: str) -> PaymentResult:
+        failure = "sandbox: declined (test party)" if status == "failed" else None
+        return PaymentResult(idempotency_key, "failed" if status == "failed" else "succeeded", reference, failure)
+
+
+# The providers `PAYMENT_PROVIDER` may name (the setting's values; the sandbox is the default).
+PAYMENT_PROVIDERS: dict[str, Callable[[Database], PaymentProvider]] = {"sandbox": SandboxPaymentProvider}
+
+
+def payment_provider(name: str, db: Database) -> PaymentProvider:
+    """The provider the settings name; an unknown name stops the service at start."""
+    if name not in PAYMENT_PROVIDERS:
+        raise ValueError(f"unknown payment provider {name!r}; known: {', '.join(sorted(PAYMENT_PROVIDERS))}")
+    return PAYMENT_PROVIDERS[name](db)
 
 
 class Payments:
@@ -114,6 +143,18 @@ class Payments:
                 "calls = calls + 1, updated_at = :at WHERE idempotency_key = :k"),
                 {"status": result.status, "ref": result.reference, "failure": result.failure, "at": utcnow(),
                  "k": idempotency_key})
+        return result
+
+    async def status(self, idempotency_key: str) -> PaymentResult | None:
+        """How the provider says a payment ended (None: it never executed it); recorded on our side as well."""
+        result = await self.provider.status(idempotency_key)
+        if result is not None:
+            async with self._db.writing() as session:
+                await session.execute(text(
+                    "UPDATE payment_attempts SET status = :status, reference = :ref, failure = :failure, "
+                    "updated_at = :at WHERE idempotency_key = :k AND status = 'pending'"),
+                    {"status": result.status, "ref": result.reference, "failure": result.failure, "at": utcnow(),
+                     "k": idempotency_key})
         return result
 
     async def _call_with_retries(self, kind: PaymentKind, key: str, amount: Money, party: str) -> PaymentResult:

@@ -27,7 +27,7 @@ from shared.inbox import progress_of
 from shared.logs import configure_logging
 from shared.migrations import upgrade_to_head
 from shared.outbox import read_feed
-from shared.payments import Payments, SandboxPaymentProvider
+from shared.payments import Payments, payment_provider
 from shared.problems import BodySizeLimit, install_problem_handlers, problem
 from shared.relay import OutboxRelay
 from shared.scheduler import Job, Scheduler
@@ -76,7 +76,8 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
         )
         app.state.db, app.state.relay = db, relay
         app.state.applier = app.state.kafka_consumer = app.state.completeness = app.state.scheduler = None
-        app.state.payments = Payments(db, SandboxPaymentProvider(db)) if definition.moves_money else None
+        app.state.payments = (Payments(db, payment_provider(settings.payment_provider, db)) if definition.moves_money
+                              else None)
         relay.start()
         if definition.subscriptions is not None:
             applier = EventApplier(db, settings.service_name, settings.service_name,

@@ -55,15 +55,19 @@ async def test_wrong_role_wrong_owner_and_anonymous_are_refused(platform: Platfo
             ("POST", f"/pledges/{pledge}/confirm-delivery", None, [funding.founder, other_backer]),
             ("POST", f"/pledges/{pledge}/reconfirm", None, [backer, someone("investor")[1]]),
             ("POST", "/risk/flags/x/review", {"decision": "cleared"}, [backer, funding.founder]),
+            ("POST", "/payouts/x/reissue", {}, [backer, investor]),  # a stranger founder: see the DB tests
             ("PUT", "/investors/me/profile", {}, [backer, funding.founder]),
             ("POST", f"/campaigns/{live}/investments", {"amount_fen": 100}, [backer, funding.founder]),
-            ("POST", "/payments/callback", {"pledge_id": pledge, "status": "succeeded"}, [backer, funding.founder]),
             ("GET", f"/campaigns/{live}/ledger", None, [funding.founder, backer, reviewer]),
             ("GET", f"/campaigns/{live}/backers.csv", None, [other_founder, backer]),
             ("GET", f"/campaigns/{live}/history", None, [other_founder, backer]),
             ("GET", f"/campaigns/{draft}", None, [other_founder, backer]),
             ("GET", f"/pledges/{pledge}", None, [other_backer]),
         ]
+        # the provider's callback is authenticated by its signature, not a token (see the scenarios): unsigned 401
+        unsigned = await client.post("/payments/callback", headers=ids["backer"],
+                                     json={"pledge_id": pledge, "status": "succeeded"})
+        assert unsigned.status_code == 401 and unsigned.headers["content-type"].startswith(PROBLEM)
         for method, path, body, refused in cases:
             anonymous = await client.request(method, path, json=body)
             if not (method == "GET" and path == f"/campaigns/{draft}"):
@@ -81,6 +85,7 @@ async def test_wrong_role_wrong_owner_and_anonymous_are_refused(platform: Platfo
         public = await client.get("/campaigns", params={"limit": 200})
         assert public.status_code == 200 and live in {c["id"] for c in public.json()}
         assert draft not in {c["id"] for c in public.json()}
+        await funding.assert_balanced(live, in_custody=10_000)  # the one pledge; nothing the refusals moved
 
 
 async def test_illegal_transition_is_409_naming_the_state(platform: PlatformUnderTest) -> None:
@@ -145,6 +150,26 @@ async def test_equity_offerings_only_for_verified_qualified_investors(platform: 
                                       {"amount_fen": 200_000_00}, status=201)
         assert invested["decision"]["rule"] == "cn.qualified.financial_assets"
         assert invested["pledge"]["state"] == "paid" and invested["pledge"]["backer_id"] == rich_id
+        await funding.assert_balanced(offering["id"], in_custody=200_000_00)
+
+        # CN: a verified investor with no qualifying assets sees the offering by intending the single-project minimum
+        _, modest = await platform.person("investor", "enterprise")
+        await platform.verify_person(modest)
+        minimum = {"intended_amount_fen": 1_000_000_00}
+
+        async def visible_by_intent() -> None:
+            await funding.call("PUT", "/investors/me/profile", modest, {"annual_income": 0})
+            shown = await funding.call("GET", f"/offerings?intended_amount_fen={minimum['intended_amount_fen']}",
+                                       modest)
+            assert offering["id"] in {c["id"] for c in shown}
+
+        await eventually(visible_by_intent, within=15)
+        assert offering["id"] not in {c["id"] for c in await funding.call("GET", "/offerings", modest)}
+        below = await client.get(f"/campaigns/{offering['id']}", headers=modest,
+                                 params={"intended_amount_fen": minimum["intended_amount_fen"] - 1})
+        assert below.status_code == 403 and "cn.not_qualified" in below.json()["detail"]
+        at = await client.get(f"/campaigns/{offering['id']}", headers=modest, params=minimum)
+        assert at.status_code == 200
 
 
 async def test_bad_input_is_a_problem_naming_the_field(platform: PlatformUnderTest) -> None:

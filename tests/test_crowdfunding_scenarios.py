@@ -12,11 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from crowdfunding.callbacks import SandboxCallbacks, derived_secret
 
-from tests.support.platform import PlatformUnderTest, eventually, mint
+from tests.support.platform import JWT_SECRET, PlatformUnderTest, eventually, mint
 
 PREFIX = "cn.sizhong.crowdfunding"
 DAY = 86400
+PROVIDER = SandboxCallbacks(derived_secret(JWT_SECRET))  # the platform under test sets no PAYMENT_CALLBACK_SECRET
 
 
 def someone(*roles: str) -> tuple[str, dict[str, str]]:
@@ -96,16 +98,31 @@ class Funding:
         return await self.call("POST", f"/campaigns/{campaign['id']}/pledges", backer,
                                {"tier_id": tier["id"], "shipping_region": "CN", **extra}, status=status)
 
+    async def callback(self, pledge_id: str, status: str, reference: str = "", *, signer: SandboxCallbacks = PROVIDER,
+                       expect: int = 200) -> Any:
+        """The provider's notification, signed as the provider signs it."""
+        body, headers = signer.notification(pledge_id, status, reference)
+        response = await self.client.post("/payments/callback", content=body, headers=headers)
+        assert response.status_code == expect, response.text
+        return response.json()
+
     async def ledger(self, campaign_id: str) -> Any:
         return await self.call("GET", f"/campaigns/{campaign_id}/ledger", self.platform.regulator)
 
-    async def assert_settled(self, campaign_id: str) -> Any:
+    async def assert_balanced(self, campaign_id: str, in_custody: int) -> Any:
+        """The campaign's ledger and the whole trial balance sum to zero; custody holds exactly `in_custody` (the
+        paid pledges of a campaign not settled yet) and nothing else is left on the campaign's accounts."""
         ledger = await self.ledger(campaign_id)
         assert set(ledger["sum"].values()) <= {0}, ledger["sum"]
-        assert ledger["held"] == {}, ledger["held"]
-        assert {p["status"] for p in ledger["payouts"]} <= {"paid"}, ledger["payouts"]
+        expected = {f"custody/campaign/{campaign_id}": in_custody} if in_custody else {}
+        assert ledger["held"] == expected, ledger["held"]
         trial = await self.call("GET", "/ledger/trial-balance", self.platform.regulator)
         assert set(trial["trial_balance"].values()) <= {0}, trial
+        return ledger
+
+    async def assert_settled(self, campaign_id: str) -> Any:
+        ledger = await self.assert_balanced(campaign_id, 0)
+        assert {p["status"] for p in ledger["payouts"]} <= {"paid"}, ledger["payouts"]
         return ledger
 
     async def audited(self, subject: str, *verbs: str) -> None:
@@ -137,9 +154,7 @@ async def test_500_concurrent_pledges_race_for_the_last_100_units(platform: Plat
         read = await funding.call("GET", f"/campaigns/{campaign['id']}", None)
         assert read["tiers"][0]["units_taken"] == 120 and read["tiers"][0]["units_left"] == 0
         assert read["raised_fen"] == 120 * 10_000
-        ledger = await funding.ledger(campaign["id"])
-        assert set(ledger["sum"].values()) == {0}
-        assert ledger["held"] == {f"custody/campaign/{campaign['id']}": 120 * 10_000}, ledger["held"]
+        await funding.assert_balanced(campaign["id"], in_custody=120 * 10_000)
 
 
 async def test_reward_campaign_succeeds_ships_and_releases_both_tranches(platform: PlatformUnderTest) -> None:
@@ -155,8 +170,7 @@ async def test_reward_campaign_succeeds_ships_and_releases_both_tranches(platfor
         assert declined["rule"] == "payment_failed"
         # a duplicated provider callback for a paid pledge changes nothing
         for _ in range(2):
-            again = await funding.call("POST", "/payments/callback", platform.admin,
-                                       {"pledge_id": pledges[0]["id"], "status": "succeeded", "reference": "dup"})
+            again = await funding.callback(pledges[0]["id"], "succeeded", "dup")
             assert again["state"] == "paid"
         read = await funding.call("GET", f"/campaigns/{campaign['id']}", None)
         assert read["raised_fen"] == 30_000 and read["tiers"][0]["units_taken"] == 3
@@ -211,3 +225,29 @@ async def test_reward_campaign_fails_and_refunds_everyone(platform: PlatformUnde
         ledger = await funding.assert_settled(campaign["id"])
         assert sorted(p["amount_fen"] for p in ledger["payouts"]) == [12_000] * 4
         await funding.audited(campaign["id"], "campaign.failed", "pledge.refund_requested", "pledge.refunded")
+
+
+async def test_payment_callbacks_must_carry_the_providers_signature(platform: PlatformUnderTest) -> None:
+    async with platform.client("crowdfunding") as client:
+        funding = await Funding.open(platform, client)
+        campaign, tier = await funding.live(goal=10**8)
+        pending = await funding.pledge(campaign, tier, someone("backer")[1], payment_party="card-timeout-always",
+                                       status=201)
+        assert pending["state"] == "pending"  # the provider has not answered: its callback will
+        body, headers = PROVIDER.notification(pending["id"], "succeeded", "sbx-late")
+        unsigned = await client.post("/payments/callback", content=body,
+                                     headers={"content-type": "application/json", **platform.admin})
+        assert unsigned.status_code == 401 and unsigned.headers["content-type"].startswith("application/problem+json")
+        assert unsigned.json()["errors"][0]["field"] == "X-Payment-Signature"
+        forged = await funding.callback(pending["id"], "succeeded", "sbx-late", signer=SandboxCallbacks(b"f" * 32),
+                                        expect=403)
+        assert forged["errors"][0]["field"] == "X-Payment-Signature"
+        tampered = await client.post("/payments/callback", content=body.replace(b"sbx-late", b"sbx-evil"),
+                                     headers=headers)
+        assert tampered.status_code == 403
+        read = await funding.call("GET", f"/pledges/{pending['id']}", platform.admin)
+        assert read["state"] == "pending"  # nothing unsigned or forged was applied
+        for _ in range(2):  # the genuine one, delivered twice, pays once
+            paid = await funding.callback(pending["id"], "succeeded", "sbx-late")
+            assert paid["state"] == "paid" and paid["payment_reference"] == "sbx-late"
+        await funding.assert_balanced(campaign["id"], in_custody=10_000)

@@ -75,6 +75,22 @@ async def test_a_repeated_or_timed_out_payment_happens_once(money_db: Any) -> No
         await payments.execute(PaymentKind.PAYOUT, "payout-1", Money.cny(7_001), "founder-timeout-once")
 
 
+async def test_the_provider_is_asked_how_an_unanswered_payment_ended(money_db: Any) -> None:
+    payments = Payments(money_db, SandboxPaymentProvider(money_db), backoff_seconds=0)
+    assert await payments.status("never-sent") is None  # the provider never executed it
+    with pytest.raises(TimeoutError):  # executed, but no call ever answers in time
+        await payments.execute(PaymentKind.CHARGE, "charge-late", Money.cny(300), "card-timeout-always")
+    late = await payments.status("charge-late")
+    assert late is not None and late.succeeded and late.reference.startswith("sbx_")
+    await payments.execute(PaymentKind.CHARGE, "charge-no", Money.cny(300), "card-declined")
+    refused = await payments.status("charge-no")
+    assert refused is not None and not refused.succeeded and "declined" in (refused.failure or "")
+    async with money_db.reading() as session:
+        attempts = dict((await session.execute(text(
+            "SELECT idempotency_key, status FROM payment_attempts WHERE idempotency_key LIKE 'charge-%'"))).all())
+    assert attempts == {"charge-late": "succeeded", "charge-no": "failed"}  # our record learnt the answer
+
+
 def test_every_split_adds_up_and_is_within_a_fen_of_exact() -> None:
     import random
 

@@ -296,6 +296,37 @@ class PayoutFailed(EventData):
     failure: str
 
 
+class PayoutReissued(EventData):
+    """A declined payout or refund issued again (a new payout, a new idempotency key; the declined one closed)."""
+
+    event_type = f"{PREFIX}.payout.reissued.v1"
+
+    payout_id: str  # the new one
+    reissue_of: str
+    campaign_id: str
+    pledge_id: str | None
+    kind: str
+    party_id: str
+    currency: str
+    amount_fen: int
+    idempotency_key: str
+    why: str
+
+
+class RiskFlagReviewed(EventData):
+    """A reviewer's decision on a risk flag: cleared (no action) or confirmed (the anomaly stands)."""
+
+    event_type = f"{PREFIX}.risk.flag_reviewed.v1"
+
+    flag_id: str
+    campaign_id: str
+    pledge_id: str | None
+    subject_id: str
+    rule: str
+    decision: str
+    note: str
+
+
 class RiskFlagged(EventData):
     event_type = f"{PREFIX}.risk.flagged.v1"
 

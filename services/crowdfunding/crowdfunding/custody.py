@@ -56,8 +56,8 @@ def backer_payable(pledge: Pledge) -> str:
     return f"payable/campaign/{pledge.campaign_id}/backer/{pledge.backer_id}"
 
 
-def charge_key(pledge: Pledge) -> str:
-    return txn(pledge.campaign_id, "charge", pledge.id)
+def charge_key(campaign_id: str, pledge_id: str) -> str:
+    return txn(campaign_id, "charge", pledge_id)
 
 
 def _amount(pledge: Pledge) -> Money:
@@ -68,22 +68,24 @@ async def balance_of(uow: UnitOfWork, account: str, currency: str) -> Money:
     return await balance(uow.session, account, currency)
 
 
-async def record_placed(uow: UnitOfWork, pledge: Pledge) -> str:
-    transaction = txn(pledge.campaign_id, "pledge", pledge.id)
-    await post(uow.session, transaction, transfer(_amount(pledge), commitments(pledge.campaign_id),
-                                                  receivable(pledge.campaign_id)),
-               kind="pledge.placed", memo=f"pledge {pledge.id}")
+async def record_placed(uow: UnitOfWork, campaign_id: str, pledge_id: str, amount: Money) -> str:
+    transaction = txn(campaign_id, "pledge", pledge_id)
+    await post(uow.session, transaction, transfer(amount, commitments(campaign_id), receivable(campaign_id)),
+               kind="pledge.placed", memo=f"pledge {pledge_id}")
     return transaction
 
 
-async def record_paid(uow: UnitOfWork, pledge: Pledge, reference: str) -> tuple[str, bool]:
-    """The charge succeeded: clearing -> custody, and the receivable is settled (once)."""
+async def record_paid(uow: UnitOfWork, pledge: Pledge, reference: str, *, released: bool = False) -> tuple[str, bool]:
+    """The charge succeeded: clearing -> custody, and the receivable is settled (once). A late payment for a pledge
+    already `released` (expired or cancelled unpaid) has no receivable left to settle: only the money comes in.
+    Both use the one transaction id, so a pledge is paid into custody at most once."""
     amount, c = _amount(pledge), pledge.campaign_id
     transaction = txn(c, "paid", pledge.id)
-    posted = await post(uow.session, transaction, [
-        Posting(CLEARING, -amount), Posting(custody(c), amount),
-        Posting(receivable(c), -amount), Posting(commitments(c), amount)],
-        kind="pledge.paid", memo=f"pledge {pledge.id} ({reference})")
+    postings = [Posting(CLEARING, -amount), Posting(custody(c), amount)]
+    if not released:
+        postings += [Posting(receivable(c), -amount), Posting(commitments(c), amount)]
+    posted = await post(uow.session, transaction, postings, kind="pledge.paid",
+                        memo=f"pledge {pledge.id} ({reference})")
     return transaction, posted
 
 

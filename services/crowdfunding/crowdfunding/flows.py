@@ -21,7 +21,7 @@ from sqlmodel import col, select
 
 from crowdfunding import custody
 from crowdfunding.domain.equity import Decision
-from crowdfunding.handlers import equity, pledges, settlement
+from crowdfunding.handlers import equity, placing, pledges, settlement
 from crowdfunding.handlers.common import SYSTEM
 from crowdfunding.models import Payout, Pledge
 from shared.auth import Principal
@@ -35,14 +35,14 @@ T = TypeVar("T")
 Context = MoneyContext
 
 
-async def pledge(ctx: Context, principal: Principal, campaign_id: str, data: pledges.PledgeInput,
+async def pledge(ctx: Context, principal: Principal, campaign_id: str, data: placing.PledgeInput,
                  now: datetime) -> Pledge:
     async with ctx.uow() as uow:
-        placed = await pledges.place_reward_pledge(uow, principal, campaign_id, data, now)
+        placed = await placing.place_reward_pledge(uow, principal, campaign_id, data, now)
     return await charge(ctx, placed)
 
 
-async def invest(ctx: Context, principal: Principal, campaign_id: str, amount: int, data: pledges.PledgeInput,
+async def invest(ctx: Context, principal: Principal, campaign_id: str, amount: int, data: placing.PledgeInput,
                  now: datetime) -> tuple[Decision, Pledge | None]:
     async with ctx.uow() as uow:
         decision, placed = await equity.invest(uow, principal, campaign_id, amount, data, now)
@@ -51,14 +51,17 @@ async def invest(ctx: Context, principal: Principal, campaign_id: str, amount: i
     return decision, await charge(ctx, placed)
 
 
-async def charge(ctx: Context, placed: Pledge) -> Pledge:
+async def charge(ctx: Context, placed: placing.Placed) -> Pledge:
     """Charge the pledge by its idempotency key and record the outcome; a timeout leaves it pending."""
     try:
-        result = await ctx.payments.execute(PaymentKind.CHARGE, custody.charge_key(placed),
-                                            Money(placed.currency, placed.amount_fen), placed.payment_party)
+        result = await ctx.payments.execute(PaymentKind.CHARGE, custody.charge_key(placed.campaign_id, placed.id),
+                                            placed.amount, placed.payment_party)
     except TimeoutError:
         log.warning("charge timed out; the callback or the expiry job resolves it", extra={"pledge": placed.id})
-        return placed
+        async with ctx.db.reading() as session:
+            pending = await session.get(Pledge, placed.id)
+        assert pending is not None  # written and committed before the charge
+        return pending
     async with ctx.uow() as uow:
         return await pledges.record_payment(uow, placed.id, result.succeeded, result.reference, result.failure,
                                             SYSTEM, ctx.clock.now())
@@ -71,6 +74,24 @@ async def payment_callback(ctx: Context, pledge_id: str, succeeded: bool, refere
         done = await pledges.record_payment(uow, pledge_id, succeeded, reference, failure, actor, ctx.clock.now())
     await settle_campaign(ctx, done.campaign_id)
     return done
+
+
+async def resolve_unpaid(ctx: Context, pledge_id: str) -> int:
+    """A pledge still pending past the payment expiry: the provider is asked how its charge ended before anything
+    is released. Paid late: the pledge is paid (kept); declined: released as a failed payment; never executed
+    (or unknown to the provider): expired and released. A provider that does not answer leaves it for the next
+    run."""
+    async with ctx.db.reading() as session:
+        pledge = await session.get(Pledge, pledge_id)
+    if pledge is None or pledge.state != "pending":
+        return 0
+    result = await ctx.payments.status(custody.charge_key(pledge.campaign_id, pledge.id))
+    async with ctx.uow() as uow:
+        if result is None:
+            return await settlement.expire_pending(uow, pledge_id, ctx.clock.now())
+        done = await pledges.record_payment(uow, pledge_id, result.succeeded, result.reference, result.failure,
+                                            SYSTEM, ctx.clock.now())
+    return int(done.state != "pending")
 
 
 async def settle_campaign(ctx: Context, campaign_id: str) -> int:

@@ -74,11 +74,23 @@ async def delivery(ctx: flows.Context) -> int:
 
 
 async def payment_expiry(ctx: flows.Context) -> int:
+    """Pending past the payment expiry: the provider's word first (paid late keeps the pledge), then release."""
     cutoff = ctx.clock.now() - POLICY.payment_expiry
     async with ctx.db.reading() as session:
         rows = (await session.execute(select(Pledge.campaign_id, Pledge.id).where(
             Pledge.state == "pending", col(Pledge.placed_at) <= cutoff).limit(1000))).all()
-    return await _each(ctx, [(c, p) for c, p in rows], settlement.expire_pending, "payment-expiry")
+    acted = 0
+    for campaign_id, pledge_id in rows:
+        try:
+            acted += await flows.resolve_unpaid(ctx, pledge_id)
+        except DomainError as exc:
+            log.info("job skipped", extra={"job": "payment-expiry", "id": pledge_id, "why": exc.detail})
+            continue
+        except Exception:  # the provider unreachable, one broken row: the others go on; retried next run
+            log.exception("payment expiry step failed; retried on the next run", extra={"id": pledge_id})
+            continue
+        await flows.settle_campaign(ctx, campaign_id)
+    return acted
 
 
 async def reconfirmations(ctx: flows.Context) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from crowdfunding.api import routers
+from crowdfunding.callbacks import PaymentCallbacks
 from crowdfunding.consumers import SUBSCRIPTIONS
+from crowdfunding.domain.policy import DEFAULT_POLICY
 from crowdfunding.jobs import crowdfunding_jobs
 from crowdfunding.models import Campaign, Pledge
 from crowdfunding.settings import CrowdfundingSettings
@@ -26,4 +29,9 @@ def create_app(settings: CrowdfundingSettings | None = None) -> FastAPI:
         routers=[*routers(), replica_router(SUMMARY)], subscriptions=SUBSCRIPTIONS, moves_money=True,
         jobs=crowdfunding_jobs,
     )
-    return build_app(definition, settings or CrowdfundingSettings())
+    settings = settings or CrowdfundingSettings()
+    app = build_app(definition, settings)
+    # Built once from the settings (validated above), never per request.
+    app.state.crowdfunding_policy = replace(DEFAULT_POLICY, forbidden_phrases=settings.forbidden_phrases)
+    app.state.payment_callbacks = PaymentCallbacks(settings.callback_secret, f"provider:{settings.payment_provider}")
+    return app

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column
+from sqlalchemy import BigInteger, Column, Index
 from sqlmodel import Field, SQLModel
 
 from shared.db import utc_column
@@ -102,6 +102,9 @@ class Pledge(SQLModel, table=True):
     expired: `reason`); equity adds revoked (reflection period) as a cancellation reason."""
 
     __tablename__ = "pledges"
+    # One payment instrument's pledges on one campaign (the shared-instrument check of every pledge): without it
+    # the check walks every pledge of the campaign.
+    __table_args__ = (Index("ix_pledges_instrument_campaign", "instrument_hash", "campaign_id"),)
 
     id: str = Field(primary_key=True, max_length=64)
     campaign_id: str = Field(foreign_key="campaigns.id", max_length=64, index=True)
@@ -114,7 +117,7 @@ class Pledge(SQLModel, table=True):
     shipping_region: str | None = Field(default=None, max_length=6)
     shipping_fen: int = Field(default=0, sa_column=_money())
     payment_party: str = Field(max_length=120)
-    instrument_hash: str = Field(max_length=64, index=True)
+    instrument_hash: str = Field(max_length=64)
     state: str = Field(max_length=20, index=True)
     reason: str | None = Field(default=None, max_length=60)
     payment_reference: str | None = Field(default=None, max_length=120)
@@ -131,7 +134,8 @@ class Pledge(SQLModel, table=True):
 
 class Payout(SQLModel, table=True):
     """A payout to a founder or a refund to a backer: created in the transaction that made it owed; executed
-    through the provider by `idempotency_key` (so it pays once); `status`: pending | paid | failed."""
+    through the provider by `idempotency_key` (so it pays once). A declined one can be issued again, once: it
+    becomes `reissued` and a new row (`reissue_of` it, its own key) pays the same payable."""
 
     __tablename__ = "campaign_payouts"
 
@@ -146,7 +150,8 @@ class Payout(SQLModel, table=True):
     amount_fen: int = Field(sa_column=_money())
     idempotency_key: str = Field(max_length=200, unique=True)
     cause: str = Field(max_length=200)
-    status: str = Field(max_length=10, index=True)
+    status: str = Field(max_length=10, index=True)  # pending | paid | failed | reissued (failed, then issued again)
+    reissue_of: str | None = Field(default=None, max_length=64)  # the declined payout this one issues again
     reference: str | None = Field(default=None, max_length=120)
     failure: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(sa_column=utc_column())

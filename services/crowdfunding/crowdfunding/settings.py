@@ -1,9 +1,32 @@
-"""Settings of the crowdfunding service (the common ones for now; its own policy settings come with its domain)."""
+"""Settings of the crowdfunding service, read from the environment once at start and validated there (a bad value
+stops the service before it serves anything)."""
 
 from __future__ import annotations
 
+from pydantic import Field, SecretStr, field_validator
+
+from crowdfunding.callbacks import derived_secret
+from crowdfunding.domain.policy import FORBIDDEN_PHRASES
 from shared.settings import ServiceSettings
 
 
 class CrowdfundingSettings(ServiceSettings):
     service_name: str = "crowdfunding"
+    # The key the payment provider signs its callbacks with; unset: derived from JWT_SECRET (development only).
+    payment_callback_secret: SecretStr | None = Field(default=None, min_length=32)
+    # 虚假宣传: the phrases review refuses in a campaign's texts (JSON list; matched case-insensitively).
+    forbidden_phrases: tuple[str, ...] = FORBIDDEN_PHRASES
+
+    @field_validator("forbidden_phrases")
+    @classmethod
+    def _phrases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(dict.fromkeys(p.strip() for p in value))
+        if not cleaned or any(not p or len(p) > 100 for p in cleaned):
+            raise ValueError("forbidden_phrases: a non-empty list of phrases of 1..100 characters")
+        return cleaned
+
+    @property
+    def callback_secret(self) -> bytes:
+        if self.payment_callback_secret is not None:
+            return self.payment_callback_secret.get_secret_value().encode()
+        return derived_secret(self.jwt_secret)

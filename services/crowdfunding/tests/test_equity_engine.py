@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from crowdfunding.domain.equity import (
+    CN_2014,
     CN_2015,
     InvestmentContext,
     InvestorFacts,
@@ -19,6 +20,7 @@ from crowdfunding.domain.equity import (
     decide_transfer,
     decide_visibility,
     reconfirmation_deadline,
+    twelve_month_total,
     us_limit,
 )
 from crowdfunding.domain.equity import USRegCFPolicy as US
@@ -99,6 +101,74 @@ def test_cn_visibility_only_for_verified_qualified() -> None:
     assert decide_visibility(Profile.CN, cn(verified=False, financial_assets=9 * 10**8)).rule == "cn.real_name"
     assert not decide_visibility(Profile.US_REG_CF, us(verified=False)).allowed
     assert decide_visibility(Profile.EU_ECSP, eu()).allowed
+
+
+@pytest.mark.parametrize(("policy", "facts", "intended", "outcome", "rule"), [
+    # an investor who intends to invest at least the single-project minimum sees the offering (and qualifies by it)
+    (None, cn(), 1_000_000 * CNY, "allowed", "cn.qualified.single_project_investment"),
+    (None, cn(), 1_000_000 * CNY - 1, "refused", "cn.not_qualified"),
+    (None, cn(), None, "refused", "cn.not_qualified"),
+    (CN_2015, cn(), 100_000 * CNY, "allowed", "cn.qualified.single_project_investment"),
+    (CN_2015, cn(), 100_000 * CNY - 1, "refused", "cn.not_qualified"),
+    (None, cn(verified=False), 10_000_000 * CNY, "refused", "cn.real_name"),
+    (None, cn(blacklisted=True), 10_000_000 * CNY, "refused", "blacklisted"),
+    # the other tests qualify whatever the intended amount
+    (None, cn(kind="entity", entity_net_assets=10_000_000 * CNY), None, "allowed", "cn.qualified.entity_net_assets"),
+    (None, cn(kind="entity", entity_net_assets=10_000_000 * CNY - 1), 1, "refused", "cn.not_qualified"),
+    (None, cn(financial_assets=3_000_000 * CNY), None, "allowed", "cn.qualified.financial_assets"),
+    (None, cn(financial_assets=3_000_000 * CNY - 1), 1, "refused", "cn.not_qualified"),
+    (None, cn(annual_income=500_000 * CNY), None, "allowed", "cn.qualified.average_income"),
+    (None, cn(annual_income=500_000 * CNY - 1), 1, "refused", "cn.not_qualified"),
+])
+def test_cn_visibility_by_intended_investment(policy: Any, facts: InvestorFacts, intended: int | None, outcome: str,
+                                              rule: str) -> None:
+    decision = decide_visibility(Profile.CN, facts, policy, intended_amount=intended)
+    assert (decision.outcome, decision.rule) == (outcome, rule), decision
+    assert decision.policy_version == (policy or CN_2014).version
+    if rule.startswith("cn.qualified") or rule == "cn.not_qualified":
+        assert decision.figures["amount"] == intended
+
+
+@pytest.mark.parametrize(("currency", "by_currency", "total"), [
+    ("USD", {"USD": 123}, 123),
+    ("USD", {}, 0),
+    ("USD", {"EUR": 100_000}, 108_000),  # EUR 1,000 at 1.08
+    ("USD", {"CNY": 50}, 7),  # 0.50 yuan = 7 cents exactly
+    ("USD", {"CNY": 51}, 8),  # 7.14 cents: rounded up, never in the investor's favour
+    ("USD", {"CNY": 1}, 1),
+    ("CNY", {"USD": 14}, 100),  # USD 0.14 = 1 yuan exactly
+    ("CNY", {"USD": 15}, 108),  # 107.14 fen, rounded up
+    ("USD", {"USD": 1_000, "EUR": 1_000, "CNY": 1_000}, 1_000 + 1_080 + 140),
+])
+def test_twelve_month_totals_count_every_currency(currency: str, by_currency: dict[str, int], total: int) -> None:
+    counted = twelve_month_total(currency, by_currency)
+    assert counted.amount == total
+    assert counted.figures["rates_version"] and counted.figures["by_currency"] == by_currency
+
+
+@pytest.mark.parametrize(("amount", "outcome", "max_amount"), [(920 * USD, "allowed", None),
+                                                              (920 * USD + 1, "limited", 920 * USD)])
+def test_us_limit_counts_investments_in_offerings_of_other_profiles(amount: int, outcome: str,
+                                                                    max_amount: int | None) -> None:
+    """USD 1,000 in a US offering and EUR 1,000 (USD 1,080) in an EU one leave USD 920 of a USD 3,000 limit."""
+    invested = twelve_month_total("USD", {"USD": 1_000 * USD, "EUR": 1_000 * EUR})
+    decision = decide_investment(Profile.US_REG_CF, us(annual_income=60_000 * USD, net_worth=20_000 * USD),
+                                 ctx(amount, invested_last_12_months=invested.amount,
+                                     totals={"investor": invested.figures}))
+    assert (decision.outcome, decision.max_amount) == (outcome, max_amount), decision
+    assert decision.figures["invested_last_12_months"] == 2_080 * USD
+    assert decision.figures["twelve_month_totals"]["investor"]["by_currency"] == {"EUR": 1_000 * EUR,
+                                                                                  "USD": 1_000 * USD}
+
+
+@pytest.mark.parametrize(("amount", "outcome"), [(10, "allowed"), (11, "limited")])
+def test_issuer_cap_counts_raises_under_other_profiles(amount: int, outcome: str) -> None:
+    """CNY 35,714,285 raised under the CN profile is USD 4,999,999.90: 10 cents are left of the Reg CF cap."""
+    raised = twelve_month_total("USD", {"CNY": 3_571_428_500})
+    assert raised.amount == 5_000_000 * USD - 10
+    decision = decide_investment(Profile.US_REG_CF, us(accredited=True),
+                                 ctx(amount, issuer_raised_last_12_months=raised.amount))
+    assert decision.outcome == outcome
 
 
 @pytest.mark.parametrize(("income", "worth", "limit", "tier"), [

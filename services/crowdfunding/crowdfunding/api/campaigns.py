@@ -18,11 +18,13 @@ from crowdfunding.api.common import (
     CampaignView,
     Founder,
     Id,
+    IntendedAmount,
     Limit,
     MaybePrincipal,
     Moment,
     Note,
     Offset,
+    Policy,
     Region,
     Reviewer,
     Strict,
@@ -144,8 +146,8 @@ async def add_tier(campaign_id: ResourceId, body: TierCreate, uow: UnitOfWorkDep
 
 @router.post("/campaigns/{campaign_id}/submit", response_model=CampaignView)
 async def submit(campaign_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: Founder,
-                 session: ReadSessionDep) -> CampaignView:
-    await handlers.submit(uow, principal, campaign_id, now)
+                 session: ReadSessionDep, policy: Policy) -> CampaignView:
+    await handlers.submit(uow, principal, campaign_id, now, policy)
     return await _viewed(session, campaign_id)
 
 
@@ -163,8 +165,8 @@ async def review_queue(session: ReadSessionDep, _reviewer: Reviewer, limit: Limi
 
 @router.post("/campaigns/{campaign_id}/review", response_model=CampaignView, tags=["review"])
 async def review(campaign_id: ResourceId, body: ReviewBody, uow: UnitOfWorkDep, now: Now, principal: Reviewer,
-                 session: ReadSessionDep) -> CampaignView:
-    await handlers.review(uow, principal, campaign_id, body.decision, body.note, now)
+                 session: ReadSessionDep, policy: Policy) -> CampaignView:
+    await handlers.review(uow, principal, campaign_id, body.decision, body.note, now, policy)
     return await _viewed(session, campaign_id)
 
 
@@ -255,14 +257,17 @@ async def list_campaigns(session: ReadSessionDep, principal: MaybePrincipal, lim
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignView)
-async def read_campaign(campaign_id: ResourceId, session: ReadSessionDep, principal: MaybePrincipal) -> CampaignView:
+async def read_campaign(campaign_id: ResourceId, session: ReadSessionDep, principal: MaybePrincipal,
+                        intended_amount_fen: IntendedAmount = None) -> CampaignView:
+    """An equity offering is shown to a qualified, real-name verified investor; under the CN profile an investor
+    who intends to invest at least the single-project minimum in it qualifies by that (`intended_amount_fen`)."""
     campaign = await load_campaign(session, campaign_id)
     if _may_see(principal, campaign):
         return await campaign_view(session, campaign)
     if principal is None:
         raise HTTPException(401, "a bearer token is required to see this campaign")
     if campaign.kind == CampaignKind.EQUITY and campaign.state in PUBLIC and principal.has_any("investor"):
-        decision = await equity.visibility(session, principal, campaign)
+        decision = await equity.visibility(session, principal, campaign, intended_amount_fen)
         if decision.allowed:
             return await campaign_view(session, campaign)
         raise HTTPException(403, f"only qualified, real-name verified investors see equity offerings "

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from crowdfunding.domain.policy import CrowdfundingPolicy
 from crowdfunding.models import Campaign, Pledge, RewardTier
 from shared.auth import Principal, require_roles, verify_token
 from shared.validation import ID_PATTERN, PlainText
@@ -24,9 +25,10 @@ Investor = Annotated[Principal, require_roles("investor")]
 Reviewer = Annotated[Principal, require_roles("reviewer")]
 Supervisor = Annotated[Principal, require_roles("reviewer", "regulator")]
 Auditor = Annotated[Principal, require_roles(*READ_OVERRIDE)]
-Provider = Annotated[Principal, require_roles("service", "admin")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+IntendedAmount = Annotated[int | None, Query(ge=1, le=10**15, description="equity (CN): the amount the investor "
+                                             "intends to invest in one offering, in minor units")]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Title = Annotated[PlainText, Field(min_length=1, max_length=200)]
 Note = Annotated[PlainText, Field(max_length=2000)]
@@ -41,6 +43,14 @@ def _plausible(moment: datetime) -> datetime:
 
 
 Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
+
+
+def _policy(request: Request) -> CrowdfundingPolicy:
+    policy: CrowdfundingPolicy = request.app.state.crowdfunding_policy
+    return policy
+
+
+Policy = Annotated[CrowdfundingPolicy, Depends(_policy)]  # the service's, built from its settings at start
 
 
 def _maybe_principal(request: Request,

@@ -10,11 +10,21 @@ from pydantic import Field
 from sqlmodel import col, select
 
 from crowdfunding import flows
-from crowdfunding.api.common import CampaignView, Id, Investor, Limit, Moment, Offset, Strict, campaign_view
+from crowdfunding.api.common import (
+    CampaignView,
+    Id,
+    IntendedAmount,
+    Investor,
+    Limit,
+    Moment,
+    Offset,
+    Strict,
+    campaign_view,
+)
 from crowdfunding.api.pledges import Party, PledgeView, view
 from crowdfunding.domain.campaign import CampaignKind, CampaignState
 from crowdfunding.handlers import equity as handlers
-from crowdfunding.handlers.pledges import PledgeInput
+from crowdfunding.handlers.placing import PledgeInput
 from crowdfunding.models import Campaign, InvestorProfile
 from shared.context import MoneyContextDep
 from shared.money import Fen
@@ -60,15 +70,16 @@ async def read_profile(session: ReadSessionDep, principal: Investor) -> Investor
 
 
 @router.get("/offerings", response_model=list[CampaignView])
-async def offerings(session: ReadSessionDep, principal: Investor, limit: Limit = 50,
-                    offset: Offset = 0) -> list[CampaignView]:
-    """Live equity offerings the caller may see (none for an investor who is not verified and qualified)."""
+async def offerings(session: ReadSessionDep, principal: Investor, limit: Limit = 50, offset: Offset = 0,
+                    intended_amount_fen: IntendedAmount = None) -> list[CampaignView]:
+    """Live equity offerings the caller may see (none for an investor who is not verified and qualified; under the
+    CN profile, intending to invest at least the single-project minimum qualifies)."""
     rows = (await session.execute(select(Campaign).where(
         Campaign.kind == CampaignKind.EQUITY.value, Campaign.state == CampaignState.LIVE.value)
         .order_by(col(Campaign.created_at).desc(), col(Campaign.id)).limit(limit).offset(offset))).scalars().all()
     visible = []
     for campaign in rows:
-        if (await handlers.visibility(session, principal, campaign)).allowed:
+        if (await handlers.visibility(session, principal, campaign, intended_amount_fen)).allowed:
             visible.append(await campaign_view(session, campaign))
     return visible
 

@@ -3,20 +3,22 @@ for regulators and admins."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Header, Request, status
 from sqlmodel import col, select
 
 from crowdfunding import flows
-from crowdfunding.api.common import READ_OVERRIDE, Auditor, Note, Provider, Strict, load_campaign
-from crowdfunding.api.pledges import PledgeView, view
+from crowdfunding.api.common import READ_OVERRIDE, Auditor, Note, Strict, load_campaign
+from crowdfunding.api.pledges import Party, PledgeView, view
+from crowdfunding.callbacks import SIGNATURE_HEADER, PaymentCallbacks
 from crowdfunding.custody import CLEARING
+from crowdfunding.handlers import payouts
 from crowdfunding.models import Payout
-from shared.auth import CurrentPrincipal
+from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.context import MoneyContextDep
 from shared.ledger import balances, money_trail, trial_balance
-from shared.service_app import ReadSessionDep
+from shared.service_app import Now, ReadSessionDep
 from shared.validation import ResourceId
 
 router = APIRouter(tags=["ledger"])
@@ -29,13 +31,45 @@ class Callback(Strict):
     failure: Note | None = None
 
 
+async def _signed(request: Request,
+                  signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None) -> PaymentCallbacks:
+    """The provider's signature over the raw body, checked before the body is read (401 missing, 403 wrong)."""
+    callbacks: PaymentCallbacks = request.app.state.payment_callbacks
+    callbacks.check(await request.body(), signature)
+    return callbacks
+
+
 @router.post("/payments/callback", response_model=PledgeView, tags=["payments"])
-async def payment_callback(body: Callback, ctx: MoneyContextDep, principal: Provider) -> PledgeView:
-    """The provider's notification of a charge: repeated or late deliveries are applied once (a success for an
-    expired pledge is refunded)."""
+async def payment_callback(body: Callback, ctx: MoneyContextDep,
+                           provider: Annotated[PaymentCallbacks, Depends(_signed)]) -> PledgeView:
+    """The provider's notification of a charge, signed (HMAC-SHA256 of the body, `X-Payment-Signature`): repeated
+    or late deliveries are applied once (a success for an expired pledge is refunded)."""
     done = await flows.payment_callback(ctx, body.pledge_id, body.status == "succeeded", body.reference,
-                                        body.failure, principal.subject)
+                                        body.failure, provider.actor)
     return view(done)
+
+
+class Reissue(Strict):
+    payment_party: Party | None = None  # a corrected account; the same one if omitted
+    why: Note = ""
+
+
+FounderOrReviewer = Annotated[Principal, require_roles("founder", "reviewer")]
+
+
+@router.post("/payouts/{payout_id}/reissue", response_model=Payout, status_code=status.HTTP_201_CREATED,
+             tags=["settlement"])
+async def reissue_payout(payout_id: ResourceId, body: Reissue, ctx: MoneyContextDep, now: Now,
+                         principal: FounderOrReviewer) -> Payout:
+    """A declined payout (by its founder or a reviewer) or refund (by a reviewer) issued again, once; the new
+    payout is executed at once by its own idempotency key."""
+    new = await flows.run(ctx, lambda uow: payouts.reissue(uow, principal, payout_id, body.payment_party,
+                                                           body.why or "issued again", now))
+    await flows.settle_campaign(ctx, new.campaign_id)
+    async with ctx.db.reading() as session:
+        fresh = await session.get(Payout, new.id)
+    assert fresh is not None
+    return fresh
 
 
 @router.get("/campaigns/{campaign_id}/payouts", response_model=list[Payout])

@@ -28,6 +28,7 @@ from crowdfunding.api.common import (
     load_campaign,
 )
 from crowdfunding.handlers import pledges as handlers
+from crowdfunding.handlers.placing import PledgeInput
 from crowdfunding.models import Pledge, RiskFlag
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.context import MoneyContextDep
@@ -80,7 +81,7 @@ async def pledge(campaign_id: ResourceId, body: PledgeCreate, ctx: MoneyContextD
                  principal: Backer) -> PledgeView:
     """Takes a unit of the tier atomically (409 when sold out), charges it; a declined charge releases the unit
     (402). A charge whose answer never comes stays pending until the callback or the expiry job."""
-    data = handlers.PledgeInput(tier_id=body.tier_id, shipping_region=body.shipping_region,
+    data = PledgeInput(tier_id=body.tier_id, shipping_region=body.shipping_region,
                                 payment_party=body.payment_party, organisation_id=body.organisation_id)
     placed = await flows.pledge(ctx, principal, campaign_id, data, now)
     if placed.state == "cancelled":
@@ -201,13 +202,7 @@ async def risk_flags(session: ReadSessionDep, _reviewer: Reviewer,
 @router.post("/risk/flags/{flag_id}/review", response_model=RiskFlag, tags=["risk"])
 async def review_flag(flag_id: ResourceId, body: FlagReview, uow: UnitOfWorkDep, now: Now,
                       principal: Reviewer) -> RiskFlag:
-    flag = await uow.session.get(RiskFlag, flag_id)
-    if flag is None:
-        raise HTTPException(404, f"risk flag {flag_id} not found")
-    if flag.state != "open":
-        raise DomainError(409, f"the flag is in state {flag.state!r}", current_state=flag.state)
-    flag.state, flag.reviewed_by, flag.reviewed_at = body.decision, principal.subject, now
-    await uow.commit()
-    return flag
+    """Cleared or confirmed, once (a second decision is a 409 naming the state); `risk.flag_reviewed` records it."""
+    return await handlers.review_flag(uow, principal, flag_id, body.decision, body.note, now)
 
 

@@ -16,11 +16,17 @@
 
 Amounts are integer minor units of the profile's currency. Percent limits are rounded down (a limit is never
 exceeded by rounding). Every decision returns its outcome, the rule, the figures it used and the policy version.
+
+The 12-month totals (an investor's investments, an issuer's raises) count every equity offering, whatever its
+profile: amounts in another currency are converted at the policy's reference rates (`REFERENCE_RATES`, versioned),
+each converted sum rounded up, so a limit is never exceeded by conversion; the decision's figures show the
+totals per currency and the rates' version.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
@@ -90,6 +96,39 @@ class EUECSPPolicy:
     max_investors: int | None = None
 
 
+@dataclass(frozen=True)
+class ReferenceRates:
+    """The value of one major unit of each currency in USD: a policy figure for counting 12-month totals across
+    offerings in different currencies, not a market feed (review it with the policy)."""
+
+    version: str = "fx-reference-2026.1"
+    usd_value: Mapping[str, Fraction] = field(default_factory=lambda: {
+        "USD": Fraction(1), "CNY": Fraction(14, 100), "EUR": Fraction(108, 100)})
+
+
+REFERENCE_RATES = ReferenceRates()
+
+
+@dataclass(frozen=True)
+class Total:
+    amount: int  # in the target currency's minor units
+    figures: dict[str, Any]
+
+
+def twelve_month_total(currency: str, by_currency: Mapping[str, int], rates: ReferenceRates = REFERENCE_RATES) -> Total:
+    """A 12-month total across offerings in several currencies, in `currency`: each other currency's sum converted
+    at the reference rate and rounded up (never in the investor's or issuer's favour)."""
+    total = 0
+    for code, amount in by_currency.items():
+        if code == currency:
+            total += amount
+            continue
+        rate = rates.usd_value[code] / rates.usd_value[currency]
+        total += -(-amount * rate.numerator // rate.denominator)  # ceiling
+    return Total(total, {"by_currency": dict(sorted(by_currency.items())), "in": currency, "total": total,
+                         "rates_version": rates.version})
+
+
 PolicyOf = CNPolicy | USRegCFPolicy | EUECSPPolicy
 POLICIES: dict[Profile, PolicyOf] = {Profile.CN: CN_2014, Profile.US_REG_CF: USRegCFPolicy(),
                                      Profile.EU_ECSP: EUECSPPolicy()}
@@ -117,11 +156,12 @@ class InvestorFacts:
 class InvestmentContext:
     amount: int
     now: datetime
-    invested_last_12_months: int = 0  # this investor, every offering on this profile, not cancelled
-    issuer_raised_last_12_months: int = 0  # the issuer (project owner), every offering, not cancelled
+    invested_last_12_months: int = 0  # this investor, every equity offering (any profile), not cancelled
+    issuer_raised_last_12_months: int = 0  # the issuer (project owner), every equity offering, not cancelled
     offering_investors: int = 0  # distinct investors already in this offering
     already_invested_here: bool = False
     consent_given: bool = False  # the risk warning was shown and explicitly accepted
+    totals: Mapping[str, Any] = field(default_factory=dict)  # how the 12-month totals were counted (figures)
 
 
 @dataclass(frozen=True)
@@ -295,21 +335,27 @@ def decide_investment(profile: Profile, investor: InvestorFacts, ctx: Investment
     if ctx.amount <= 0:
         return _d(profile, policy, "refused", "amount", "an investment is a positive amount", amount=ctx.amount)
     if isinstance(policy, CNPolicy):
-        return _cn_invest(policy, investor, ctx)
-    if isinstance(policy, USRegCFPolicy):
-        return _us_invest(policy, investor, ctx)
-    return _eu_invest(policy, investor, ctx)
+        decision = _cn_invest(policy, investor, ctx)
+    elif isinstance(policy, USRegCFPolicy):
+        decision = _us_invest(policy, investor, ctx)
+    else:
+        decision = _eu_invest(policy, investor, ctx)
+    if ctx.totals:
+        decision = replace(decision, figures={**decision.figures, "twelve_month_totals": dict(ctx.totals)})
+    return decision
 
 
-def decide_visibility(profile: Profile, investor: InvestorFacts, policy: PolicyOf | None = None) -> Decision:
-    """Who may see an equity offering: CN only real-name verified qualified investors (no public promotion);
+def decide_visibility(profile: Profile, investor: InvestorFacts, policy: PolicyOf | None = None,
+                      intended_amount: int | None = None) -> Decision:
+    """Who may see an equity offering: CN only real-name verified qualified investors (no public promotion), where
+    an investor who intends to invest at least the single-project minimum (`intended_amount`) qualifies by that;
     US and EU: verified investors (the investment decision applies the limits)."""
     policy = policy or POLICIES[profile]
     refused = _common(profile, policy, investor)
     if refused is not None:
         return refused
     if isinstance(policy, CNPolicy):
-        return cn_qualification(policy, investor, None)
+        return cn_qualification(policy, investor, intended_amount)
     if not investor.verified:
         return _d(profile, policy, "refused", f"{profile.value.split('_')[0]}.identity", "identity not verified")
     return _d(profile, policy, "allowed", "verified_investor", "a verified investor may see the offering")

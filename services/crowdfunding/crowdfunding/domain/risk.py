@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
 
 from crowdfunding.domain.policy import CrowdfundingPolicy
 
@@ -32,13 +31,12 @@ def self_dealing(backer_id: str, founder_id: str, campaign_organisation_id: str 
     return None
 
 
-def anomalies(recent_pledges_by_backer: list[datetime], now: datetime, backers_on_instrument: int,
-              policy: CrowdfundingPolicy) -> list[RiskSignal]:
-    """Signals flagged for review: velocity (this pledge included) and a shared payment instrument."""
+def anomalies(recent_by_backer: int, backers_on_instrument: int, policy: CrowdfundingPolicy) -> list[RiskSignal]:
+    """Signals flagged for review: velocity (`recent_by_backer`: the backer's other pledges within the policy's
+    window, so this pledge makes one more) and a payment instrument shared by several backers (this one counted)."""
     found = []
-    recent = [t for t in recent_pledges_by_backer if t > now - policy.velocity_window]
-    if len(recent) + 1 > policy.velocity_limit:
-        found.append(RiskSignal("pledge_velocity", f"{len(recent) + 1} pledges within "
+    if recent_by_backer + 1 > policy.velocity_limit:
+        found.append(RiskSignal("pledge_velocity", f"{recent_by_backer + 1} pledges within "
                                 f"{int(policy.velocity_window.total_seconds() // 60)} minutes", False))
     if backers_on_instrument >= policy.same_instrument_backers:
         found.append(RiskSignal("same_instrument", f"one payment instrument used by {backers_on_instrument} "

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from crowdfunding import contracts as ev
 from crowdfunding.domain.campaign import EDITABLE, LIVE_STATES, CampaignKind, FundingMode, check_duration, schedule
 from crowdfunding.domain.equity import POLICIES, Profile, reconfirmation_deadline
-from crowdfunding.domain.policy import DEFAULT_POLICY
+from crowdfunding.domain.policy import DEFAULT_POLICY, CrowdfundingPolicy
 from crowdfunding.domain.review import CampaignText, Finding, review_findings
 from crowdfunding.handlers.common import (
     S,
@@ -144,23 +144,25 @@ async def add_tier(uow: UnitOfWork, principal: Principal, campaign_id: str, data
     return tier
 
 
-async def findings_for(uow: UnitOfWork, campaign: Campaign) -> list[Finding]:
+async def findings_for(uow: UnitOfWork, campaign: Campaign, policy: CrowdfundingPolicy = POLICY) -> list[Finding]:
     tiers = await tiers_of(uow, campaign.id)
     text = CampaignText(kind=campaign.kind, title=campaign.title, summary=campaign.summary, story=campaign.story,
                         industry=campaign.industry, goal_fen=campaign.goal_fen,
                         tiers=[{"title": t.title, "description": t.description} for t in tiers],
                         key_information_sheet=campaign.key_information_sheet,
                         risk_statement=campaign.risk_statement)
-    return review_findings(text, POLICY, founder_verified=await founder_verified(uow, campaign),
+    return review_findings(text, policy, founder_verified=await founder_verified(uow, campaign),
                            founder_blacklisted=await is_blacklisted(uow.session, campaign.founder_id))
 
 
-async def submit(uow: UnitOfWork, principal: Principal, campaign_id: str, now: datetime) -> Campaign:
-    """Into the review queue, with the automatic checks' findings attached for the reviewer."""
+async def submit(uow: UnitOfWork, principal: Principal, campaign_id: str, now: datetime,
+                 policy: CrowdfundingPolicy = POLICY) -> Campaign:
+    """Into the review queue, with the automatic checks' findings attached for the reviewer (`policy`: the
+    service's, with the configured false-advertising phrases)."""
     campaign = await campaign_for_update(uow, campaign_id)
     own(campaign, principal.subject)
     await ensure_not_blacklisted(uow.session, campaign.founder_id, "submitting a campaign")
-    findings = [f.as_dict() for f in await findings_for(uow, campaign)]
+    findings = [f.as_dict() for f in await findings_for(uow, campaign, policy)]
     campaign.review_findings = json.dumps(findings, ensure_ascii=False)
     await move(uow, campaign, S.SUBMITTED, principal.subject, "submitted for review", now, findings=findings)
     await uow.commit()
@@ -168,13 +170,13 @@ async def submit(uow: UnitOfWork, principal: Principal, campaign_id: str, now: d
 
 
 async def review(uow: UnitOfWork, principal: Principal, campaign_id: str, decision: str, note: str,
-                 now: datetime) -> Campaign:
+                 now: datetime, policy: CrowdfundingPolicy = POLICY) -> Campaign:
     """approve | needs_work | reject. Approval re-runs the checks and is refused while any finding stands."""
     campaign = await campaign_for_update(uow, campaign_id)
     if campaign.founder_id == principal.subject:
         raise DomainError(403, "a founder does not review their own campaign")
     if decision == "approve":
-        findings = await findings_for(uow, campaign)
+        findings = await findings_for(uow, campaign, policy)
         campaign.review_findings = json.dumps([f.as_dict() for f in findings], ensure_ascii=False)
         if findings and campaign.state == S.SUBMITTED:
             raise DomainError(422, "the campaign fails review checks: " + "; ".join(

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
 from crowdfunding import contracts as ev
 from crowdfunding.domain.campaign import CampaignKind, CampaignState
@@ -18,10 +19,12 @@ from crowdfunding.domain.equity import (
     InvestmentContext,
     InvestorFacts,
     Profile,
+    Total,
     decide_cancellation,
     decide_early_close,
     decide_investment,
     decide_visibility,
+    twelve_month_total,
 )
 from crowdfunding.handlers.common import (
     campaign_for_update,
@@ -30,7 +33,14 @@ from crowdfunding.handlers.common import (
     own,
     partition,
 )
-from crowdfunding.handlers.pledges import PledgeInput, check_parties, ensure_open, insert_pledge, obeys_orders
+from crowdfunding.handlers.placing import (
+    Placed,
+    PledgeInput,
+    check_parties,
+    ensure_open,
+    insert_pledge,
+    obeys_orders,
+)
 from crowdfunding.models import Campaign, InvestorProfile, Pledge
 from shared.auth import Principal
 from shared.problems import DomainError
@@ -89,20 +99,24 @@ def profile_of(campaign: Campaign) -> Profile:
     return Profile(campaign.equity_profile or Profile.CN)
 
 
-async def visibility(session: AsyncSession, principal: Principal, campaign: Campaign) -> Decision:
+async def visibility(session: AsyncSession, principal: Principal, campaign: Campaign,
+                     intended_amount: int | None = None) -> Decision:
     facts = await facts_of(session, principal.subject) or InvestorFacts()
-    return decide_visibility(profile_of(campaign), facts)
+    return decide_visibility(profile_of(campaign), facts, intended_amount=intended_amount)
 
 
-async def _sum(uow: UnitOfWork, *where: object) -> int:
-    total = (await uow.session.execute(select(func.coalesce(func.sum(Pledge.amount_fen), 0))
-                                       .join(Campaign, col(Campaign.id) == col(Pledge.campaign_id))
-                                       .where(*where))).scalar_one()  # type: ignore[arg-type]
-    return int(total)
+async def _twelve_months(uow: UnitOfWork, currency: str, since: datetime, *where: Any) -> Total:
+    """Active investments in every equity offering (whatever its profile) placed since `since`, per currency,
+    as one total in `currency` at the policy's reference rates."""
+    rows = (await uow.session.execute(
+        select(Pledge.currency, func.sum(Pledge.amount_fen)).join(Campaign, col(Campaign.id) == col(Pledge.campaign_id))
+        .where(Pledge.kind == CampaignKind.EQUITY.value, col(Pledge.state).in_(ACTIVE), col(Pledge.placed_at) > since,
+               *where).group_by(Pledge.currency))).all()
+    return twelve_month_total(currency, {code: int(amount) for code, amount in rows})
 
 
 async def invest(uow: UnitOfWork, principal: Principal, campaign_id: str, amount: int, data: PledgeInput,
-                 now: datetime) -> tuple[Decision, Pledge | None]:
+                 now: datetime) -> tuple[Decision, Placed | None]:
     campaign = await campaign_for_update(uow, campaign_id)
     if campaign.kind != CampaignKind.EQUITY:
         raise DomainError(409, "a reward campaign takes pledges", current_state=campaign.state)
@@ -115,8 +129,11 @@ async def invest(uow: UnitOfWork, principal: Principal, campaign_id: str, amount
                           field="investor_profile")
     profile = profile_of(campaign)
     since = now - YEAR
-    same_profile = (Campaign.equity_profile == profile.value, col(Pledge.state).in_(ACTIVE),
-                    col(Pledge.placed_at) > since)
+    invested = await _twelve_months(uow, campaign.currency, since, Pledge.backer_id == principal.subject)
+    issuer = Campaign.founder_id == campaign.founder_id  # the project owner: the founder, or its organisation
+    if campaign.organisation_id is not None:
+        issuer = or_(issuer, Campaign.organisation_id == campaign.organisation_id)
+    raised = await _twelve_months(uow, campaign.currency, since, issuer)
     investors = (await uow.session.execute(select(func.count(func.distinct(Pledge.backer_id))).where(
         Pledge.campaign_id == campaign.id, col(Pledge.state).in_(ACTIVE)))).scalar_one()
     mine_here = (await uow.session.execute(select(Pledge.id).where(
@@ -124,9 +141,9 @@ async def invest(uow: UnitOfWork, principal: Principal, campaign_id: str, amount
         col(Pledge.state).in_(ACTIVE)))).first()
     context = InvestmentContext(
         amount=amount, now=now,
-        invested_last_12_months=await _sum(uow, Pledge.backer_id == principal.subject, *same_profile),
-        issuer_raised_last_12_months=await _sum(uow, Campaign.founder_id == campaign.founder_id, *same_profile),
-        offering_investors=int(investors), already_invested_here=mine_here is not None, consent_given=data.consent)
+        invested_last_12_months=invested.amount, issuer_raised_last_12_months=raised.amount,
+        offering_investors=int(investors), already_invested_here=mine_here is not None, consent_given=data.consent,
+        totals={"investor": invested.figures, "issuer": raised.figures})
     decision = decide_investment(profile, facts, context)
     uow.publish(ev.InvestmentDecided(campaign_id=campaign.id, investor_id=principal.subject, amount_fen=amount,
                                      outcome=decision.outcome, rule=decision.rule, profile=decision.profile,
@@ -135,7 +152,7 @@ async def invest(uow: UnitOfWork, principal: Principal, campaign_id: str, amount
     if not decision.allowed:
         await uow.commit()
         return decision, None
-    pledge = await insert_pledge(uow, principal, campaign, None, amount, data, now, decision_rule=decision.rule,
+    pledge = await insert_pledge(uow, principal, campaign, amount, data, now, decision_rule=decision.rule,
                                  policy_version=decision.policy_version)
     return decision, pledge
 

@@ -1,0 +1,83 @@
+"""Signed payment callbacks (HMAC-SHA256 of the raw body), the service's settings (false-advertising phrases,
+the callback secret, the payment provider) and how they reach the running app: read once, at start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from crowdfunding.callbacks import SIGNATURE_HEADER, PaymentCallbacks, SandboxCallbacks, derived_secret, sign, verified
+from crowdfunding.domain.policy import FORBIDDEN_PHRASES
+from crowdfunding.main import create_app
+from crowdfunding.settings import CrowdfundingSettings
+from pydantic import ValidationError
+
+from shared.db import Database
+from shared.payments import PAYMENT_PROVIDERS, SandboxPaymentProvider, payment_provider
+from shared.problems import DomainError
+
+JWT = "j" * 40
+SECRET = b"s" * 32
+
+
+def test_a_signature_covers_every_byte_of_the_body() -> None:
+    body = b'{"pledge_id":"p1","status":"succeeded","reference":"r"}'
+    header = sign(SECRET, body)
+    assert header.startswith("sha256=") and len(header) == 7 + 64
+    assert verified(SECRET, body, header) is True
+    assert verified(SECRET, body + b" ", header) is False
+    assert verified(SECRET, body.replace(b"p1", b"p2"), header) is False
+    assert verified(b"t" * 32, body, header) is False
+    assert verified(SECRET, body, header.upper()) is False
+    assert verified(SECRET, body, None) is None and verified(SECRET, body, "") is None
+
+
+def test_the_endpoint_side_refuses_missing_401_and_wrong_403() -> None:
+    callbacks = PaymentCallbacks(SECRET, "provider:sandbox")
+    body, headers = SandboxCallbacks(SECRET).notification("p1", "succeeded", "ref")
+    callbacks.check(body, headers[SIGNATURE_HEADER])  # the sandbox provider signs as the provider does
+    assert json.loads(body) == {"pledge_id": "p1", "status": "succeeded", "reference": "ref"}
+    for header, status in ((None, 401), ("sha256=" + "0" * 64, 403),
+                           (SandboxCallbacks(b"x" * 32).notification("p1", "succeeded", "ref")[1][SIGNATURE_HEADER],
+                            403)):
+        with pytest.raises(DomainError) as refused:
+            callbacks.check(body, header)
+        assert refused.value.status == status and refused.value.field == SIGNATURE_HEADER
+
+
+def test_settings_callback_secret_explicit_or_derived() -> None:
+    explicit = CrowdfundingSettings(jwt_secret=JWT, payment_callback_secret="c" * 32)
+    assert explicit.callback_secret == b"c" * 32
+    derived = CrowdfundingSettings(jwt_secret=JWT)
+    assert derived.callback_secret == derived_secret(JWT) != JWT.encode()
+    with pytest.raises(ValidationError):
+        CrowdfundingSettings(jwt_secret=JWT, payment_callback_secret="short")
+
+
+def test_forbidden_phrases_are_a_setting_with_the_default_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert CrowdfundingSettings(jwt_secret=JWT).forbidden_phrases == FORBIDDEN_PHRASES
+    monkeypatch.setenv("FORBIDDEN_PHRASES", json.dumps(["包赚", " 躺赚 ", "包赚"]))
+    assert CrowdfundingSettings(jwt_secret=JWT).forbidden_phrases == ("包赚", "躺赚")
+    for bad in ([], [""], ["x" * 101]):
+        monkeypatch.setenv("FORBIDDEN_PHRASES", json.dumps(bad))
+        with pytest.raises(ValidationError):
+            CrowdfundingSettings(jwt_secret=JWT)
+
+
+def test_the_app_builds_its_policy_and_callback_check_once_from_the_settings() -> None:
+    app = create_app(CrowdfundingSettings(jwt_secret=JWT, forbidden_phrases=("包赚",),
+                                          payment_callback_secret="c" * 32))
+    assert app.state.crowdfunding_policy.forbidden_phrases == ("包赚",)
+    assert app.state.payment_callbacks == PaymentCallbacks(b"c" * 32, "provider:sandbox")
+
+
+def test_the_payment_provider_setting_chooses_the_provider_and_refuses_unknown_names(tmp_path: Path) -> None:
+    assert CrowdfundingSettings(jwt_secret=JWT).payment_provider == "sandbox"
+    with pytest.raises(ValidationError):
+        CrowdfundingSettings(jwt_secret=JWT, payment_provider="paypal")
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/p.db")
+    assert isinstance(payment_provider("sandbox", db), SandboxPaymentProvider)
+    with pytest.raises(ValueError, match="unknown payment provider 'paypal'"):
+        payment_provider("paypal", db)
+    assert set(PAYMENT_PROVIDERS) == {"sandbox"}
