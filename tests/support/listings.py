@@ -3,13 +3,17 @@ database (the way its consumer would), so a service test can black- or red-list 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from credit.contracts import ListingCurrent, ListingSummary
 
 from shared.db import Database
 from shared.envelope import CloudEvent
 from shared.listings import remember_listing
+from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
 AT = datetime(2026, 2, 1, tzinfo=UTC)
@@ -39,3 +43,15 @@ async def record_listing(db: Database, service: str, subject: str, sequence: int
     async with UnitOfWork(db, service) as uow:
         await remember_listing(uow, *listing_current(subject, sequence, black=black, red=red, rule=rule))
         await uow.commit()
+
+
+async def refused_for_listing(command: Awaitable[Any], action: str, listing_id: str) -> DomainError:
+    """`command` is refused as a joint punishment: a 403 naming the action, the listing and how to object."""
+    with pytest.raises(DomainError) as caught:
+        await command
+    error = caught.value
+    assert (error.status, error.extra["rule"]) == (403, "blacklisted") and action in error.detail, error.detail
+    assert error.extra["listing"]["id"] == listing_id and error.extra["listing"]["tier"] == "general"
+    assert error.extra["objection"]["path"] == f"/listings/{listing_id}/objections"
+    assert error.extra["objection"]["service"] == "credit" and "10 working days" in error.extra["objection"]["how"]
+    return error

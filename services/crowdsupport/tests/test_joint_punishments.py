@@ -4,28 +4,15 @@ books neither an instrument nor a mentor; each refusal names the listing and how
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
 from crowdsupport.handlers import instruments, mentors, vouchers
 
 from shared.auth import Principal
 from shared.db import Database
-from shared.problems import DomainError
 from tests.support.listings import record_listing
+from tests.support.listings import refused_for_listing as refused
 
 from .test_services_with_database import INSTRUMENT, MENTOR, OWNER, WEEK, hours
 from .test_vouchers_with_database import NOW, PROVIDER, REDEMPTION, a_programme, enterprise, run
-
-
-async def refused(command: Any, action: str, listing_id: str) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await command
-    error = caught.value
-    assert (error.status, error.extra["rule"]) == (403, "blacklisted") and action in error.detail, error.detail
-    assert error.extra["listing"]["id"] == listing_id and error.extra["listing"]["tier"] == "general"
-    assert error.extra["objection"]["path"] == f"/listings/{listing_id}/objections"
-    return error
 
 
 async def listing(db: Database, subject: str, sequence: int, *, black: bool) -> str:

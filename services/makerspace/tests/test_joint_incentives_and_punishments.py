@@ -7,15 +7,13 @@ booking pending approval, go first in the operator's queue, marked `fast_tracked
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-import pytest
 from makerspace import api, handlers
 
 from shared.auth import Principal
 from shared.db import Database
-from shared.problems import DomainError
 from tests.support.listings import record_listing
+from tests.support.listings import refused_for_listing as refused
 
 from .test_handlers_with_database import NOW, OPERATOR, a_space, events, member, run, slot
 
@@ -24,16 +22,6 @@ FOUNDER_ROLES = frozenset({"founder"})
 
 def founder(name: str) -> Principal:
     return Principal(subject=name, roles=FOUNDER_ROLES)
-
-
-async def refused(command: Any, action: str, listing_id: str) -> None:
-    with pytest.raises(DomainError) as caught:
-        await command
-    error = caught.value
-    assert (error.status, error.extra["rule"]) == (403, "blacklisted") and action in error.detail, error.detail
-    assert error.extra["listing"]["id"] == listing_id and error.extra["listing"]["tier"] == "general"
-    assert error.extra["objection"]["path"] == f"/listings/{listing_id}/objections"
-    assert error.extra["objection"]["service"] == "credit" and "10 working days" in error.extra["objection"]["how"]
 
 
 async def test_a_black_listed_subject_cannot_book_or_apply_and_a_removal_lifts_it(db: Database) -> None:
