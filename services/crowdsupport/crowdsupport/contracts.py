@@ -69,6 +69,7 @@ class VoucherRedeemed(EventData):
     copay_fen: int
     currency: str
     policy_version: str
+    fast_tracked: bool = False  # the enterprise or provider is red-listed: the agency reviews it first (联合激励)
 
 
 class RedemptionRejected(EventData):
@@ -230,6 +231,7 @@ class LicenceRequested(EventData):
     patent_id: str
     holder_id: str
     requester_id: str
+    fast_tracked: bool = False  # the requester is red-listed: the holder decides it first (联合激励)
 
 
 class LicenceDecided(EventData):
@@ -252,6 +254,7 @@ class ServiceRequestOpened(EventData):
     deadline_at: datetime
     working_days: int
     policy_version: str
+    fast_tracked: bool = False  # the requester is red-listed: staff assign it first (联合激励)
 
 
 class ServiceRequestAssigned(EventData):

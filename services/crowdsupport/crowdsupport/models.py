@@ -62,8 +62,8 @@ class EnterpriseCap(SQLModel, table=True):
     issued_fen: int = Field(default=0, sa_column=_fen())
 
 
-class Voucher(SQLModel, table=True):
-    __tablename__ = "cs_vouchers"
+class VoucherFields(SQLModel):
+    """A voucher's columns; `Voucher` is its table, and the agency's queue adds `fast_tracked`."""
 
     id: str = Field(primary_key=True, max_length=64)
     programme_id: str = Field(foreign_key="cs_programmes.id", max_length=64, index=True)
@@ -91,6 +91,10 @@ class Voucher(SQLModel, table=True):
     paid_fen: int = Field(default=0, sa_column=_fen())
     clawed_back_fen: int = Field(default=0, sa_column=_fen())
     policy_version: str = Field(max_length=40)
+
+
+class Voucher(VoucherFields, table=True):
+    __tablename__ = "cs_vouchers"
 
 
 class VoucherPayment(SQLModel, table=True):
@@ -191,8 +195,8 @@ class Patent(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
 
 
-class LicenceRequest(SQLModel, table=True):
-    __tablename__ = "cs_licence_requests"
+class LicenceRequestFields(SQLModel):
+    """A licence request's columns; `LicenceRequest` is its table, and the list view adds `fast_tracked`."""
 
     id: str = Field(primary_key=True, max_length=64)
     patent_id: str = Field(foreign_key="cs_patents.id", max_length=64, index=True)
@@ -204,6 +208,10 @@ class LicenceRequest(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     decided_by: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, max_length=500)
+
+
+class LicenceRequest(LicenceRequestFields, table=True):
+    __tablename__ = "cs_licence_requests"
 
 
 class ServiceRequest(SQLModel, table=True):

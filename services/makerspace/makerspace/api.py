@@ -13,7 +13,8 @@ from sqlmodel import col, select
 
 from makerspace import handlers
 from makerspace.domain.policy import DEFAULT_POLICY
-from makerspace.models import Activity, Application, Cohort, Space, SpaceMetrics, Workspace
+from makerspace.domain.residency import UNDER_REVIEW
+from makerspace.models import Activity, Application, ApplicationFields, Cohort, Space, SpaceMetrics, Workspace
 from shared.auth import ROLES, SERVICE_ROLE, CurrentPrincipal, Principal, require_roles
 from shared.booking.models import (
     BookableResource,
@@ -23,7 +24,8 @@ from shared.booking.models import (
     BookingTraining,
     TrainingRecord,
 )
-from shared.booking.rules import PLATFORM_ZONE, Interval, add_months, recurring_series, zone_named
+from shared.booking.rules import PLATFORM_ZONE, BookingState, Interval, add_months, recurring_series, zone_named
+from shared.listings import fast_track, fast_track_first
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.validation import ID_PATTERN, PlainText, ResourceId
@@ -345,17 +347,26 @@ async def my_bookings(session: ReadSessionDep, principal: CurrentPrincipal, limi
     return await _public(session, list(rows))
 
 
-@router.get("/spaces/{space_id}/bookings", response_model=list[BookingPublic], tags=["bookings"])
+class BookingInQueue(BookingPublic):
+    fast_tracked: bool  # pending approval, and the member is red-listed (联合激励)
+
+
+@router.get("/spaces/{space_id}/bookings", response_model=list[BookingInQueue], tags=["bookings"])
 async def space_bookings(space_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal,
                          limit: Limit = 50, offset: Offset = 0,
                          state: Annotated[str | None, Query(max_length=20, pattern=r"^[a-z_]+$")] = None,
-                         ) -> list[BookingPublic]:
+                         ) -> list[BookingInQueue]:
+    """Bookings pending approval whose member is red-listed with fast-track review first (联合激励), then by start."""
     _operator_or_reader(principal, await _space(session, space_id))
-    query = (select(Booking).where(Booking.context_id == space_id)
-             .order_by(col(Booking.start_at), col(Booking.id)).limit(limit).offset(offset))
+    flag = fast_track(col(Booking.member_id), awaiting=col(Booking.state) == BookingState.PENDING.value)
+    query = (select(Booking, flag).where(Booking.context_id == space_id)
+             .order_by(fast_track_first(flag), col(Booking.start_at), col(Booking.id)).limit(limit).offset(offset))
     if state is not None:
         query = query.where(Booking.state == state)
-    return await _public(session, list((await session.execute(query)).scalars().all()))
+    rows = (await session.execute(query)).all()
+    zones = await _zones(session, [booking for booking, _ in rows])
+    return [BookingInQueue(**BookingPublic.of(booking, zones[booking.resource_id]).model_dump(),
+                           fast_tracked=bool(fast)) for booking, fast in rows]
 
 
 @router.get("/bookings/{booking_id}", response_model=BookingPublic, tags=["bookings"])
@@ -435,14 +446,23 @@ async def read_application(application_id: ResourceId, session: ReadSessionDep,
     return application
 
 
-@router.get("/spaces/{space_id}/applications", response_model=list[Application], tags=["residency"])
+class ApplicationInQueue(ApplicationFields):
+    fast_tracked: bool  # under review, and the applicant or its organisation is red-listed (联合激励)
+
+
+@router.get("/spaces/{space_id}/applications", response_model=list[ApplicationInQueue], tags=["residency"])
 async def space_applications(space_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal,
-                             limit: Limit = 50, offset: Offset = 0) -> list[Application]:
+                             limit: Limit = 50, offset: Offset = 0) -> list[ApplicationInQueue]:
+    """The space's review queue: applications under review whose applicant is red-listed with fast-track review
+    first (from the local listing replica), then everything oldest first."""
     _operator_or_reader(principal, await _space(session, space_id))
-    return list((await session.execute(
-        select(Application).where(Application.space_id == space_id)
-        .order_by(col(Application.submitted_at), col(Application.id)).limit(limit).offset(offset)
-    )).scalars().all())
+    flag = fast_track(col(Application.applicant_id), col(Application.organisation_id),
+                      awaiting=col(Application.state).in_([s.value for s in UNDER_REVIEW]))
+    rows = await session.execute(
+        select(Application, flag).where(Application.space_id == space_id)
+        .order_by(fast_track_first(flag), col(Application.submitted_at), col(Application.id))
+        .limit(limit).offset(offset))
+    return [ApplicationInQueue(**application.model_dump(), fast_tracked=bool(fast)) for application, fast in rows]
 
 
 class Transition(Strict):

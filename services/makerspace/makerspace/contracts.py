@@ -102,6 +102,7 @@ class BookingPlaced(_BookingFacts):
 
     credits: int
     recurrence_id: str | None
+    fast_tracked: bool = False  # pending, and the member is red-listed: the operator decides it first (联合激励)
 
 
 class BookingApproved(_BookingFacts):
@@ -148,6 +149,8 @@ class ApplicationStep(EventData):
 
 class ApplicationSubmitted(ApplicationStep):
     event_type = f"{PREFIX}.application.submitted.v1"
+
+    fast_tracked: bool = False  # the applicant (or its organisation) is red-listed: reviewed first (联合激励)
 
 
 class ApplicationScreeningStarted(ApplicationStep):

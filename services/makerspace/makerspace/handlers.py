@@ -47,7 +47,7 @@ from shared.booking.rules import (
     zone_named,
 )
 from shared.ids import new_id
-from shared.listings import ensure_not_blacklisted
+from shared.listings import ensure_not_blacklisted, fast_tracked
 from shared.problems import DomainError
 from shared.supervision import ensure_not_suspended
 from shared.uow import UnitOfWork
@@ -304,9 +304,11 @@ async def book(uow: UnitOfWork, principal: Principal, resource_id: str, interval
     placed = await store.place_bookings(uow.session, resource_id=resource_id, member_id=principal.subject,
                                         intervals=intervals, now=now,
                                         recurrence_id=new_id() if recurring else None)
+    member_fast_tracked = await fast_tracked(uow.session, principal.subject)
     for booking in placed.bookings:
         uow.publish(ev.BookingPlaced(**_facts(booking), credits=booking.credits_charged,
-                                     recurrence_id=booking.recurrence_id),
+                                     recurrence_id=booking.recurrence_id,
+                                     fast_tracked=member_fast_tracked and booking.state == BookingState.PENDING),
                     subject=booking.id, actor=principal.subject, partition_key=booking.member_id)
     await uow.commit()
     return placed.bookings
@@ -415,17 +417,18 @@ async def submit_application(uow: UnitOfWork, principal: Principal, space_id: st
                               organisation_id=organisation_id, startup_name=startup_name, summary=summary,
                               state=ApplicationState.SUBMITTED.value, submitted_at=now, updated_at=now)
     uow.session.add(application)
-    _publish_step(uow, ev.ApplicationSubmitted, application, None, principal.subject)
+    _publish_step(uow, ev.ApplicationSubmitted, application, None, principal.subject,
+                  fast_tracked=await fast_tracked(uow.session, application.applicant_id, organisation_id))
     await uow.commit()
     return application
 
 
 def _publish_step(uow: UnitOfWork, kind: type[ev.ApplicationStep], application: Application,
-                  from_state: str | None, actor: str, reason: str | None = None) -> None:
+                  from_state: str | None, actor: str, reason: str | None = None, **extra: bool) -> None:
     uow.publish(kind(application_id=application.id, space_id=application.space_id,
                      applicant_id=application.applicant_id, organisation_id=application.organisation_id,
                      startup_name=application.startup_name, from_state=from_state, to_state=application.state,
-                     cohort_id=application.cohort_id, reason=reason),
+                     cohort_id=application.cohort_id, reason=reason, **extra),
                 subject=application.id, actor=actor,
                 partition_key=application.organisation_id or application.applicant_id)
 

@@ -43,8 +43,8 @@ class Cohort(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
 
 
-class Application(SQLModel, table=True):
-    __tablename__ = "applications"
+class ApplicationFields(SQLModel):
+    """An application's columns; `Application` is its table, and the operator's queue adds `fast_tracked`."""
 
     id: str = Field(primary_key=True, max_length=64)
     space_id: str = Field(foreign_key="spaces.id", max_length=64, index=True)
@@ -59,6 +59,10 @@ class Application(SQLModel, table=True):
     submitted_at: datetime = Field(sa_column=utc_column())
     updated_at: datetime = Field(sa_column=utc_column())
     last_reason: str | None = Field(default=None, max_length=500)
+
+
+class Application(ApplicationFields, table=True):
+    __tablename__ = "applications"
 
 
 class Workspace(SQLModel, table=True):

@@ -5,12 +5,9 @@ residency with desks and metrics. Events are read back from the outbox."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import makerspace
 import pytest
 from makerspace import handlers
 from sqlmodel import select
@@ -19,7 +16,6 @@ from shared.auth import Principal
 from shared.booking.rules import BookingRefused, Interval
 from shared.context import ServiceContext
 from shared.db import Database
-from shared.migrations import upgrade_to_head
 from shared.outbox import read_feed
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
@@ -30,16 +26,6 @@ OPERATOR = Principal(subject="op-1", roles=frozenset({"space_operator"}))
 
 def member(n: int) -> Principal:
     return Principal(subject=f"member-{n}", roles=frozenset({"resident"}))
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await upgrade_to_head(database, str(Path(makerspace.__file__).parent / "migrations"))
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def run(db: Database, command: Any, *args: Any, **kwargs: Any) -> Any:

@@ -12,8 +12,9 @@ from sqlmodel import col, select
 from crowdsupport.api.common import READERS, STAFF_ROLES, Holder, Id, Label, Limit, Name, Offset, Staff, Strict, Text
 from crowdsupport.domain.policy import DEFAULT_POLICY
 from crowdsupport.handlers import patents, requests
-from crowdsupport.models import LicenceRequest, Patent, ServiceRequest
+from crowdsupport.models import LicenceRequest, LicenceRequestFields, Patent, ServiceRequest
 from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.listings import fast_track, fast_track_first
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.validation import ResourceId
 
@@ -57,14 +58,22 @@ async def request_licence(patent_id: ResourceId, body: LicenceBody, uow: UnitOfW
     return await patents.request_licence(uow, principal, patent_id, body.purpose, now)
 
 
-@router.get("/licence-requests/mine", response_model=list[LicenceRequest], tags=["patents"])
+class LicenceRequestInQueue(LicenceRequestFields):
+    fast_tracked: bool  # awaiting the holder, and the requester is red-listed (联合激励)
+
+
+@router.get("/licence-requests/mine", response_model=list[LicenceRequestInQueue], tags=["patents"])
 async def my_licence_requests(session: ReadSessionDep, principal: CurrentPrincipal, limit: Limit = 100,
-                              offset: Offset = 0) -> list[LicenceRequest]:
-    """Requests the caller made, or received as a holder."""
-    return list((await session.execute(
-        select(LicenceRequest).where((col(LicenceRequest.requester_id) == principal.subject)
-                                     | (col(LicenceRequest.holder_id) == principal.subject))
-        .order_by(col(LicenceRequest.created_at)).limit(limit).offset(offset))).scalars().all())
+                              offset: Offset = 0) -> list[LicenceRequestInQueue]:
+    """Requests the caller made, or received as a holder: those awaiting the holder from a red-listed requester
+    first (fast-track review, from the local listing replica), then oldest first."""
+    flag = fast_track(col(LicenceRequest.requester_id), awaiting=col(LicenceRequest.state) == "requested")
+    rows = await session.execute(
+        select(LicenceRequest, flag).where((col(LicenceRequest.requester_id) == principal.subject)
+                                           | (col(LicenceRequest.holder_id) == principal.subject))
+        .order_by(fast_track_first(flag), col(LicenceRequest.created_at), col(LicenceRequest.id))
+        .limit(limit).offset(offset))
+    return [LicenceRequestInQueue(**request.model_dump(), fast_tracked=bool(fast)) for request, fast in rows]
 
 
 class LicenceDecision(Strict):
@@ -110,18 +119,26 @@ async def open_request(body: RequestBody, uow: UnitOfWorkDep, now: Now, principa
     return RequestPublic.of(await requests.open_request(uow, principal, body.kind, body.title, body.detail, now), now)
 
 
-@router.get("/service-requests", response_model=list[RequestPublic], tags=["one-stop"])
+class RequestInQueue(RequestPublic):
+    fast_tracked: bool  # open, awaiting assignment, and the requester is red-listed (联合激励)
+
+
+@router.get("/service-requests", response_model=list[RequestInQueue], tags=["one-stop"])
 async def list_requests(session: ReadSessionDep, principal: CurrentPrincipal, now: Now, limit: Limit = 100,
-                        offset: Offset = 0, overdue: bool | None = None) -> list[RequestPublic]:
-    """Staff and regulators see every request; others the ones they filed or handle. `overdue=true` filters."""
-    query = select(ServiceRequest).order_by(col(ServiceRequest.deadline_at), col(ServiceRequest.id))
+                        offset: Offset = 0, overdue: bool | None = None) -> list[RequestInQueue]:
+    """Staff and regulators see every request; others the ones they filed or handle. `overdue=true` filters.
+    Open requests of red-listed requesters come first (assigned first: fast-track review, 联合激励), then the
+    earliest deadline first."""
+    flag = fast_track(col(ServiceRequest.requester_id), awaiting=col(ServiceRequest.state) == "open")
+    query = select(ServiceRequest, flag).order_by(fast_track_first(flag), col(ServiceRequest.deadline_at),
+                                                  col(ServiceRequest.id))
     if not principal.has_any(*STAFF_ROLES, *READERS):
         query = query.where((col(ServiceRequest.requester_id) == principal.subject)
                             | (col(ServiceRequest.handler_id) == principal.subject))
     if overdue is True:
         query = query.where(ServiceRequest.state != "resolved", col(ServiceRequest.deadline_at) < now)
-    rows = (await session.execute(query.limit(limit).offset(offset))).scalars().all()
-    return [RequestPublic.of(row, now) for row in rows]
+    rows = await session.execute(query.limit(limit).offset(offset))
+    return [RequestInQueue(**RequestPublic.of(row, now).model_dump(), fast_tracked=bool(fast)) for row, fast in rows]
 
 
 @router.get("/service-requests/{request_id}", response_model=RequestPublic, tags=["one-stop"])

@@ -25,11 +25,13 @@ from crowdsupport.api.common import (
     Strict,
     Voider,
 )
+from crowdsupport.domain.vouchers import VoucherState
 from crowdsupport.handlers import vouchers
-from crowdsupport.models import Programme, Voucher, VoucherPayment
+from crowdsupport.models import Programme, Voucher, VoucherFields, VoucherPayment
 from shared.auth import CurrentPrincipal, Principal
 from shared.context import MoneyContextDep
 from shared.ledger import money_trail
+from shared.listings import fast_track, fast_track_first
 from shared.money import CURRENCIES
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.validation import PlainText, ResourceId
@@ -98,16 +100,26 @@ async def whitelist(programme_id: ResourceId, body: Whitelisting, uow: UnitOfWor
     return {"programme_id": row.programme_id, "provider_id": row.provider_id}
 
 
-@router.get("/programmes/{programme_id}/vouchers", response_model=list[Voucher])
+class VoucherInQueue(VoucherFields):
+    fast_tracked: bool  # redeemed, awaiting the agency, and its enterprise or provider is red-listed (联合激励)
+
+
+@router.get("/programmes/{programme_id}/vouchers", response_model=list[VoucherInQueue])
 async def programme_vouchers(programme_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal,
                              limit: Limit = 100, offset: Offset = 0,
-                             state: Annotated[str | None, Query(pattern=r"^[a-z]{1,20}$")] = None) -> list[Voucher]:
+                             state: Annotated[str | None, Query(pattern=r"^[a-z]{1,20}$")] = None,
+                             ) -> list[VoucherInQueue]:
+    """The agency's queue: redemptions awaiting its decision whose enterprise or provider is red-listed with
+    fast-track review first (from the local listing replica), then every voucher in the order it was issued."""
     _agency_or_reader(principal, await _programme(session, programme_id))
-    query = (select(Voucher).where(Voucher.programme_id == programme_id)
-             .order_by(col(Voucher.issued_at), col(Voucher.id)).limit(limit).offset(offset))
+    flag = fast_track(col(Voucher.enterprise_id), col(Voucher.provider_id),
+                      awaiting=col(Voucher.state) == VoucherState.REDEEMED.value)
+    query = (select(Voucher, flag).where(Voucher.programme_id == programme_id)
+             .order_by(fast_track_first(flag), col(Voucher.issued_at), col(Voucher.id)).limit(limit).offset(offset))
     if state is not None:
         query = query.where(Voucher.state == state)
-    return list((await session.execute(query)).scalars().all())
+    return [VoucherInQueue(**voucher.model_dump(), fast_tracked=bool(fast))
+            for voucher, fast in await session.execute(query)]
 
 
 @router.get("/programmes/{programme_id}/ledger", tags=["ledger"])

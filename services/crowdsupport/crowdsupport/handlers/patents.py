@@ -11,6 +11,7 @@ from crowdsupport.handlers.common import found, owner_or_admin
 from crowdsupport.models import LicenceRequest, Patent
 from shared.auth import Principal
 from shared.ids import new_id
+from shared.listings import fast_tracked
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
@@ -52,7 +53,8 @@ async def request_licence(uow: UnitOfWork, principal: Principal, patent_id: str,
                              requester_id=principal.subject, purpose=purpose, state="requested", created_at=now)
     uow.session.add(request)
     uow.publish(ev.LicenceRequested(request_id=request.id, patent_id=patent.id, holder_id=patent.holder_id,
-                                    requester_id=principal.subject),
+                                    requester_id=principal.subject,
+                                    fast_tracked=await fast_tracked(uow.session, principal.subject)),
                 subject=request.id, actor=principal.subject, partition_key=principal.subject)
     await uow.commit()
     return request

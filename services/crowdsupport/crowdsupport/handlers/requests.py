@@ -12,6 +12,7 @@ from crowdsupport.handlers.common import found
 from crowdsupport.models import ServiceRequest
 from shared.auth import Principal
 from shared.ids import new_id
+from shared.listings import fast_tracked
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 from shared.workdays import load_working_calendar
@@ -37,7 +38,8 @@ async def open_request(uow: UnitOfWork, principal: Principal, kind: str, title: 
     uow.session.add(request)
     uow.publish(ev.ServiceRequestOpened(request_id=request.id, requester_id=principal.subject, kind=kind,
                                         deadline_at=request.deadline_at, working_days=days,
-                                        policy_version=DEFAULT_POLICY.version),
+                                        policy_version=DEFAULT_POLICY.version,
+                                        fast_tracked=await fast_tracked(uow.session, principal.subject)),
                 subject=request.id, actor=principal.subject, partition_key=principal.subject)
     await uow.commit()
     return request

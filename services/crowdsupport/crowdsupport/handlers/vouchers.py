@@ -23,6 +23,7 @@ from crowdsupport.handlers.common import ADMIN, found, lines, local_year
 from crowdsupport.models import EnterpriseCap, Programme, ProgrammeProvider, Voucher, VoucherPayment
 from shared.auth import Principal
 from shared.ids import new_id
+from shared.listings import fast_tracked
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
@@ -191,7 +192,9 @@ async def redeem(uow: UnitOfWork, principal: Principal, voucher_id: str, data: R
                                    redeemed_via=via, contract_no=data.contract_no,
                                    contract_amount_fen=data.contract_amount_fen, voucher_fen=covered.voucher_fen,
                                    copay_fen=covered.copay_fen, currency=voucher.currency,
-                                   policy_version=DEFAULT_POLICY.version),
+                                   policy_version=DEFAULT_POLICY.version,
+                                   fast_tracked=await fast_tracked(uow.session, voucher.enterprise_id,
+                                                                   principal.subject)),
                 subject=voucher.id, actor=principal.subject, partition_key=voucher.enterprise_id)
     await uow.commit()
     return voucher

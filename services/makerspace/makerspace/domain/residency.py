@@ -30,6 +30,9 @@ STEPS: dict[ApplicationState, frozenset[ApplicationState]] = {
     A.GRADUATED: frozenset(),
     A.EXITED: frozenset(),
 }
+UNDER_REVIEW = frozenset({A.SUBMITTED, A.SCREENING, A.INTERVIEW})
+"""States in which the application waits for the operator's decision: the review that a red-listed applicant
+has fast-tracked (联合激励)."""
 HOLDS_WORKSPACE = frozenset({A.ACCEPTED, A.RESIDENT})
 """States in which a start-up may hold a desk or an office."""
 
