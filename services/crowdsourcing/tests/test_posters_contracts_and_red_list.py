@@ -201,7 +201,6 @@ async def test_a_poster_cannot_post_as_a_kind_it_does_not_hold(
     ("org-registered", "bid", 500_000, "under_review", "unverified_poster"),  # registered, never verified
     ("org-registered", "bounty", 600_000, "under_review", "unverified_poster"),
     (None, "bid", 500_000, "under_review", "unverified_poster"),
-    ("org-not-known-yet", "bid", 500_000, "under_review", "unverified_poster"),
 ])
 async def test_only_a_real_name_verified_organisation_spares_its_poster_the_review(
         ctx: flows.Context, organisation_id: str | None, mode: str, amount: int, state: str, why: str | None) -> None:
@@ -221,6 +220,29 @@ async def test_an_organisation_owned_by_another_is_refused(ctx: flows.Context) -
     await organisation(ctx, "org-theirs", "poster-2", verified=True)
     caught = await refusal(post(ctx, "bounty", [600_000], organisation_id="org-theirs"))
     assert (caught.status, caught.field) == (403, "organisation_id")
+
+
+async def test_an_organisation_not_known_yet_is_refused_until_its_registration_arrives(ctx: flows.Context) -> None:
+    """Ownership can only be checked against the replica: an organisation it does not know yet is refused (409,
+    retry), not let through unchecked; once its registration arrives, its owner posts and anyone else is 403."""
+    now = ctx.clock.now()
+    for mode, amounts, extra in (("bounty", [600_000], {}), ("general_contract", [], {"deadline": now + 30 * DAY})):
+        caught = await refusal(post(ctx, mode, amounts, organisation_id="org-on-its-way", **extra))
+        assert (caught.status, caught.field, caught.extra["rule"]) == (409, "organisation_id", "organisation_unknown")
+        assert "retry" in caught.detail
+    contract = await post(ctx, "general_contract", [], deadline=now + 30 * DAY)  # a sub-task names one too
+    caught = await refusal(post(ctx, "bounty", [600_000], organisation_id="org-on-its-way", parent_id=contract.id))
+    assert (caught.status, caught.field) == (409, "organisation_id")
+    assert not [e for e in await events(ctx, "task.posted") if e.data["organisation_id"] == "org-on-its-way"]
+    async with ctx.db.reading() as session:
+        assert (await session.execute(select(Task.id).where(Task.organisation_id == "org-on-its-way"))).first() is None
+
+    await organisation(ctx, "org-on-its-way", POSTER.subject, verified=False)  # the registration arrives
+    posted = await post(ctx, "bounty", [600_000], organisation_id="org-on-its-way")
+    assert (posted.organisation_id, posted.poster_verified) == ("org-on-its-way", False)
+    theirs = await refusal(post(ctx, "bounty", [600_000], poster=person("poster-2", "enterprise"),
+                                organisation_id="org-on-its-way"))
+    assert (theirs.status, theirs.field) == (403, "organisation_id")
 
 
 # ---------------------------------------------------------------- the red list's incentives (联合激励)

@@ -155,12 +155,18 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
 async def _verification(uow: UnitOfWork, principal: Principal, organisation_id: str | None) -> str | None:
     """The verification level of the poster's organisation, None if it is not verified. Verified means real-name
     verified at the gateway (its unified social credit code confirmed and bound to this owner: the replica's
-    `verified_at`), not merely registered; an unverified poster's every task is reviewed."""
+    `verified_at`), not merely registered; an unverified poster's every task is reviewed.
+
+    The organisation must be the poster's, which only the replica can tell: one it does not know (yet) is
+    refused (409, `organisation_unknown`), never let through unchecked, or anyone could attach tasks to another's
+    organisation id before its registration event arrives. Its registration may still be on its way: retry."""
     if organisation_id is None:
         return None
     organisation = await uow.session.get(SubjectReplica, organisation_id)
     if organisation is None:
-        return None  # not (yet) known here: treated as unverified
+        raise DomainError(409, f"organisation {organisation_id} is not known here yet, so it cannot be checked "
+                               "as yours; if it was registered just now, its registration may still be on its "
+                               "way: retry shortly", field="organisation_id", rule="organisation_unknown")
     if organisation.owner_id != principal.subject:
         raise DomainError(403, "the organisation is not yours", field="organisation_id")
     if organisation.verified_at is None:
