@@ -112,6 +112,20 @@ async def cancel(ctx: Context, principal: Principal | None, task_id: str, now: d
     return await task_now(ctx, task_id)
 
 
+async def end_contract_at_deadline(ctx: Context, contract_id: str) -> int:
+    """A general contract past its deadline (the `deadlines` job, `handlers.end_contract_at_deadline`): the
+    unanswered charges of its draft sub-tasks are resolved first, as for a cancellation, and their refunds paid
+    after."""
+    parts = await _with_sub_tasks(ctx, contract_id)
+    for part in parts[1:]:
+        await resolve_charges(ctx, part)
+    async with ctx.uow() as uow:
+        acted = await handlers.end_contract_at_deadline(uow, contract_id, ctx.clock.now())
+    for part in parts[1:]:
+        await settle_task(ctx, part)
+    return acted
+
+
 async def _with_sub_tasks(ctx: Context, task_id: str) -> list[str]:
     """The task and, for a general contract, its sub-tasks (分包)."""
     async with ctx.db.reading() as session:

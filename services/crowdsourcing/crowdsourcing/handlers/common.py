@@ -122,10 +122,11 @@ async def _roll_up(uow: UnitOfWork, task: Task, actor: str, now: datetime) -> No
 
 async def roll_up_contract(uow: UnitOfWork, contract: Task, actor: str, now: datetime) -> None:
     """Move a general contract as its sub-tasks' states say (`contract_steps`): started once one started,
-    completed once all are finished and one completed, expired once all ended and none completed."""
+    completed once all are finished and one completed, expired once all ended and none completed (or, past its
+    deadline, once none is left under way)."""
     await uow.session.flush()
     states = (await uow.session.execute(select(Task.state).where(Task.parent_id == contract.id))).scalars().all()
-    for target in contract_steps(contract.state, states):
+    for target in contract_steps(contract.state, states, deadline_passed=now > contract.deadline):
         if target is S.IN_PROGRESS:
             await move(uow, contract, target, actor, now, assignee_id=None)
         elif target is S.EXPIRED:  # it holds no money: nothing to refund

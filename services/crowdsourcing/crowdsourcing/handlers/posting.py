@@ -57,6 +57,17 @@ async def ensure_may_post(uow: UnitOfWork, *subjects: str | None, action: str = 
         await ensure_not_blacklisted(uow.session, subject, action)
 
 
+async def ensure_before_contract_deadline(uow: UnitOfWork, contract_id: str | None, now: datetime,
+                                         field: str) -> None:
+    """No sub-task is posted or published under a general contract whose deadline has passed (409): it is
+    waiting only for the sub-tasks already under way (a contract's deadline never changes: read unlocked)."""
+    contract = await uow.session.get(Task, contract_id) if contract_id is not None else None
+    if contract is not None and now > contract.deadline:
+        raise DomainError(409, f"the general contract's deadline ({contract.deadline.isoformat()}) has passed; it "
+                               "takes no new sub-task", field=field, rule="contract_deadline_passed",
+                          contract_id=contract.id)
+
+
 async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, now: datetime) -> Task:
     mode = TaskMode(data.mode)
     await ensure_may_post(uow, principal.subject)
@@ -122,6 +133,7 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
         if parent.state not in (S.DRAFT, S.OPEN, S.IN_PROGRESS):
             raise DomainError(409, f"the general contract is {parent.state}", field="parent_id",
                               current_state=parent.state)
+        await ensure_before_contract_deadline(uow, parent.id, now, field="parent_id")
         await ensure_may_post(uow, parent.organisation_id)  # the contract's organisation posts its sub-tasks too
     budget = sum(m.amount_fen for m in milestones)
     task = Task(id=new_id(), parent_id=data.parent_id, poster_id=principal.subject, poster_type=kind,
