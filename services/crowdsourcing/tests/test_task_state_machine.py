@@ -19,6 +19,7 @@ from crowdsourcing.domain.task import (
     TerminalReason,
     allowed,
     contract_end_reason,
+    contract_on_time,
     contract_steps,
     may_be_public,
     needs_review,
@@ -288,3 +289,10 @@ def test_a_general_contract_past_its_deadline_waits_only_for_sub_tasks_under_way
     assert contract_steps(S.OPEN, [], deadline_passed=False) == []  # before it, a contract waits for its first
     assert DROPPED_AT_CONTRACT_DEADLINE == frozenset({S.DRAFT})  # drafts are not waited for, they are cancelled
     assert TerminalReason("contract_deadline_passed") is TerminalReason.CONTRACT_DEADLINE_PASSED
+
+
+def test_a_general_contract_is_on_time_when_every_completed_sub_task_completed_by_its_deadline() -> None:
+    deadline = datetime(2026, 3, 1, tzinfo=UTC)
+    assert contract_on_time(deadline, [deadline - timedelta(days=3), deadline])
+    assert not contract_on_time(deadline, [deadline - timedelta(days=3), deadline + timedelta(seconds=1)])
+    assert not contract_on_time(deadline, [None])  # a completed sub-task always has its time; none is not on time

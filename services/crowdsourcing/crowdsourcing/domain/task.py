@@ -26,6 +26,7 @@ An illegal step is a 409 naming the current state.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
 
 from shared.problems import DomainError
@@ -192,6 +193,12 @@ def contract_steps(contract: TaskState | str, sub_tasks: Iterable[TaskState | st
 # A sub-task never published by its contract's deadline was never offered to anyone: it is cancelled then
 # (`contract_deadline_passed`), not waited for, and no sub-task is posted or published under a contract after it.
 DROPPED_AT_CONTRACT_DEADLINE = frozenset({S.DRAFT})
+
+
+def contract_on_time(deadline: datetime, completed_at: Iterable[datetime | None]) -> bool:
+    """A completed general contract was on time when every sub-task that completed did so by the contract's
+    deadline (those that ended undone delivered nothing late; their own events say why they ended)."""
+    return all(at is not None and at <= deadline for at in completed_at)
 
 
 def contract_end_reason(target: TaskState) -> TerminalReason | None:
