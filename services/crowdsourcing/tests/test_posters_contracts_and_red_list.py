@@ -33,7 +33,7 @@ from services.crowdsourcing.tests.test_notices_prizes_and_disputes import clock
 from shared.auth import Principal
 from shared.envelope import CloudEvent
 from shared.ledger import balances
-from shared.listings import remember_listing
+from shared.listings import ListingReplica, remember_listing
 from shared.outbox import read_feed
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
@@ -246,6 +246,27 @@ async def test_an_organisation_not_known_yet_is_refused_until_its_registration_a
 
 
 # ---------------------------------------------------------------- the red list's incentives (联合激励)
+
+
+@pytest.mark.parametrize(("relief", "stored", "commission_fen"), [
+    (150, 100, 0),  # more than the whole commission: all of it waived, never a negative commission
+    (-20, 0, 30_000),  # a negative relief: no relief, never a surcharge
+])
+@pytest.mark.parametrize("arrives", ["event", "row"])
+async def test_a_relief_outside_0_to_100_from_the_listing_replica_is_clamped_and_the_payout_is_made(
+        ctx: flows.Context, arrives: str, relief: int, stored: int, commission_fen: int) -> None:
+    """Credit's policy should never say such a thing; if it does, payouts are not all refused with a 500."""
+    solver = person(f"odd-relief-{arrives}", "solver")
+    await listed(ctx, solver.subject, 1, red=True, relief=relief)
+    async with ctx.db.write_sessions() as session, session.begin():
+        row = await session.get(ListingReplica, solver.subject)
+        assert row is not None and row.commission_relief_percent == stored  # clamped as it entered the replica
+        if arrives == "row":  # a row stored before the clamp existed: clamped as it is read
+            row.commission_relief_percent = relief
+    hire = await hired_and_accepted(ctx, solver, 300_000, f"report {arrives} {relief}")
+    assert await money(ctx, hire.id) == {f"payout:{solver.subject}": 300_000 - commission_fen}
+    released = [e.data for e in await events(ctx, "escrow.released") if e.subject == hire.id]
+    assert [(d["commission_fen"], d["commission_relief_percent"]) for d in released] == [(commission_fen, stored)]
 
 
 async def test_a_red_listed_solver_pays_half_the_commission_on_acceptance_and_on_both_dispute_splits(
