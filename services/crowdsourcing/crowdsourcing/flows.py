@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from crowdsourcing import contracts as ev
 from crowdsourcing import escrow, handlers
+from crowdsourcing.domain.task import DROPPED_AT_CONTRACT_DEADLINE
 from crowdsourcing.models import Payout, Report, Task
 from shared.auth import Principal
 from shared.context import MoneyContext
@@ -116,13 +117,16 @@ async def end_contract_at_deadline(ctx: Context, contract_id: str) -> int:
     """A general contract past its deadline (the `deadlines` job, `handlers.end_contract_at_deadline`): the
     unanswered charges of its draft sub-tasks are resolved first, as for a cancellation, and their refunds paid
     after."""
-    parts = await _with_sub_tasks(ctx, contract_id)
-    for part in parts[1:]:
-        await resolve_charges(ctx, part)
+    async with ctx.db.reading() as session:  # only the drafts are cancelled: only their charges are asked about
+        drafts = list((await session.execute(select(Task.id).where(
+            Task.parent_id == contract_id, col(Task.state).in_([s.value for s in DROPPED_AT_CONTRACT_DEADLINE]))
+            .order_by(col(Task.id)))).scalars())
+    for draft in drafts:
+        await resolve_charges(ctx, draft)
     async with ctx.uow() as uow:
         acted = await handlers.end_contract_at_deadline(uow, contract_id, ctx.clock.now())
-    for part in parts[1:]:
-        await settle_task(ctx, part)
+    for draft in drafts:
+        await settle_task(ctx, draft)
     return acted
 
 
