@@ -82,8 +82,16 @@ async def remember_listing(uow: UnitOfWork, event: CloudEvent, data: ListingCurr
     row.black_tier, row.black_rule = (black.tier, black.rule) if black else (None, None)
     row.black_basis, row.black_until = (black.basis, black.until) if black else (None, None)
     row.red_listing_id, row.red_until = (red.listing_id, red.until) if red else (None, None)
-    row.fast_track_review, row.commission_relief_percent = data.fast_track_review, data.commission_relief_percent
+    row.fast_track_review = data.fast_track_review
+    row.commission_relief_percent = relief_percent(data.commission_relief_percent)
     row.objection_url, row.credit_sequence, row.source_event_id = data.objection_url, event.sequence, event.id
+
+
+def relief_percent(value: int) -> int:
+    """A commission relief is a percentage of the commission, 0..100. Credit's policy should never say otherwise,
+    but a value outside it must not make every payout fail: it is clamped where it enters the replica (and where
+    a row stored before is read), never a negative commission or a surcharge."""
+    return min(100, max(0, value))
 
 
 async def ensure_not_blacklisted(session: AsyncSession, subject_id: str, action: str) -> None:
@@ -122,7 +130,7 @@ async def red_list_benefits(session: AsyncSession, subject_id: str) -> RedListBe
     row = await session.get(ListingReplica, subject_id)
     if row is None or row.red_listing_id is None or row.black_listing_id is not None:
         return NO_BENEFITS
-    return RedListBenefits(True, row.fast_track_review, row.commission_relief_percent)
+    return RedListBenefits(True, row.fast_track_review, relief_percent(row.commission_relief_percent))
 
 
 async def fast_tracked(session: AsyncSession, *subject_ids: str | None) -> bool:

@@ -153,6 +153,7 @@ async def test_every_mutating_endpoint_refuses_wrong_roles_and_wrong_owners(plat
      422),
     ("tasks", {"parent_id": "no-such-task"}, "parent_id", 404),
     ("tasks", {"organisation_id": "bad id!"}, "organisation_id", 422),
+    ("tasks", {"organisation_id": "org-never-registered"}, "organisation_id", 409),  # unknown: cannot be checked
     ("tasks", {"winners": 2, "prize_shares_percent": [40, 60]}, "prize_shares_percent", 422),
     ("tasks", {"winners": 2, "prize_shares_percent": [0, 100]}, "prize_shares_percent.0", 422),
     ("tasks", {"winners": 2, "prize_shares_percent": [60, 40], "prize_amounts_fen": [1, 1]}, "prize_amounts_fen",

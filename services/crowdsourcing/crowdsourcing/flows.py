@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from crowdsourcing import contracts as ev
 from crowdsourcing import escrow, handlers
+from crowdsourcing.domain.task import DROPPED_AT_CONTRACT_DEADLINE
 from crowdsourcing.models import Payout, Report, Task
 from shared.auth import Principal
 from shared.context import MoneyContext
@@ -110,6 +111,23 @@ async def cancel(ctx: Context, principal: Principal | None, task_id: str, now: d
     for part in await _with_sub_tasks(ctx, task_id):  # read again: a sub-task added meanwhile is paid too
         await settle_task(ctx, part)
     return await task_now(ctx, task_id)
+
+
+async def end_contract_at_deadline(ctx: Context, contract_id: str) -> int:
+    """A general contract past its deadline (the `deadlines` job, `handlers.end_contract_at_deadline`): the
+    unanswered charges of its draft sub-tasks are resolved first, as for a cancellation, and their refunds paid
+    after."""
+    async with ctx.db.reading() as session:  # only the drafts are cancelled: only their charges are asked about
+        drafts = list((await session.execute(select(Task.id).where(
+            Task.parent_id == contract_id, col(Task.state).in_([s.value for s in DROPPED_AT_CONTRACT_DEADLINE]))
+            .order_by(col(Task.id)))).scalars())
+    for draft in drafts:
+        await resolve_charges(ctx, draft)
+    async with ctx.uow() as uow:
+        acted = await handlers.end_contract_at_deadline(uow, contract_id, ctx.clock.now())
+    for draft in drafts:
+        await settle_task(ctx, draft)
+    return acted
 
 
 async def _with_sub_tasks(ctx: Context, task_id: str) -> list[str]:

@@ -77,11 +77,29 @@ async def _task_ids(ctx: flows.Context, *states: TaskState, modes: frozenset[Tas
 
 
 async def deadlines(ctx: flows.Context) -> int:
-    """Rounds and bidding that close, offers that go unanswered, tasks that get no submissions."""
+    """Rounds and bidding that close, offers that go unanswered, tasks that get no submissions, general
+    contracts whose deadline passed."""
     ids = await _task_ids(ctx, S.OPEN, S.IN_PROGRESS, S.SUBMITTED,
                           modes=frozenset({*COMPETITIVE_MODES, TaskMode.PIECE_RATE, TaskMode.BID,
                                            TaskMode.DIRECT_HIRE}))
-    return await _each(ctx, ids, _deadline_of, "deadlines")
+    return await _each(ctx, ids, _deadline_of, "deadlines") + await contract_deadlines(ctx)
+
+
+async def contract_deadlines(ctx: flows.Context) -> int:
+    """General contracts (总包) past their deadline: drafts dropped, and ended unless a sub-task is under way."""
+    async with ctx.db.reading() as session:
+        ids = list((await session.execute(select(Task.id).where(
+            Task.mode == TaskMode.GENERAL_CONTRACT.value, col(Task.state).in_([S.OPEN.value, S.IN_PROGRESS.value]),
+            col(Task.deadline) < ctx.clock.now()).order_by(col(Task.deadline), col(Task.id)))).scalars())
+    acted = 0
+    for contract_id in ids:
+        try:
+            acted += await flows.end_contract_at_deadline(ctx, contract_id)
+        except DomainError as exc:  # e.g. a draft sub-task's charge still unanswered: the next run retries
+            log.info("job skipped a contract", extra={"job": "deadlines", "task": contract_id, "why": exc.detail})
+        except Exception:
+            log.exception("job failed on a contract; carrying on", extra={"job": "deadlines", "task": contract_id})
+    return acted
 
 
 async def _deadline_of(uow: UnitOfWork, task_id: str, now: datetime) -> int:

@@ -33,7 +33,7 @@ from services.crowdsourcing.tests.test_notices_prizes_and_disputes import clock
 from shared.auth import Principal
 from shared.envelope import CloudEvent
 from shared.ledger import balances
-from shared.listings import remember_listing
+from shared.listings import ListingReplica, remember_listing
 from shared.outbox import read_feed
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
@@ -201,7 +201,6 @@ async def test_a_poster_cannot_post_as_a_kind_it_does_not_hold(
     ("org-registered", "bid", 500_000, "under_review", "unverified_poster"),  # registered, never verified
     ("org-registered", "bounty", 600_000, "under_review", "unverified_poster"),
     (None, "bid", 500_000, "under_review", "unverified_poster"),
-    ("org-not-known-yet", "bid", 500_000, "under_review", "unverified_poster"),
 ])
 async def test_only_a_real_name_verified_organisation_spares_its_poster_the_review(
         ctx: flows.Context, organisation_id: str | None, mode: str, amount: int, state: str, why: str | None) -> None:
@@ -223,7 +222,51 @@ async def test_an_organisation_owned_by_another_is_refused(ctx: flows.Context) -
     assert (caught.status, caught.field) == (403, "organisation_id")
 
 
+async def test_an_organisation_not_known_yet_is_refused_until_its_registration_arrives(ctx: flows.Context) -> None:
+    """Ownership can only be checked against the replica: an organisation it does not know yet is refused (409,
+    retry), not let through unchecked; once its registration arrives, its owner posts and anyone else is 403."""
+    now = ctx.clock.now()
+    for mode, amounts, extra in (("bounty", [600_000], {}), ("general_contract", [], {"deadline": now + 30 * DAY})):
+        caught = await refusal(post(ctx, mode, amounts, organisation_id="org-on-its-way", **extra))
+        assert (caught.status, caught.field, caught.extra["rule"]) == (409, "organisation_id", "organisation_unknown")
+        assert "retry" in caught.detail
+    contract = await post(ctx, "general_contract", [], deadline=now + 30 * DAY)  # a sub-task names one too
+    caught = await refusal(post(ctx, "bounty", [600_000], organisation_id="org-on-its-way", parent_id=contract.id))
+    assert (caught.status, caught.field) == (409, "organisation_id")
+    assert not [e for e in await events(ctx, "task.posted") if e.data["organisation_id"] == "org-on-its-way"]
+    async with ctx.db.reading() as session:
+        assert (await session.execute(select(Task.id).where(Task.organisation_id == "org-on-its-way"))).first() is None
+
+    await organisation(ctx, "org-on-its-way", POSTER.subject, verified=False)  # the registration arrives
+    posted = await post(ctx, "bounty", [600_000], organisation_id="org-on-its-way")
+    assert (posted.organisation_id, posted.poster_verified) == ("org-on-its-way", False)
+    theirs = await refusal(post(ctx, "bounty", [600_000], poster=person("poster-2", "enterprise"),
+                                organisation_id="org-on-its-way"))
+    assert (theirs.status, theirs.field) == (403, "organisation_id")
+
+
 # ---------------------------------------------------------------- the red list's incentives (联合激励)
+
+
+@pytest.mark.parametrize(("relief", "stored", "commission_fen"), [
+    (150, 100, 0),  # more than the whole commission: all of it waived, never a negative commission
+    (-20, 0, 30_000),  # a negative relief: no relief, never a surcharge
+])
+@pytest.mark.parametrize("arrives", ["event", "row"])
+async def test_a_relief_outside_0_to_100_from_the_listing_replica_is_clamped_and_the_payout_is_made(
+        ctx: flows.Context, arrives: str, relief: int, stored: int, commission_fen: int) -> None:
+    """Credit's policy should never say such a thing; if it does, payouts are not all refused with a 500."""
+    solver = person(f"odd-relief-{arrives}", "solver")
+    await listed(ctx, solver.subject, 1, red=True, relief=relief)
+    async with ctx.db.write_sessions() as session, session.begin():
+        row = await session.get(ListingReplica, solver.subject)
+        assert row is not None and row.commission_relief_percent == stored  # clamped as it entered the replica
+        if arrives == "row":  # a row stored before the clamp existed: clamped as it is read
+            row.commission_relief_percent = relief
+    hire = await hired_and_accepted(ctx, solver, 300_000, f"report {arrives} {relief}")
+    assert await money(ctx, hire.id) == {f"payout:{solver.subject}": 300_000 - commission_fen}
+    released = [e.data for e in await events(ctx, "escrow.released") if e.subject == hire.id]
+    assert [(d["commission_fen"], d["commission_relief_percent"]) for d in released] == [(commission_fen, stored)]
 
 
 async def test_a_red_listed_solver_pays_half_the_commission_on_acceptance_and_on_both_dispute_splits(

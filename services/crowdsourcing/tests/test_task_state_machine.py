@@ -13,11 +13,13 @@ from crowdsourcing.domain import dispute, notice
 from crowdsourcing.domain.policy import DEFAULT_POLICY
 from crowdsourcing.domain.settlement import check_ranks, dispute_split, pieces, prizes, ranked_prizes, release
 from crowdsourcing.domain.task import (
+    DROPPED_AT_CONTRACT_DEADLINE,
     TaskMode,
     TaskState,
     TerminalReason,
     allowed,
     contract_end_reason,
+    contract_on_time,
     contract_steps,
     may_be_public,
     needs_review,
@@ -265,3 +267,32 @@ def test_the_poster_kind_is_a_poster_role_the_caller_holds() -> None:
         with pytest.raises(DomainError) as refused:
             poster_kind(frozenset(roles), requested)
         assert (refused.value.status, refused.value.field) == (status, "poster_type"), (roles, requested)
+
+
+@pytest.mark.parametrize(("contract", "sub_tasks", "steps"), [
+    (S.OPEN, [], [S.EXPIRED]),  # never split: past its deadline nothing is to come
+    (S.OPEN, [S.CANCELLED], [S.EXPIRED]),  # its only sub-task, a draft, dropped at the deadline
+    (S.IN_PROGRESS, [S.CANCELLED, S.EXPIRED], [S.EXPIRED]),
+    (S.IN_PROGRESS, [S.COMPLETED, S.CANCELLED], [S.COMPLETED]),
+    (S.OPEN, [S.OPEN], []),  # a published sub-task is under way: it ends by its own deadline
+    (S.OPEN, [S.UNDER_REVIEW, S.CANCELLED], []),
+    (S.IN_PROGRESS, [S.IN_PROGRESS, S.EXPIRED], []),
+    (S.DRAFT, [], []),  # a draft contract does not move; its publication rolls up
+    (S.EXPIRED, [], []),
+    (S.COMPLETED, [S.COMPLETED], []),
+])
+def test_a_general_contract_past_its_deadline_waits_only_for_sub_tasks_under_way(
+        contract: TaskState, sub_tasks: list[TaskState], steps: list[TaskState]) -> None:
+    assert contract_steps(contract, sub_tasks, deadline_passed=True) == steps
+    for before, after in pairwise([contract, *steps]):
+        assert step(M.GENERAL_CONTRACT, before, after, contract_end_reason(after)) is after
+    assert contract_steps(S.OPEN, [], deadline_passed=False) == []  # before it, a contract waits for its first
+    assert DROPPED_AT_CONTRACT_DEADLINE == frozenset({S.DRAFT})  # drafts are not waited for, they are cancelled
+    assert TerminalReason("contract_deadline_passed") is TerminalReason.CONTRACT_DEADLINE_PASSED
+
+
+def test_a_general_contract_is_on_time_when_every_completed_sub_task_completed_by_its_deadline() -> None:
+    deadline = datetime(2026, 3, 1, tzinfo=UTC)
+    assert contract_on_time(deadline, [deadline - timedelta(days=3), deadline])
+    assert not contract_on_time(deadline, [deadline - timedelta(days=3), deadline + timedelta(seconds=1)])
+    assert not contract_on_time(deadline, [None])  # a completed sub-task always has its time; none is not on time

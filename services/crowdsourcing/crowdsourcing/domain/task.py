@@ -16,8 +16,9 @@ Each mode walks its own subset of that machine (`TRANSITIONS[mode]`):
   the work (warned, then escalated) loses the assignment: `in_progress | revision_requested -> expired`
   (winner unresponsive), the escrow refunded.
 - general_contract (总包): holds no money itself; its sub-tasks (分包) are tasks of any other mode, and it
-  completes when they are done, or expires (no_sub_task_completed) when they all ended undone. Cancelling it
-  cancels its unfinished sub-tasks (contract_cancelled).
+  completes when they are done, or expires (no_sub_task_completed) when they all ended undone, or when its
+  deadline passes with none of them left under way. Cancelling it cancels its unfinished sub-tasks
+  (contract_cancelled).
 
 An illegal step is a 409 naming the current state.
 """
@@ -25,6 +26,7 @@ An illegal step is a 409 naming the current state.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
 
 from shared.problems import DomainError
@@ -74,6 +76,7 @@ class TerminalReason(StrEnum):
     PAYMENT_FAILED = "payment_failed"
     SOLVER_DECLINED = "solver_declined"
     CONTRACT_CANCELLED = "contract_cancelled"  # a sub-task (分包) whose general contract (总包) was cancelled
+    CONTRACT_DEADLINE_PASSED = "contract_deadline_passed"  # a sub-task still a draft at its contract's deadline
     NO_SUB_TASK_COMPLETED = "no_sub_task_completed"  # a general contract whose sub-tasks all ended undone
 
 
@@ -168,20 +171,34 @@ FINISHED_STATES = frozenset({S.COMPLETED, S.RATED, S.CANCELLED, S.EXPIRED})
 DONE_STATES = frozenset({S.COMPLETED, S.RATED})
 
 
-def contract_steps(contract: TaskState | str, sub_tasks: Iterable[TaskState | str]) -> list[TaskState]:
+def contract_steps(contract: TaskState | str, sub_tasks: Iterable[TaskState | str],
+                   deadline_passed: bool = False) -> list[TaskState]:
     """The steps a general contract (总包) takes, given the states of its sub-tasks (分包): it starts once a
     sub-task has started, and completes once every sub-task is finished and at least one of them completed.
     Once it has sub-tasks and every one ended without completing (cancelled, expired), nothing is left to wait
-    for: it expires (`no_sub_task_completed`). A contract with no sub-task yet waits for its first."""
+    for: it expires (`no_sub_task_completed`). Before its deadline a contract with no sub-task yet waits for its
+    first; once the deadline has passed it waits no longer and expires the same way. A sub-task still under way
+    at the deadline is waited for (it ends by its own deadline); drafts are not (`DROPPED_AT_CONTRACT_DEADLINE`)."""
     state, states = TaskState(contract), {TaskState(s) for s in sub_tasks}
     steps: list[TaskState] = []
     if state is S.OPEN and states & STARTED_STATES:
         state = step(M.GENERAL_CONTRACT, state, S.IN_PROGRESS)
         steps.append(state)
-    if state in (S.OPEN, S.IN_PROGRESS) and states and states <= FINISHED_STATES:
+    if state in (S.OPEN, S.IN_PROGRESS) and (states or deadline_passed) and states <= FINISHED_STATES:
         target = S.COMPLETED if states & DONE_STATES else S.EXPIRED
         steps.append(step(M.GENERAL_CONTRACT, state, target, contract_end_reason(target)))
     return steps
+
+
+# A sub-task never published by its contract's deadline was never offered to anyone: it is cancelled then
+# (`contract_deadline_passed`), not waited for, and no sub-task is posted or published under a contract after it.
+DROPPED_AT_CONTRACT_DEADLINE = frozenset({S.DRAFT})
+
+
+def contract_on_time(deadline: datetime, completed_at: Iterable[datetime | None]) -> bool:
+    """A completed general contract was on time when every sub-task that completed did so by the contract's
+    deadline (those that ended undone delivered nothing late; their own events say why they ended)."""
+    return all(at is not None and at <= deadline for at in completed_at)
 
 
 def contract_end_reason(target: TaskState) -> TerminalReason | None:

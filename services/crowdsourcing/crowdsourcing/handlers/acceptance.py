@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import select
 
 from crowdsourcing import contracts as ev
 from crowdsourcing import escrow
@@ -24,10 +24,11 @@ from crowdsourcing.handlers.common import (
     open_disputes_on,
     prize_table,
     published_notice,
+    solvers_paid,
     task_for_update,
 )
 from crowdsourcing.handlers.work import _pending, _submission_for_update
-from crowdsourcing.models import AwardNotice, Dispute, Milestone, Submission, Task
+from crowdsourcing.models import AwardNotice, Milestone, Submission, Task
 from shared.auth import Principal
 from shared.ids import new_id
 from shared.money import Money
@@ -134,11 +135,7 @@ async def _complete(uow: UnitOfWork, task: Task, actor: str, now: datetime, sett
 
 async def participants(uow: UnitOfWork, task: Task) -> list[str]:
     """The solvers who were paid for this task (accepted work, or a dispute share)."""
-    solvers = set((await uow.session.execute(select(Submission.solver_id).where(
-        Submission.task_id == task.id, Submission.state == "accepted"))).scalars())
-    solvers |= set((await uow.session.execute(select(Dispute.solver_id).where(
-        Dispute.task_id == task.id, col(Dispute.solver_share_percent) > 0))).scalars())
-    return sorted(solvers)
+    return await solvers_paid(uow, [task.id])
 
 
 async def select_winners(uow: UnitOfWork, principal: Principal | None, task_id: str, submission_ids: Sequence[str],

@@ -8,14 +8,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from crowdsourcing import contracts as ev
 from crowdsourcing.domain.notice import NoticeState
 from crowdsourcing.domain.policy import DEFAULT_POLICY
 from crowdsourcing.domain.settlement import prizes, ranked_prizes
-from crowdsourcing.domain.task import TaskState, TerminalReason, contract_end_reason, contract_steps, step
-from crowdsourcing.models import AwardNotice, Dispute, Milestone, Task
+from crowdsourcing.domain.task import (
+    DONE_STATES,
+    TaskState,
+    TerminalReason,
+    contract_end_reason,
+    contract_on_time,
+    contract_steps,
+    step,
+)
+from crowdsourcing.models import AwardNotice, Dispute, Milestone, Submission, Task
 from shared.auth import SERVICE_ROLE, Principal
 from shared.money import Money
 from shared.problems import DomainError
@@ -122,17 +131,42 @@ async def _roll_up(uow: UnitOfWork, task: Task, actor: str, now: datetime) -> No
 
 async def roll_up_contract(uow: UnitOfWork, contract: Task, actor: str, now: datetime) -> None:
     """Move a general contract as its sub-tasks' states say (`contract_steps`): started once one started,
-    completed once all are finished and one completed, expired once all ended and none completed."""
+    completed once all are finished and one completed, expired once all ended and none completed (or, past its
+    deadline, once none is left under way)."""
     await uow.session.flush()
     states = (await uow.session.execute(select(Task.state).where(Task.parent_id == contract.id))).scalars().all()
-    for target in contract_steps(contract.state, states):
+    for target in contract_steps(contract.state, states, deadline_passed=now > contract.deadline):
         if target is S.IN_PROGRESS:
             await move(uow, contract, target, actor, now, assignee_id=None)
         elif target is S.EXPIRED:  # it holds no money: nothing to refund
             await move(uow, contract, target, actor, now, contract_end_reason(target))
-        else:  # the sub-tasks' own events name their solvers and accepted work
-            await move(uow, contract, target, actor, now, solver_ids=[], on_time=True, accepted_submissions=0,
-                       settled_by_dispute=False)
+        else:
+            await move(uow, contract, target, actor, now, **await _contract_completion(uow, contract))
+
+
+async def _contract_completion(uow: UnitOfWork, contract: Task) -> dict[str, Any]:
+    """What a general contract's `task.completed` says, from its sub-tasks: the solvers paid for them, on time
+    if every completed sub-task completed by the contract's deadline, the work accepted, and whether a dispute's
+    resolution settled one of them (assigned work: the resolution completes the sub-task)."""
+    subs = (await uow.session.execute(select(Task.id, Task.state, Task.completed_at)
+                                      .where(Task.parent_id == contract.id))).all()
+    ids = [sub.id for sub in subs]
+    accepted = (await uow.session.execute(select(func.count()).select_from(Submission).where(
+        col(Submission.task_id).in_(ids), Submission.state == "accepted"))).scalar_one()
+    settled = (await uow.session.execute(select(Dispute.id).where(
+        col(Dispute.task_id).in_(ids), col(Dispute.submission_id).is_(None), Dispute.stage == "resolved"))).first()
+    return {"solver_ids": await solvers_paid(uow, ids),
+            "on_time": contract_on_time(contract.deadline, [s.completed_at for s in subs if s.state in DONE_STATES]),
+            "accepted_submissions": int(accepted), "settled_by_dispute": settled is not None}
+
+
+async def solvers_paid(uow: UnitOfWork, task_ids: Sequence[str]) -> list[str]:
+    """The solvers who were paid for these tasks (accepted work, or a dispute share)."""
+    solvers = set((await uow.session.execute(select(Submission.solver_id).where(
+        col(Submission.task_id).in_(task_ids), Submission.state == "accepted"))).scalars())
+    solvers |= set((await uow.session.execute(select(Dispute.solver_id).where(
+        col(Dispute.task_id).in_(task_ids), col(Dispute.solver_share_percent) > 0))).scalars())
+    return sorted(solvers)
 
 
 def _allowed(task: Task) -> frozenset[TaskState]:

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from crowdsourcing import contracts as ev
 from crowdsourcing import escrow
 from crowdsourcing.domain.task import (
+    DROPPED_AT_CONTRACT_DEADLINE,
     ESCROW_UP_FRONT,
     FINISHED_STATES,
     TaskMode,
@@ -25,6 +26,7 @@ from crowdsourcing.domain.task import (
 )
 from crowdsourcing.handlers.common import (
     POLICY,
+    SYSTEM,
     S,
     _actor,
     _key,
@@ -34,7 +36,7 @@ from crowdsourcing.handlers.common import (
     roll_up_contract,
     task_for_update,
 )
-from crowdsourcing.handlers.posting import ensure_may_post
+from crowdsourcing.handlers.posting import ensure_before_contract_deadline, ensure_may_post
 from crowdsourcing.models import Bid, Milestone, Task
 from shared.auth import Principal
 from shared.listings import ListingReplica, is_blacklisted, red_list_benefits
@@ -63,6 +65,7 @@ async def prepare_publication(uow: UnitOfWork, principal: Principal | None, task
     mode = TaskMode(task.mode)
     if task.state == S.DRAFT:  # a draft posted before its poster (or organisation) was black-listed stays one
         await ensure_may_post(uow, task.poster_id, task.organisation_id, action="publishing a task")
+        await ensure_before_contract_deadline(uow, task.parent_id, now, field="task_id")
     if task.state == S.DRAFT and mode not in ESCROW_UP_FRONT:
         if mode is not TaskMode.GENERAL_CONTRACT and needs_review(mode, task.budget_fen, task.poster_verified,
                                                                     POLICY.review_threshold_fen):
@@ -274,6 +277,27 @@ async def cancel_with_sub_tasks(uow: UnitOfWork, task: Task, sub_tasks: Sequence
         if sub.state not in FINISHED_STATES:
             await _cancel_with_refunds(uow, sub, await milestones_of(uow, sub.id), TerminalReason.CONTRACT_CANCELLED,
                                        actor, now)
+
+
+async def end_contract_at_deadline(uow: UnitOfWork, contract_id: str, now: datetime) -> int:
+    """A general contract past its deadline (the `deadlines` job): its sub-tasks still drafts are cancelled
+    (`contract_deadline_passed`), refunding whatever an interrupted funding charged (resolved beforehand), and a
+    contract left with no sub-task under way ends: completed if one completed, else expired
+    (`no_sub_task_completed`), a contract that never had a sub-task included. One with sub-tasks under way waits
+    for them: each ends by its own deadline. Returns 1 if anything moved."""
+    sub_tasks = await lock_sub_tasks(uow, contract_id)  # sub-tasks before their contract, as everywhere
+    contract = await task_for_update(uow, contract_id)
+    if contract.mode != TaskMode.GENERAL_CONTRACT or contract.state not in (S.OPEN, S.IN_PROGRESS) \
+            or now <= contract.deadline:
+        return 0
+    before = contract.state
+    dropped = [sub for sub in sub_tasks if sub.state in DROPPED_AT_CONTRACT_DEADLINE]
+    for sub in dropped:
+        await _cancel_with_refunds(uow, sub, await milestones_of(uow, sub.id),
+                                   TerminalReason.CONTRACT_DEADLINE_PASSED, SYSTEM, now)
+    await roll_up_contract(uow, contract, SYSTEM, now)
+    await uow.commit()
+    return int(bool(dropped) or contract.state != before)
 
 
 async def review_task(uow: UnitOfWork, principal: Principal, task_id: str, approve: bool, note: str,

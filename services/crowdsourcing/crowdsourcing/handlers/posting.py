@@ -57,6 +57,17 @@ async def ensure_may_post(uow: UnitOfWork, *subjects: str | None, action: str = 
         await ensure_not_blacklisted(uow.session, subject, action)
 
 
+async def ensure_before_contract_deadline(uow: UnitOfWork, contract_id: str | None, now: datetime,
+                                         field: str) -> None:
+    """No sub-task is posted or published under a general contract whose deadline has passed (409): it is
+    waiting only for the sub-tasks already under way (a contract's deadline never changes: read unlocked)."""
+    contract = await uow.session.get(Task, contract_id) if contract_id is not None else None
+    if contract is not None and now > contract.deadline:
+        raise DomainError(409, f"the general contract's deadline ({contract.deadline.isoformat()}) has passed; it "
+                               "takes no new sub-task", field=field, rule="contract_deadline_passed",
+                          contract_id=contract.id)
+
+
 async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, now: datetime) -> Task:
     mode = TaskMode(data.mode)
     await ensure_may_post(uow, principal.subject)
@@ -122,6 +133,7 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
         if parent.state not in (S.DRAFT, S.OPEN, S.IN_PROGRESS):
             raise DomainError(409, f"the general contract is {parent.state}", field="parent_id",
                               current_state=parent.state)
+        await ensure_before_contract_deadline(uow, parent.id, now, field="parent_id")
         await ensure_may_post(uow, parent.organisation_id)  # the contract's organisation posts its sub-tasks too
     budget = sum(m.amount_fen for m in milestones)
     task = Task(id=new_id(), parent_id=data.parent_id, poster_id=principal.subject, poster_type=kind,
@@ -155,12 +167,18 @@ async def create_task(uow: UnitOfWork, principal: Principal, data: TaskInput, no
 async def _verification(uow: UnitOfWork, principal: Principal, organisation_id: str | None) -> str | None:
     """The verification level of the poster's organisation, None if it is not verified. Verified means real-name
     verified at the gateway (its unified social credit code confirmed and bound to this owner: the replica's
-    `verified_at`), not merely registered; an unverified poster's every task is reviewed."""
+    `verified_at`), not merely registered; an unverified poster's every task is reviewed.
+
+    The organisation must be the poster's, which only the replica can tell: one it does not know (yet) is
+    refused (409, `organisation_unknown`), never let through unchecked, or anyone could attach tasks to another's
+    organisation id before its registration event arrives. Its registration may still be on its way: retry."""
     if organisation_id is None:
         return None
     organisation = await uow.session.get(SubjectReplica, organisation_id)
     if organisation is None:
-        return None  # not (yet) known here: treated as unverified
+        raise DomainError(409, f"organisation {organisation_id} is not known here yet, so it cannot be checked "
+                               "as yours; if it was registered just now, its registration may still be on its "
+                               "way: retry shortly", field="organisation_id", rule="organisation_unknown")
     if organisation.owner_id != principal.subject:
         raise DomainError(403, "the organisation is not yours", field="organisation_id")
     if organisation.verified_at is None:
