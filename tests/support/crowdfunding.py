@@ -44,21 +44,21 @@ async def organisation(ctx: flows.Context, owner: str) -> str:
 
 async def live_campaign(ctx: flows.Context, *, goal: int = 30_000, units: int | None = 10,
                         mode: str = "all_or_nothing", kind: str = "reward", profile: str | None = None,
-                        days: int = 30) -> tuple[Campaign, str | None]:
+                        days: int = 30, founder: Principal = FOUNDER) -> tuple[Campaign, str | None]:
     now = ctx.clock.now()
-    org = await organisation(ctx, FOUNDER.subject)
+    org = await organisation(ctx, founder.subject)
     data = campaigns.CampaignInput(kind=kind, funding_mode=mode, title="智能台灯", summary="护眼", story="三年研发",
                                    industry="hardware", goal_fen=goal, duration_days=days, organisation_id=org,
                                    equity_profile=profile, key_information_sheet="KIIS", risk_statement="可能亏损")
-    campaign = await run(ctx, campaigns.create_campaign, FOUNDER, data, now)
+    campaign = await run(ctx, campaigns.create_campaign, founder, data, now)
     tier_id = None
     if kind == "reward":
-        tier = await run(ctx, campaigns.add_tier, FOUNDER, campaign.id, campaigns.TierInput(
+        tier = await run(ctx, campaigns.add_tier, founder, campaign.id, campaigns.TierInput(
             "早鸟", "一台", 10_000, units, now + 60 * DAY, {"CN": 0, "HK": 2_000}), now)
         tier_id = tier.id
-    await run(ctx, campaigns.submit, FOUNDER, campaign.id, now)
+    await run(ctx, campaigns.submit, founder, campaign.id, now)
     await run(ctx, campaigns.review, REVIEWER, campaign.id, "approve", "ok", now)
-    campaign = await run(ctx, campaigns.launch, FOUNDER, campaign.id, now)
+    campaign = await run(ctx, campaigns.launch, founder, campaign.id, now)
     return campaign, tier_id
 
 
