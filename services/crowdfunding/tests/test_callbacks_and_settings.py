@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from crowdfunding import flows
+from crowdfunding.api.money import Callback
 from crowdfunding.callbacks import SIGNATURE_HEADER, PaymentCallbacks, SandboxCallbacks, derived_secret, sign, verified
 from crowdfunding.domain.policy import FORBIDDEN_PHRASES
+from crowdfunding.handlers import placing
 from crowdfunding.main import create_app
 from crowdfunding.settings import CrowdfundingSettings
 from pydantic import ValidationError
@@ -16,6 +19,7 @@ from pydantic import ValidationError
 from shared.db import Database
 from shared.payments import PAYMENT_PROVIDERS, SandboxPaymentProvider, payment_provider
 from shared.problems import DomainError
+from tests.support.crowdfunding import backer, live_campaign
 
 JWT = "j" * 40
 SECRET = b"s" * 32
@@ -81,3 +85,20 @@ def test_the_payment_provider_setting_chooses_the_provider_and_refuses_unknown_n
     with pytest.raises(ValueError, match="unknown payment provider 'paypal'"):
         payment_provider("paypal", db)
     assert set(PAYMENT_PROVIDERS) == {"sandbox"}
+
+
+def test_a_callback_reference_longer_than_a_pledge_keeps_is_refused_naming_the_field() -> None:
+    """A 422 naming `reference`, not a write that PostgreSQL refuses (a 500) after the signature was checked."""
+    Callback.model_validate({"pledge_id": "p1", "status": "succeeded", "reference": "r" * 120})
+    with pytest.raises(ValidationError) as refused:
+        Callback.model_validate({"pledge_id": "p1", "status": "succeeded", "reference": "r" * 121})
+    assert [e["loc"] for e in refused.value.errors()] == [("reference",)]
+
+
+async def test_the_longest_callback_reference_is_kept_on_the_pledge(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx)
+    async with ctx.uow() as uow:
+        placed = await placing.place_reward_pledge(uow, backer(1), campaign.id, placing.PledgeInput(
+            tier_id=tier, shipping_region="CN"), ctx.clock.now())
+    paid = await flows.payment_callback(ctx, placed.id, True, "r" * 120, None, "provider:sandbox")
+    assert (paid.state, paid.payment_reference) == ("paid", "r" * 120)

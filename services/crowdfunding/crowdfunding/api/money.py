@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request, status
+from pydantic import Field
 from sqlmodel import col, select
 
 from crowdfunding import flows
@@ -19,15 +20,18 @@ from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.context import MoneyContextDep
 from shared.ledger import balances, money_trail, trial_balance
 from shared.service_app import Now, ReadSessionDep
-from shared.validation import ResourceId
+from shared.validation import PlainText, ResourceId
 
 router = APIRouter(tags=["ledger"])
+# The provider's payment reference, kept on the pledge (`payment_reference`, at most 120 characters): a longer one is
+# a 422 naming the field, not a failed write.
+Reference = Annotated[PlainText, Field(max_length=120)]
 
 
 class Callback(Strict):
     pledge_id: ResourceId
     status: Literal["succeeded", "failed"]
-    reference: Note = ""
+    reference: Reference = ""
     failure: Note | None = None
 
 
