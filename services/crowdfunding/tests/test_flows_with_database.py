@@ -146,6 +146,8 @@ async def test_duplicated_and_late_callbacks_pay_once(ctx: flows.Context) -> Non
         refreshed = await session.get(Pledge, late.id)
         assert refreshed is not None and refreshed.state == "refunded"
         assert (await session.get(RewardTier, tier)).units_taken == 1  # type: ignore[union-attr]
+    assert [(e["pledge_id"], e["reason"], e["refund_fen"]) for e in await events_of(
+        ctx, "pledge.refund_requested.v1")] == [(late.id, "late_payment", 10_000)]  # its event, once
     await assert_ledger_zero(ctx, campaign.id, in_custody=10_000)  # the first pledge, paid once
 
 
