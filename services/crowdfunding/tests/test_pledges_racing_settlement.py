@@ -15,6 +15,7 @@ import pytest
 from crowdfunding import flows, jobs
 from crowdfunding.handlers import placing
 from crowdfunding.models import Campaign, Pledge
+from sqlalchemy import false
 from sqlmodel import select
 
 from shared.ledger import balances
@@ -107,3 +108,15 @@ async def test_pledges_racing_the_closing_are_settled_or_refused(ctx: flows.Cont
     assert {(e.status, e.extra["current_state"]) for e in refused} <= {(409, "waiting_funds"), (409, "failed"),
                                                                         (409, "fulfilling")}
     await assert_settled(ctx, await settle_until_closed(ctx, campaign.id), [first.id, *accepted])
+
+
+async def test_a_unit_refused_while_the_campaign_was_not_live_is_not_called_sold_out(
+        ctx: flows.Context, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UPDATE found the campaign not live under its lock and the SELECT after it finds it live again (suspended
+    and reinstated in between): a 409 to try again, not "sold out" for a tier with units left."""
+    campaign, tier = await live_campaign(ctx, units=5)
+    monkeypatch.setattr(placing, "_TAKE_UNIT", placing._TAKE_UNIT.where(false()))  # as if not live at that moment
+    with pytest.raises(DomainError) as refused:
+        await pledge(ctx, campaign, tier, 1)
+    assert (refused.value.status, refused.value.extra.get("rule"), refused.value.extra["current_state"]) == (
+        409, None, "live")
