@@ -17,6 +17,7 @@ from crowdfunding.domain.review import CampaignText, Finding, review_findings
 from crowdfunding.handlers.common import (
     S,
     campaign_for_update,
+    ensure_own_organisation,
     founder_verified,
     is_blacklisted,
     move,
@@ -28,7 +29,6 @@ from shared.auth import Principal
 from shared.ids import new_id
 from shared.listings import ensure_not_blacklisted
 from shared.problems import DomainError
-from shared.replica import SubjectReplica
 from shared.supervision import ensure_not_suspended
 from shared.uow import UnitOfWork
 
@@ -82,10 +82,7 @@ async def create_campaign(uow: UnitOfWork, principal: Principal, data: CampaignI
     await ensure_not_suspended(uow.session, "subject", principal.subject)
     await ensure_not_suspended(uow.session, "subject", data.organisation_id)
     await ensure_not_blacklisted(uow.session, principal.subject, "launching a campaign")
-    if data.organisation_id is not None:
-        organisation = await uow.session.get(SubjectReplica, data.organisation_id)
-        if organisation is not None and organisation.owner_id != principal.subject:
-            raise DomainError(403, "the organisation is not yours", field="organisation_id")
+    await ensure_own_organisation(uow, principal, data.organisation_id)
     profile = None
     currency = "CNY"
     if data.kind == CampaignKind.EQUITY:
@@ -197,6 +194,9 @@ async def edit(uow: UnitOfWork, principal: Principal, campaign_id: str, changes:
     if campaign.state not in EDITABLE:
         raise DomainError(409, f"the campaign is in state {campaign.state!r}; it is edited in draft or needs_work",
                           current_state=campaign.state)
+    if changes.get("organisation_id") is not None and changes["organisation_id"] != campaign.organisation_id:
+        await ensure_not_suspended(uow.session, "subject", str(changes["organisation_id"]))
+        await ensure_own_organisation(uow, principal, str(changes["organisation_id"]))
     for key, value in changes.items():
         setattr(campaign, key, value)
     campaign.updated_at = now

@@ -36,7 +36,7 @@ from crowdfunding import custody
 from crowdfunding.domain.campaign import CampaignKind, CampaignState
 from crowdfunding.domain.policy import DEFAULT_POLICY
 from crowdfunding.domain.risk import RiskSignal, anomalies, self_dealing
-from crowdfunding.handlers.common import SYSTEM, organisations_of
+from crowdfunding.handlers.common import SYSTEM, organisation_unknown, organisations_of
 from crowdfunding.models import Campaign, RiskFlag
 from shared.auth import Principal
 from shared.db import UTCDateTime
@@ -100,8 +100,10 @@ def _refuse_related(principal: Principal, founder_id: str, campaign_organisation
                     backer_organisations: list[str], organisation_id: str | None,
                     organisation_owner: str | None) -> None:
     if organisation_id is not None:
+        if organisation_owner is None:  # owner_id is required on the replica: no owner, no row
+            raise organisation_unknown(organisation_id)
         if organisation_owner != principal.subject:
-            raise DomainError(403, "the organisation is not yours (or not registered)", field="organisation_id")
+            raise DomainError(403, "the organisation is not yours", field="organisation_id")
         if organisation_id == campaign_organisation_id:
             organisation_owner = founder_id
     signal = self_dealing(principal.subject, founder_id, campaign_organisation_id, backer_organisations,
