@@ -4,6 +4,7 @@ the callback secret, the payment provider) and how they reach the running app: r
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,12 @@ from crowdfunding.api.money import Callback
 from crowdfunding.callbacks import SIGNATURE_HEADER, PaymentCallbacks, SandboxCallbacks, derived_secret, sign, verified
 from crowdfunding.domain.policy import FORBIDDEN_PHRASES
 from crowdfunding.handlers import placing
-from crowdfunding.main import create_app
+from crowdfunding.main import create_app, service_definition
 from crowdfunding.settings import CrowdfundingSettings
 from pydantic import ValidationError
 
 from shared.db import Database
+from shared.logs import JsonFormatter
 from shared.payments import PAYMENT_PROVIDERS, SandboxPaymentProvider, payment_provider
 from shared.problems import DomainError
 from tests.support.crowdfunding import backer, live_campaign
@@ -57,6 +59,22 @@ def test_settings_callback_secret_explicit_or_derived() -> None:
     assert derived.callback_secret == derived_secret(JWT) != JWT.encode()
     with pytest.raises(ValidationError):
         CrowdfundingSettings(jwt_secret=JWT, payment_callback_secret="short")
+
+
+async def test_a_derived_callback_secret_is_warned_of_at_start_in_the_json_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def warnings_at_start(settings: CrowdfundingSettings) -> list[logging.LogRecord]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            for hook in service_definition(settings).on_start:
+                await hook(create_app(settings))
+        return [r for r in caplog.records if "PAYMENT_CALLBACK_SECRET" in r.getMessage()]
+
+    [warning] = await warnings_at_start(CrowdfundingSettings(jwt_secret=JWT))
+    line = json.loads(JsonFormatter("crowdfunding").format(warning))
+    assert (line["level"], line["setting"], line["derived_from"]) == ("WARNING", "PAYMENT_CALLBACK_SECRET",
+                                                                       "JWT_SECRET")
+    assert await warnings_at_start(CrowdfundingSettings(jwt_secret=JWT, payment_callback_secret="c" * 32)) == []
 
 
 def test_forbidden_phrases_are_a_setting_with_the_default_list(monkeypatch: pytest.MonkeyPatch) -> None:
