@@ -145,6 +145,7 @@ async def test_duplicated_and_late_callbacks_pay_once(ctx: flows.Context) -> Non
     async with ctx.db.reading() as session:
         refreshed = await session.get(Pledge, late.id)
         assert refreshed is not None and refreshed.state == "refunded"
+        assert refreshed.reason == "late_payment"  # not left at payment_expired: its refund says why
         assert (await session.get(RewardTier, tier)).units_taken == 1  # type: ignore[union-attr]
     assert [(e["pledge_id"], e["reason"], e["refund_fen"]) for e in await events_of(
         ctx, "pledge.refund_requested.v1")] == [(late.id, "late_payment", 10_000)]  # its event, once
