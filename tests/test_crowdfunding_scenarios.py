@@ -224,6 +224,10 @@ async def test_reward_campaign_fails_and_refunds_everyone(platform: PlatformUnde
             assert [(p["state"], p["amount_fen"]) for p in mine] == [("refunded", 12_000)]
         ledger = await funding.assert_settled(campaign["id"])
         assert sorted(p["amount_fen"] for p in ledger["payouts"]) == [12_000] * 4
+        founder_view = await funding.call("GET", f"/campaigns/{campaign['id']}/payouts", funding.founder)
+        assert [(p["kind"], p["party"], p["account"]) for p in founder_view] == [("refund", None, None)] * 4
+        reviewer_view = await funding.call("GET", f"/campaigns/{campaign['id']}/payouts", funding.reviewer)
+        assert len(reviewer_view) == 4 and all(p["party"] and p["account"] for p in reviewer_view)
         await funding.audited(campaign["id"], "campaign.failed", "pledge.refund_requested", "pledge.refunded")
 
 

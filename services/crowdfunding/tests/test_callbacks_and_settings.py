@@ -4,18 +4,24 @@ the callback secret, the payment provider) and how they reach the running app: r
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
+from crowdfunding import flows
+from crowdfunding.api.money import Callback
 from crowdfunding.callbacks import SIGNATURE_HEADER, PaymentCallbacks, SandboxCallbacks, derived_secret, sign, verified
 from crowdfunding.domain.policy import FORBIDDEN_PHRASES
-from crowdfunding.main import create_app
+from crowdfunding.handlers import placing
+from crowdfunding.main import create_app, service_definition
 from crowdfunding.settings import CrowdfundingSettings
 from pydantic import ValidationError
 
 from shared.db import Database
+from shared.logs import JsonFormatter
 from shared.payments import PAYMENT_PROVIDERS, SandboxPaymentProvider, payment_provider
 from shared.problems import DomainError
+from tests.support.crowdfunding import backer, live_campaign
 
 JWT = "j" * 40
 SECRET = b"s" * 32
@@ -55,6 +61,22 @@ def test_settings_callback_secret_explicit_or_derived() -> None:
         CrowdfundingSettings(jwt_secret=JWT, payment_callback_secret="short")
 
 
+async def test_a_derived_callback_secret_is_warned_of_at_start_in_the_json_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def warnings_at_start(settings: CrowdfundingSettings) -> list[logging.LogRecord]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            for hook in service_definition(settings).on_start:
+                await hook(create_app(settings))
+        return [r for r in caplog.records if "PAYMENT_CALLBACK_SECRET" in r.getMessage()]
+
+    [warning] = await warnings_at_start(CrowdfundingSettings(jwt_secret=JWT))
+    line = json.loads(JsonFormatter("crowdfunding").format(warning))
+    assert (line["level"], line["setting"], line["derived_from"]) == ("WARNING", "PAYMENT_CALLBACK_SECRET",
+                                                                       "JWT_SECRET")
+    assert await warnings_at_start(CrowdfundingSettings(jwt_secret=JWT, payment_callback_secret="c" * 32)) == []
+
+
 def test_forbidden_phrases_are_a_setting_with_the_default_list(monkeypatch: pytest.MonkeyPatch) -> None:
     assert CrowdfundingSettings(jwt_secret=JWT).forbidden_phrases == FORBIDDEN_PHRASES
     monkeypatch.setenv("FORBIDDEN_PHRASES", json.dumps(["包赚", " 躺赚 ", "包赚"]))
@@ -81,3 +103,20 @@ def test_the_payment_provider_setting_chooses_the_provider_and_refuses_unknown_n
     with pytest.raises(ValueError, match="unknown payment provider 'paypal'"):
         payment_provider("paypal", db)
     assert set(PAYMENT_PROVIDERS) == {"sandbox"}
+
+
+def test_a_callback_reference_longer_than_a_pledge_keeps_is_refused_naming_the_field() -> None:
+    """A 422 naming `reference`, not a write that PostgreSQL refuses (a 500) after the signature was checked."""
+    Callback.model_validate({"pledge_id": "p1", "status": "succeeded", "reference": "r" * 120})
+    with pytest.raises(ValidationError) as refused:
+        Callback.model_validate({"pledge_id": "p1", "status": "succeeded", "reference": "r" * 121})
+    assert [e["loc"] for e in refused.value.errors()] == [("reference",)]
+
+
+async def test_the_longest_callback_reference_is_kept_on_the_pledge(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx)
+    async with ctx.uow() as uow:
+        placed = await placing.place_reward_pledge(uow, backer(1), campaign.id, placing.PledgeInput(
+            tier_id=tier, shipping_region="CN"), ctx.clock.now())
+    paid = await flows.payment_callback(ctx, placed.id, True, "r" * 120, None, "provider:sandbox")
+    assert (paid.state, paid.payment_reference) == ("paid", "r" * 120)

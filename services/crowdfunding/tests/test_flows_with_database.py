@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import crowdfunding
 import pytest
 from crowdfunding import flows, jobs
 from crowdfunding.handlers import campaigns, equity, payouts, placing, pledges
@@ -21,122 +18,27 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from shared.auth import Principal
-from shared.clock import AdjustableClock
-from shared.db import Database
-from shared.ids import new_id, utcnow
-from shared.ledger import balances, trial_balance
-from shared.migrations import upgrade_to_head
+from shared.ledger import balances
 from shared.money import Money
-from shared.outbox import read_feed
 from shared.payments import PaymentKind, PaymentResult, Payments, SandboxPaymentProvider
 from shared.problems import DomainError
-from shared.replica import SubjectReplica
 from shared.uow import UnitOfWork
 from shared.workdays import SHANGHAI, WorkingCalendar
-
-DAY = timedelta(days=1)
-FOUNDER = Principal(subject="founder-1", roles=frozenset({"founder"}))
-REVIEWER = Principal(subject="reviewer-1", roles=frozenset({"reviewer"}))
-
-
-def backer(n: int) -> Principal:
-    return Principal(subject=f"backer-{n}", roles=frozenset({"backer", "investor"}))
-
-
-@pytest.fixture
-async def ctx(database_url: str) -> AsyncIterator[flows.Context]:
-    db = Database(database_url)
-    await upgrade_to_head(db, str(Path(crowdfunding.__file__).parent / "migrations"))
-    try:
-        yield flows.Context(db, AdjustableClock(), "crowdfunding", None,
-                            Payments(db, SandboxPaymentProvider(db), backoff_seconds=0))
-    finally:
-        await db.dispose()
-
-
-async def run(ctx: flows.Context, command: Any, *args: Any) -> Any:
-    async with ctx.uow() as uow:
-        return await command(uow, *args)
-
-
-async def organisation(ctx: flows.Context, owner: str) -> str:
-    org = new_id()
-    async with ctx.db.writing() as session:
-        session.add(SubjectReplica(subject_id=org, kind="organisation", name="示例科技", owner_id=owner,
-                                   region_code="350100", registration_number_masked="9135****0Y43",
-                                   registered_at=utcnow(), source_event_id=new_id(), verified_at=utcnow(),
-                                   verification_level="sandbox:uscc_name_and_representative"))
-    return org
-
-
-async def live_campaign(ctx: flows.Context, *, goal: int = 30_000, units: int | None = 10,
-                        mode: str = "all_or_nothing", kind: str = "reward", profile: str | None = None,
-                        days: int = 30) -> tuple[Campaign, str | None]:
-    now = ctx.clock.now()
-    org = await organisation(ctx, FOUNDER.subject)
-    data = campaigns.CampaignInput(kind=kind, funding_mode=mode, title="智能台灯", summary="护眼", story="三年研发",
-                                   industry="hardware", goal_fen=goal, duration_days=days, organisation_id=org,
-                                   equity_profile=profile, key_information_sheet="KIIS", risk_statement="可能亏损")
-    campaign = await run(ctx, campaigns.create_campaign, FOUNDER, data, now)
-    tier_id = None
-    if kind == "reward":
-        tier = await run(ctx, campaigns.add_tier, FOUNDER, campaign.id, campaigns.TierInput(
-            "早鸟", "一台", 10_000, units, now + 60 * DAY, {"CN": 0, "HK": 2_000}), now)
-        tier_id = tier.id
-    await run(ctx, campaigns.submit, FOUNDER, campaign.id, now)
-    await run(ctx, campaigns.review, REVIEWER, campaign.id, "approve", "ok", now)
-    campaign = await run(ctx, campaigns.launch, FOUNDER, campaign.id, now)
-    return campaign, tier_id
-
-
-async def pledge(ctx: flows.Context, campaign: Campaign, tier_id: str | None, n: int, party: str | None = None,
-                 region: str = "CN") -> Pledge:
-    return await flows.pledge(ctx, backer(n), campaign.id, placing.PledgeInput(
-        tier_id=tier_id, shipping_region=region, payment_party=party), ctx.clock.now())
-
-
-async def settle_all(ctx: flows.Context) -> None:
-    for job in (jobs.deadlines, jobs.payment_expiry, jobs.delivery, jobs.reconfirmations, jobs.retry_payouts):
-        await job(ctx)
-
-
-async def assert_ledger_zero(ctx: flows.Context, campaign_id: str, *, held_allowed: bool = False,
-                             in_custody: int = 0) -> None:
-    """The ledger balances to zero (the whole, and the campaign's own transactions); nothing is left owed or
-    committed; custody holds exactly `in_custody` (the paid pledges of a campaign not settled yet, else 0)."""
-    async with ctx.db.reading() as session:
-        assert set((await trial_balance(session)).values()) <= {0}
-        total = (await session.execute(text("SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE "
-                                            "transaction_id LIKE :p"), {"p": f"cf:{campaign_id}:%"})).scalar_one()
-        assert int(total) == 0
-        custody = {k: v for k, v in (await balances(session, "custody/")).items() if campaign_id in k[0]}
-        assert sum(custody.values()) == in_custody, custody
-        if in_custody:
-            paid = (await session.execute(text("SELECT COALESCE(SUM(amount_fen), 0) FROM pledges WHERE "
-                                               "campaign_id = :c AND state = 'paid'"), {"c": campaign_id})).scalar_one()
-            assert int(paid) == in_custody  # custody holds exactly the paid pledges
-        for prefix in ("receivable/", "commitments/", "payable/") + (() if held_allowed else ("held/",)):
-            left = {k: v for k, v in (await balances(session, prefix)).items() if campaign_id in k[0]}
-            assert left == {}, (prefix, left)
-
-
-async def state_of(ctx: flows.Context, campaign_id: str) -> Campaign:
-    async with ctx.db.reading() as session:
-        found = await session.get(Campaign, campaign_id)
-        assert found is not None
-        return found
-
-
-async def event_types(ctx: flows.Context) -> list[str]:
-    async with ctx.db.reading() as session:
-        events, _ = await read_feed(session, 0, 1000)
-    return [e.type.removeprefix("cn.sizhong.crowdfunding.") for e in events]
-
-
-async def events_of(ctx: flows.Context, suffix: str) -> list[dict[str, Any]]:
-    async with ctx.db.reading() as session:
-        events, _ = await read_feed(session, 0, 1000)
-    return [e.data for e in events if e.type.endswith(suffix)]
+from tests.support.crowdfunding import (
+    DAY,
+    FOUNDER,
+    REVIEWER,
+    assert_ledger_zero,
+    backer,
+    event_types,
+    events_of,
+    live_campaign,
+    organisation,
+    pledge,
+    run,
+    settle_all,
+    state_of,
+)
 
 
 async def test_success_ships_and_releases_both_tranches(ctx: flows.Context) -> None:
@@ -243,7 +145,10 @@ async def test_duplicated_and_late_callbacks_pay_once(ctx: flows.Context) -> Non
     async with ctx.db.reading() as session:
         refreshed = await session.get(Pledge, late.id)
         assert refreshed is not None and refreshed.state == "refunded"
+        assert refreshed.reason == "late_payment"  # not left at payment_expired: its refund says why
         assert (await session.get(RewardTier, tier)).units_taken == 1  # type: ignore[union-attr]
+    assert [(e["pledge_id"], e["reason"], e["refund_fen"]) for e in await events_of(
+        ctx, "pledge.refund_requested.v1")] == [(late.id, "late_payment", 10_000)]  # its event, once
     await assert_ledger_zero(ctx, campaign.id, in_custody=10_000)  # the first pledge, paid once
 
 

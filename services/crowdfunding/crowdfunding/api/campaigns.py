@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import Field
-from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -42,7 +41,6 @@ from crowdfunding.handlers import equity, settlement
 from crowdfunding.models import Campaign, CampaignTransition
 from shared.auth import CurrentPrincipal, Principal
 from shared.context import MoneyContextDep
-from shared.listings import ListingReplica
 from shared.money import Fen
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.validation import PlainText, ResourceId
@@ -151,16 +149,16 @@ async def submit(campaign_id: ResourceId, uow: UnitOfWorkDep, now: Now, principa
     return await _viewed(session, campaign_id)
 
 
-@router.get("/reviews/campaigns", response_model=list[CampaignView], tags=["review"])
+class ReviewItem(CampaignView):
+    fast_tracked: bool  # the founder or the organisation is red-listed with fast-track review, neither black-listed
+
+
+@router.get("/reviews/campaigns", response_model=list[ReviewItem], tags=["review"])
 async def review_queue(session: ReadSessionDep, _reviewer: Reviewer, limit: Limit = 50,
-                       offset: Offset = 0) -> list[CampaignView]:
-    """Oldest first, red-listed founders' campaigns ahead of the rest (fast-track review, 联合激励)."""
-    fast = func.coalesce(ListingReplica.fast_track_review, False)
-    rows = (await session.execute(
-        select(Campaign).outerjoin(ListingReplica, col(ListingReplica.subject_id) == Campaign.founder_id)
-        .where(Campaign.state == CampaignState.SUBMITTED.value)
-        .order_by(fast.desc(), col(Campaign.updated_at), col(Campaign.id)).limit(limit).offset(offset)))
-    return [await campaign_view(session, c) for c in rows.scalars().all()]
+                       offset: Offset = 0) -> list[ReviewItem]:
+    """Fast-tracked campaigns first (联合激励), then oldest first."""
+    return [ReviewItem(**(await campaign_view(session, c)).model_dump(), fast_tracked=fast)
+            for c, fast in await handlers.review_queue(session, limit, offset)]
 
 
 @router.post("/campaigns/{campaign_id}/review", response_model=CampaignView, tags=["review"])

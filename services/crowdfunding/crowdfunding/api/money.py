@@ -3,13 +3,15 @@ for regulators and admins."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request, status
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from crowdfunding import flows
-from crowdfunding.api.common import READ_OVERRIDE, Auditor, Note, Strict, load_campaign
+from crowdfunding.api.common import Auditor, Note, Strict, load_campaign
 from crowdfunding.api.pledges import Party, PledgeView, view
 from crowdfunding.callbacks import SIGNATURE_HEADER, PaymentCallbacks
 from crowdfunding.custody import CLEARING
@@ -19,15 +21,18 @@ from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.context import MoneyContextDep
 from shared.ledger import balances, money_trail, trial_balance
 from shared.service_app import Now, ReadSessionDep
-from shared.validation import ResourceId
+from shared.validation import PlainText, ResourceId
 
 router = APIRouter(tags=["ledger"])
+# The provider's payment reference, kept on the pledge (`payment_reference`, at most 120 characters): a longer one is
+# a 422 naming the field, not a failed write.
+Reference = Annotated[PlainText, Field(max_length=120)]
 
 
 class Callback(Strict):
     pledge_id: ResourceId
     status: Literal["succeeded", "failed"]
-    reference: Note = ""
+    reference: Reference = ""
     failure: Note | None = None
 
 
@@ -72,14 +77,33 @@ async def reissue_payout(payout_id: ResourceId, body: Reissue, ctx: MoneyContext
     return fresh
 
 
-@router.get("/campaigns/{campaign_id}/payouts", response_model=list[Payout])
+class PayoutView(BaseModel):
+    """A payout or refund; `party` and `account` are None where the viewer may not see them (another's refund)."""
+    id: str
+    campaign_id: str
+    pledge_id: str | None
+    kind: str
+    party_id: str
+    party: str | None
+    account: str | None
+    currency: str
+    amount_fen: int
+    idempotency_key: str
+    cause: str
+    status: str
+    reissue_of: str | None
+    reference: str | None
+    failure: str | None
+    created_at: datetime
+    settled_at: datetime | None
+
+
+@router.get("/campaigns/{campaign_id}/payouts", response_model=list[PayoutView])
 async def campaign_payouts(campaign_id: ResourceId, session: ReadSessionDep,
-                           principal: CurrentPrincipal) -> list[Payout]:
-    campaign = await load_campaign(session, campaign_id)
-    query = select(Payout).where(Payout.campaign_id == campaign_id)
-    if principal.subject != campaign.founder_id and not principal.has_any(*READ_OVERRIDE):
-        query = query.where(Payout.party_id == principal.subject)
-    return list((await session.execute(query.order_by(col(Payout.created_at), col(Payout.id)))).scalars())
+                           principal: CurrentPrincipal) -> list[PayoutView]:
+    """Reviewers, regulators, admins: all in full; the founder: all, backers' refunds without their instrument and
+    account; a backer: their own."""
+    return [PayoutView(**row) for row in await payouts.campaign_payouts(session, principal, campaign_id)]
 
 
 @router.get("/campaigns/{campaign_id}/ledger")

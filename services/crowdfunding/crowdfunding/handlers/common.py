@@ -12,6 +12,7 @@ from sqlmodel import select
 from crowdfunding import contracts as ev
 from crowdfunding.domain.campaign import CampaignState, step
 from crowdfunding.models import Campaign, CampaignTransition, Pledge
+from shared.auth import Principal
 from shared.ids import new_id
 from shared.listings import is_blacklisted as is_blacklisted  # the joint-punishment check (联合奖惩)
 from shared.problems import DomainError
@@ -80,6 +81,26 @@ async def move(uow: UnitOfWork, campaign: Campaign, target: CampaignState, actor
 
 def partition(campaign: Campaign) -> str:
     return campaign.organisation_id or campaign.founder_id
+
+
+def organisation_unknown(organisation_id: str) -> DomainError:
+    """An organisation the subject replica does not know (yet) cannot be checked as the caller's, so it is refused,
+    never let through unchecked (anyone could attach a campaign or pledge to another's organisation id before its
+    registration event arrives). Its registration may still be on its way: the client retries."""
+    return DomainError(409, f"organisation {organisation_id} is not known here yet, so it cannot be checked as "
+                            "yours; if it was registered just now, its registration may still be on its way: "
+                            "retry shortly", field="organisation_id", rule="organisation_unknown")
+
+
+async def ensure_own_organisation(uow: UnitOfWork, principal: Principal, organisation_id: str | None) -> None:
+    """The campaign's organisation must be the founder's: unknown is 409 `organisation_unknown`, another's 403."""
+    if organisation_id is None:
+        return
+    organisation = await uow.session.get(SubjectReplica, organisation_id)
+    if organisation is None:
+        raise organisation_unknown(organisation_id)
+    if organisation.owner_id != principal.subject:
+        raise DomainError(403, "the organisation is not yours", field="organisation_id")
 
 
 async def founder_verified(uow: UnitOfWork, campaign: Campaign) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, or_, select
+from sqlmodel import and_, col, or_, select
 
 from crowdfunding import contracts as ev
 from crowdfunding.domain.campaign import CampaignKind, CampaignState
@@ -115,9 +115,31 @@ async def _twelve_months(uow: UnitOfWork, currency: str, since: datetime, *where
     return twelve_month_total(currency, {code: int(amount) for code, amount in rows})
 
 
+async def _lock_for_investment(uow: UnitOfWork, principal: Principal, campaign_id: str) -> Campaign:
+    """The offering and every other live equity offering of its issuer (founder or organisation), locked for update
+    in id order, then the investor's profile. The investor's 12-month limit and the issuer's cap count investments
+    across offerings, so two investments that count against one total serialise (on PostgreSQL; SQLite has one
+    writer) and the second is decided on the first; campaigns in one order, so they never deadlock."""
+    issuer = (await uow.session.execute(select(Campaign.founder_id, Campaign.organisation_id).where(
+        Campaign.id == campaign_id))).first()
+    if issuer is None:
+        raise DomainError(404, f"campaign {campaign_id} not found", field="campaign_id")
+    same_issuer = Campaign.founder_id == issuer.founder_id
+    if issuer.organisation_id is not None:
+        same_issuer = or_(same_issuer, Campaign.organisation_id == issuer.organisation_id)
+    locked = (await uow.session.execute(select(Campaign).where(or_(
+        Campaign.id == campaign_id,
+        and_(Campaign.kind == CampaignKind.EQUITY.value, Campaign.state == CampaignState.LIVE.value, same_issuer)))
+        .order_by(col(Campaign.id)).with_for_update())).scalars().all()
+    await uow.session.execute(select(InvestorProfile.investor_id).where(
+        InvestorProfile.investor_id == principal.subject).with_for_update())
+    [campaign] = [c for c in locked if c.id == campaign_id]
+    return campaign
+
+
 async def invest(uow: UnitOfWork, principal: Principal, campaign_id: str, amount: int, data: PledgeInput,
                  now: datetime) -> tuple[Decision, Placed | None]:
-    campaign = await campaign_for_update(uow, campaign_id)
+    campaign = await _lock_for_investment(uow, principal, campaign_id)
     if campaign.kind != CampaignKind.EQUITY:
         raise DomainError(409, "a reward campaign takes pledges", current_state=campaign.state)
     await obeys_orders(uow, campaign, principal)

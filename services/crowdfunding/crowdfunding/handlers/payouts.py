@@ -5,23 +5,32 @@ to the party given (a corrected account) or the same one. Only one payout of suc
 the others are declined (not executed) or closed.
 
 Who: the founder re-issues the campaign's payouts to the founder; a reviewer re-issues refunds (the backer's
-corrected instrument comes through support) and may also re-issue a founder payout."""
+corrected instrument comes through support) and may also re-issue a founder payout.
+
+Who sees them (`campaign_payouts`): reviewers, regulators and admins every row in full; the founder every row of
+the campaign, but a backer's refund without the backer's payment instrument (`party`) and payable `account`; a
+backer only their own rows."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, text
-from sqlmodel import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from crowdfunding import contracts as ev
 from crowdfunding.handlers.common import campaign_for_update
-from crowdfunding.models import Payout
+from crowdfunding.models import Campaign, Payout
 from shared.auth import Principal
 from shared.db import UTCDateTime
 from shared.ids import new_id
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
+
+SEE_ALL_PAYOUTS = ("reviewer", "regulator", "admin")
+_PRIVATE = ("party", "account")  # the payee's payment instrument and payable account
 
 _CLOSE = text("UPDATE campaign_payouts SET status = 'reissued', settled_at = :at WHERE id = :id AND status = 'failed'"
               ).bindparams(bindparam("at", type_=UTCDateTime()))
@@ -61,3 +70,25 @@ async def reissue(uow: UnitOfWork, principal: Principal, payout_id: str, party: 
                 subject=new.campaign_id, actor=principal.subject, partition_key=new.party_id)
     await uow.commit()
     return new
+
+
+def shown_to(viewer: str, sees_all: bool, payout: Payout) -> dict[str, Any]:
+    """The row as this viewer sees it: in full if it pays them or they supervise, else without the payee's payment
+    instrument and account (None), so a founder sees who was refunded how much, not how."""
+    row = payout.model_dump()
+    if not sees_all and payout.party_id != viewer:
+        row.update(dict.fromkeys(_PRIVATE))
+    return row
+
+
+async def campaign_payouts(session: AsyncSession, principal: Principal, campaign_id: str) -> list[dict[str, Any]]:
+    """The campaign's payouts and refunds, oldest first, as `principal` may see them (module docstring)."""
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise DomainError(404, f"campaign {campaign_id} not found", field="campaign_id")
+    sees_all = principal.has_any(*SEE_ALL_PAYOUTS)
+    query = select(Payout).where(Payout.campaign_id == campaign_id)
+    if not sees_all and principal.subject != campaign.founder_id:
+        query = query.where(Payout.party_id == principal.subject)
+    rows = (await session.execute(query.order_by(col(Payout.created_at), col(Payout.id)))).scalars().all()
+    return [shown_to(principal.subject, sees_all, row) for row in rows]

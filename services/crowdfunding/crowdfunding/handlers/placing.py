@@ -2,7 +2,10 @@
 and its event, in one transaction of few statements.
 
 - A reward pledge takes its unit with one conditional UPDATE (`units_taken < units_limit`, never
-  count-then-insert) whose RETURNING clause also reads everything the checks need: the campaign, supervision
+  count-then-insert) that also requires the campaign live, under a share lock on the campaign row taken first, so
+  that the pledge and the campaign's closing (the deadline job's settlement, a suspension) serialise: a pledge is
+  either counted by the settlement or refused because the campaign is no longer live. Its RETURNING clause also
+  reads everything the checks need: the campaign, supervision
   orders on the campaign and the backer, the backer's black-list entry, whether the backer owns the campaign's
   organisation, the owner of the organisation pledging, and the two anomaly counts (velocity, shared payment
   instrument). When no unit was taken the same facts are read by a SELECT, so a refusal is the same whichever
@@ -33,7 +36,7 @@ from crowdfunding import custody
 from crowdfunding.domain.campaign import CampaignKind, CampaignState
 from crowdfunding.domain.policy import DEFAULT_POLICY
 from crowdfunding.domain.risk import RiskSignal, anomalies, self_dealing
-from crowdfunding.handlers.common import SYSTEM, organisations_of
+from crowdfunding.handlers.common import SYSTEM, organisation_unknown, organisations_of
 from crowdfunding.models import Campaign, RiskFlag
 from shared.auth import Principal
 from shared.db import UTCDateTime
@@ -97,8 +100,10 @@ def _refuse_related(principal: Principal, founder_id: str, campaign_organisation
                     backer_organisations: list[str], organisation_id: str | None,
                     organisation_owner: str | None) -> None:
     if organisation_id is not None:
+        if organisation_owner is None:  # owner_id is required on the replica: no owner, no row
+            raise organisation_unknown(organisation_id)
         if organisation_owner != principal.subject:
-            raise DomainError(403, "the organisation is not yours (or not registered)", field="organisation_id")
+            raise DomainError(403, "the organisation is not yours", field="organisation_id")
         if organisation_id == campaign_organisation_id:
             organisation_owner = founder_id
     signal = self_dealing(principal.subject, founder_id, campaign_organisation_id, backer_organisations,
@@ -148,10 +153,18 @@ _CHECKS = (
         _P.c.backer_id != _BACKER).correlate(None).scalar_subquery().label("other_backers_on_instrument"),
 )
 _TIER_FACTS = (_T.c.id.label("tier_id"), _T.c.title.label("tier_title"), _T.c.price_fen, _T.c.units_limit,
-               _T.c.shipping)
-# The unit and every fact in one statement; no row when no unit was taken.
+               _T.c.units_taken, _T.c.shipping)
+# The campaign live, with a share lock on its row (PostgreSQL; SQLite has one writer at a time and ignores it):
+# uncorrelated, so it is evaluated first, as a one-time filter, before the tier row is locked (campaign before its
+# rows, as everywhere). A locking read sees the row's latest committed version, whatever the statement's snapshot,
+# and holds it until commit, so the pledge and any command that locks the campaign for update (the deadline job
+# settling it, a suspension, a termination) serialise: the pledge waits for a closing that began first and then
+# finds the campaign closed; a closing waits for the pledge and then counts it.
+_CAMPAIGN_LIVE = (select(literal(1)).where(_C.c.id == _CAMPAIGN, _C.c.state == CampaignState.LIVE.value)
+                  .with_for_update(read=True).exists())
+# The unit and every fact in one statement; no row when no unit was taken (or the campaign is not live).
 _TAKE_UNIT = (
-    update(_T).where(_T.c.id == _TIER, _T.c.campaign_id == _CAMPAIGN,
+    update(_T).where(_CAMPAIGN_LIVE, _T.c.id == _TIER, _T.c.campaign_id == _CAMPAIGN,
                      or_(_T.c.units_limit.is_(None), _T.c.units_taken < _T.c.units_limit))
     .values(units_taken=_T.c.units_taken + 1).returning(*_TIER_FACTS, *_CHECKS))
 # The same facts when no unit was taken, to say why: a missing campaign (kind is NULL) or tier, a refusal, or
@@ -242,9 +255,12 @@ async def place_reward_pledge(uow: UnitOfWork, principal: Principal, campaign_id
     if not taken:
         facts = (await uow.session.execute(_FACTS, params)).first()
     fee = await _refusal(uow, facts, principal, campaign_id, data, now)
-    if not taken:
+    if not taken and facts.units_limit is not None and facts.units_taken >= facts.units_limit:
         raise DomainError(409, f"the tier {facts.tier_title!r} is sold out ({facts.units_limit} units)",
                           field="tier_id", rule="sold_out")
+    if not taken:  # the campaign was not live when the unit was asked for, and live again just after
+        raise DomainError(409, "the campaign changed while the pledge was placed; try again",
+                          current_state=facts.state)
     signals = anomalies(facts.recent_by_backer, facts.other_backers_on_instrument + 1, POLICY)
     placed = Placed(id=new_id(), campaign_id=campaign_id, tier_id=facts.tier_id, backer_id=principal.subject,
                     organisation_id=data.organisation_id, kind=facts.kind, currency=facts.currency,

@@ -69,7 +69,11 @@ async def record_payment(uow: UnitOfWork, pledge_id: str, succeeded: bool, refer
             pledge.paid_at, pledge.payment_reference = now, reference
             await custody.refund_pledge(uow, pledge, Money(pledge.currency, pledge.amount_fen),
                                         custody.custody(campaign.id), "late_payment", now)
-            pledge.state = "refund_requested"
+            pledge.state, pledge.reason = "refund_requested", "late_payment"
+            uow.publish(ev.PledgeRefundRequested(pledge_id=pledge.id, campaign_id=campaign.id,
+                                                 backer_id=pledge.backer_id, reason="late_payment",
+                                                 refund_fen=pledge.amount_fen),
+                        subject=campaign.id, actor=actor, partition_key=pledge.backer_id)
     await uow.commit()
     return pledge
 

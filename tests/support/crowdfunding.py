@@ -1,0 +1,112 @@
+"""Crowdfunding test helpers on a real database (the `ctx` fixture is in services/crowdfunding/tests/conftest.py):
+principals, a live campaign, a pledge through the flow, every job once, and the ledger check every scenario ends
+with."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from crowdfunding import flows, jobs
+from crowdfunding.handlers import campaigns, placing
+from crowdfunding.models import Campaign, Pledge
+from sqlalchemy import text
+
+from shared.auth import Principal
+from shared.ids import new_id, utcnow
+from shared.ledger import balances, trial_balance
+from shared.outbox import read_feed
+from shared.replica import SubjectReplica
+
+DAY = timedelta(days=1)
+FOUNDER = Principal(subject="founder-1", roles=frozenset({"founder"}))
+REVIEWER = Principal(subject="reviewer-1", roles=frozenset({"reviewer"}))
+
+
+def backer(n: int) -> Principal:
+    return Principal(subject=f"backer-{n}", roles=frozenset({"backer", "investor"}))
+
+
+async def run(ctx: flows.Context, command: Any, *args: Any) -> Any:
+    async with ctx.uow() as uow:
+        return await command(uow, *args)
+
+
+async def organisation(ctx: flows.Context, owner: str) -> str:
+    org = new_id()
+    async with ctx.db.writing() as session:
+        session.add(SubjectReplica(subject_id=org, kind="organisation", name="示例科技", owner_id=owner,
+                                   region_code="350100", registration_number_masked="9135****0Y43",
+                                   registered_at=utcnow(), source_event_id=new_id(), verified_at=utcnow(),
+                                   verification_level="sandbox:uscc_name_and_representative"))
+    return org
+
+
+async def live_campaign(ctx: flows.Context, *, goal: int = 30_000, units: int | None = 10,
+                        mode: str = "all_or_nothing", kind: str = "reward", profile: str | None = None,
+                        days: int = 30, founder: Principal = FOUNDER) -> tuple[Campaign, str | None]:
+    now = ctx.clock.now()
+    org = await organisation(ctx, founder.subject)
+    data = campaigns.CampaignInput(kind=kind, funding_mode=mode, title="智能台灯", summary="护眼", story="三年研发",
+                                   industry="hardware", goal_fen=goal, duration_days=days, organisation_id=org,
+                                   equity_profile=profile, key_information_sheet="KIIS", risk_statement="可能亏损")
+    campaign = await run(ctx, campaigns.create_campaign, founder, data, now)
+    tier_id = None
+    if kind == "reward":
+        tier = await run(ctx, campaigns.add_tier, founder, campaign.id, campaigns.TierInput(
+            "早鸟", "一台", 10_000, units, now + 60 * DAY, {"CN": 0, "HK": 2_000}), now)
+        tier_id = tier.id
+    await run(ctx, campaigns.submit, founder, campaign.id, now)
+    await run(ctx, campaigns.review, REVIEWER, campaign.id, "approve", "ok", now)
+    campaign = await run(ctx, campaigns.launch, founder, campaign.id, now)
+    return campaign, tier_id
+
+
+async def pledge(ctx: flows.Context, campaign: Campaign, tier_id: str | None, n: int, party: str | None = None,
+                 region: str = "CN") -> Pledge:
+    return await flows.pledge(ctx, backer(n), campaign.id, placing.PledgeInput(
+        tier_id=tier_id, shipping_region=region, payment_party=party), ctx.clock.now())
+
+
+async def settle_all(ctx: flows.Context) -> None:
+    for job in (jobs.deadlines, jobs.payment_expiry, jobs.delivery, jobs.reconfirmations, jobs.retry_payouts):
+        await job(ctx)
+
+
+async def assert_ledger_zero(ctx: flows.Context, campaign_id: str, *, held_allowed: bool = False,
+                             in_custody: int = 0) -> None:
+    """The ledger balances to zero (the whole, and the campaign's own transactions); nothing is left owed or
+    committed; custody holds exactly `in_custody` (the paid pledges of a campaign not settled yet, else 0)."""
+    async with ctx.db.reading() as session:
+        assert set((await trial_balance(session)).values()) <= {0}
+        total = (await session.execute(text("SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE "
+                                            "transaction_id LIKE :p"), {"p": f"cf:{campaign_id}:%"})).scalar_one()
+        assert int(total) == 0
+        custody = {k: v for k, v in (await balances(session, "custody/")).items() if campaign_id in k[0]}
+        assert sum(custody.values()) == in_custody, custody
+        if in_custody:
+            paid = (await session.execute(text("SELECT COALESCE(SUM(amount_fen), 0) FROM pledges WHERE "
+                                               "campaign_id = :c AND state = 'paid'"), {"c": campaign_id})).scalar_one()
+            assert int(paid) == in_custody  # custody holds exactly the paid pledges
+        for prefix in ("receivable/", "commitments/", "payable/") + (() if held_allowed else ("held/",)):
+            left = {k: v for k, v in (await balances(session, prefix)).items() if campaign_id in k[0]}
+            assert left == {}, (prefix, left)
+
+
+async def state_of(ctx: flows.Context, campaign_id: str) -> Campaign:
+    async with ctx.db.reading() as session:
+        found = await session.get(Campaign, campaign_id)
+        assert found is not None
+        return found
+
+
+async def event_types(ctx: flows.Context) -> list[str]:
+    async with ctx.db.reading() as session:
+        events, _ = await read_feed(session, 0, 1000)
+    return [e.type.removeprefix("cn.sizhong.crowdfunding.") for e in events]
+
+
+async def events_of(ctx: flows.Context, suffix: str) -> list[dict[str, Any]]:
+    async with ctx.db.reading() as session:
+        events, _ = await read_feed(session, 0, 1000)
+    return [e.data for e in events if e.type.endswith(suffix)]
