@@ -26,7 +26,7 @@ from shared.envelope import CloudEvent, EventData
 from shared.inbox import Outcome, advance_progress, claim
 from shared.settings import dlq_for, topic_for
 from shared.tracing import current_traceparent
-from shared.uow import UnitOfWork
+from shared.uow import CommitListener, UnitOfWork
 from shared.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class EventApplier:
     """Applies one event with its inbox row in one transaction; shared by the Kafka path and backfill."""
 
     def __init__(self, db: Database, service: str, consumer: str, subscriptions: Subscriptions,
-                 on_commit: Callable[[], None] | None = None,
+                 on_commit: CommitListener | None = None,
                  after_commit: Callable[[CloudEvent], None] | None = None) -> None:
         self.db = db
         self.service = service

@@ -22,6 +22,22 @@ def child_of(traceparent: str | None) -> str:
     return new_traceparent(match.group(1) if match else None)
 
 
+def child_traceparents(parents: list[str | None]) -> list[str]:
+    """A new span for each parent (as `child_of`), with one call for randomness. Events without a parent
+    share one new trace: they were published by the same command, which had no trace of its own."""
+    randomness = secrets.token_hex(8 * len(parents) + 16)
+    fresh_trace = randomness[-32:]
+    children = []
+    last_parent: str | None = None
+    last_trace = fresh_trace
+    for index, parent in enumerate(parents):
+        if parent != last_parent:
+            match = _TRACEPARENT.match(parent or "")
+            last_parent, last_trace = parent, match.group(1) if match else fresh_trace
+        children.append(f"00-{last_trace}-{randomness[16 * index:16 * index + 16]}-01")
+    return children
+
+
 def trace_id_of(traceparent: str | None) -> str | None:
     match = _TRACEPARENT.match(traceparent or "")
     return match.group(1) if match else None
