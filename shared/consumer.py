@@ -111,6 +111,9 @@ class EventApplier:
                         await advance_progress(uow.session, self.consumer, source, sequences)
                     await uow.commit()
         self.duplicates_skipped += len(events) - len(fresh)
+        if log.isEnabledFor(logging.DEBUG):
+            for event in fresh:
+                _log_applied(self.consumer, event)
         if self._after_commit is not None:
             for event in fresh:
                 self._after_commit(event)
@@ -135,6 +138,17 @@ class EventApplier:
             await advance_progress(uow.session, self.consumer, event.source, [event.sequence])
             await uow.commit()
 
+
+
+def _log_applied(consumer: str, event: CloudEvent) -> None:
+    """One DEBUG line per applied event, in the event's trace, so a request can be followed by its trace id
+    from the gateway into every service that applied what it caused."""
+    token = current_traceparent.set(event.traceparent)
+    try:
+        log.debug("event applied", extra={"consumer": consumer, "event_id": event.id, "type": event.type,
+                                          "source": event.source, "sequence": event.sequence})
+    finally:
+        current_traceparent.reset(token)
 
 
 def _sequences_by_source(events: Sequence[CloudEvent]) -> dict[str, list[int]]:

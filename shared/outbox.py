@@ -140,7 +140,8 @@ async def write_outbox(session: AsyncSession, service: str, pending: list[Pendin
     connection = await session.connection()
     dialect = connection.dialect
     sql, positional = _insert_statement(dialect)
-    to_database = OUTBOX_TABLE.c.created_at.type.bind_processor(dialect)
+    column_type = OUTBOX_TABLE.c.created_at.type
+    to_database = column_type.dialect_impl(dialect).bind_processor(dialect)  # as SQLAlchemy would store it
     created_at = to_database(now) if to_database is not None else now
     entries: list[OutboxEntry] = []
     rows: list[tuple[Any, ...]] = []

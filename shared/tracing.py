@@ -38,6 +38,16 @@ def child_traceparents(parents: list[str | None]) -> list[str]:
     return children
 
 
+def propagate(headers: dict[str, str]) -> dict[str, str]:
+    """Headers for a call to another service, carrying the current span (not the caller's), so the trace
+    started or continued here goes on downstream."""
+    current = current_traceparent.get()
+    if current is not None:
+        headers = {key: value for key, value in headers.items() if key.lower() != "traceparent"}
+        headers["traceparent"] = current
+    return headers
+
+
 def trace_id_of(traceparent: str | None) -> str | None:
     match = _TRACEPARENT.match(traceparent or "")
     return match.group(1) if match else None
