@@ -7,10 +7,12 @@ another replica, or while the in-memory queue overflowed or was dropped after a 
 gap before the queue's head, and the relay then reads unsent rows from the table, the source of truth.
 Either way a row is marked sent only after the broker has acknowledged it.
 
-Sending does not wait for the previous batch's acknowledgement: up to MAX_IN_FLIGHT batches are with the
-producer at once (acknowledged in order, since the producer keeps one request per broker in flight), so a
-busy process does not pay a broker round trip per batch. The acknowledged mark only moves over a batch once
-it and every batch before it are acknowledged; on any failure, everything after the mark is sent again.
+While a batch waits for its acknowledgement, the rows committed meanwhile gather and go out together in the
+next one: a broker request costs more than the events in it. Only when a full batch is waiting is it sent
+before the previous one is acknowledged, up to MAX_IN_FLIGHT batches (acknowledged in order, since the
+producer keeps one request per broker in flight), so a busy process does not pay a round trip per batch.
+The acknowledged mark only moves over a batch once it and every batch before it are acknowledged; on any
+failure, everything after the mark is sent again.
 
 It survives the broker being away for minutes: every failure drops the producer, waits with
 exponential backoff, re-creates the topics (the dev broker forgets them when it restarts) and
@@ -172,12 +174,16 @@ class OutboxRelay(BackgroundWorker):
         while True:
             try:
                 await self._connect()
+                if self._in_flight and len(self._handed) < self._batch_size:
+                    # Less than a batch waiting: wait for the acknowledgement and send what gathered meanwhile
+                    # together. A broker request costs more than the events in it; only full batches overlap.
+                    await self._settle(wait=True)
                 sent = await self._send_next()
-                await self._settle(wait=len(self._in_flight) >= MAX_IN_FLIGHT)
+                await self._settle(wait=sent == 0 or len(self._in_flight) >= MAX_IN_FLIGHT)
                 if not self._in_flight:
                     self._recovered()
-                if sent == 0:  # nothing more to send now: wait for a commit, an acknowledgement or the poll
-                    await self._idle()
+                    if sent == 0:  # nothing to send: wait for a commit or the poll
+                        await self._idle()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -197,13 +203,10 @@ class OutboxRelay(BackgroundWorker):
         self._backoff = 0.1
 
     async def _idle(self) -> None:
-        """Wait for a commit's rows, an acknowledgement, a batch's deadline or the poll interval (after
-        which the table is read: rows committed without being handed over, e.g. by another replica)."""
-        timeout = self._poll_seconds
-        if self._in_flight:
-            timeout = min(timeout, max(0.0, self._in_flight[0].deadline - asyncio.get_running_loop().time()))
+        """Wait for a commit's rows or the poll interval (after which the table is read: rows committed
+        without being handed over, e.g. by another replica)."""
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
         except TimeoutError:
             self._table_due = True
         self._wake.clear()
@@ -244,7 +247,6 @@ class OutboxRelay(BackgroundWorker):
                 if topic is not None:
                     futures.append(await producer.send(topic, value=entry.value, key=entry.key, headers=headers))
         acked = asyncio.gather(*futures)
-        acked.add_done_callback(lambda _: self._wake.set())
         loop = asyncio.get_running_loop()
         self._in_flight.append(_InFlight(entries[-1].sequence, len(entries), acked,
                                          loop.time() + SEND_TIMEOUT_SECONDS))
