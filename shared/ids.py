@@ -26,14 +26,20 @@ class _OrderedIds:
             self._millis, self._counter = millis, 0
         randomness = os.urandom(8 * count).hex()
         ids = []
-        for index in range(count):
+        stamp = f"{self._millis:012x}"
+        stamp = f"{stamp[:8]}-{stamp[8:]}-7"
+        for start in range(0, 16 * count, 16):
             if self._counter > 0xFFF:  # 4,096 in one millisecond: borrow the next one
                 self._millis, self._counter = self._millis + 1, 0
-            stamp, tail = f"{self._millis:012x}", randomness[16 * index:16 * index + 16]
-            variant = "89ab"[int(tail[0], 16) & 3]
-            ids.append(f"{stamp[:8]}-{stamp[8:]}-7{self._counter:03x}-{variant}{tail[1:4]}-{tail[4:]}")
+                stamp = f"{self._millis:012x}"
+                stamp = f"{stamp[:8]}-{stamp[8:]}-7"
+            tail = randomness[start:start + 16]
+            ids.append(f"{stamp}{self._counter:03x}-{_VARIANT[tail[0]]}{tail[1:4]}-{tail[4:]}")
             self._counter += 1
         return ids
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # RFC 9562 variant bits 10
 
 
 ordered_ids = _OrderedIds().take

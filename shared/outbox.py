@@ -7,7 +7,6 @@ leaves no hole and concurrent commands are ordered by the counter's row lock.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
@@ -47,8 +46,7 @@ class OutboxSequence(SQLModel, table=True):
     last_sequence: int = 0
 
 
-@dataclass(frozen=True)
-class PendingEvent:
+class PendingEvent(NamedTuple):
     data: EventData
     subject: str
     partition_key: str
@@ -75,6 +73,9 @@ MAX_ATTRIBUTE_LENGTH = 200  # subject, partitionkey and actor, as the envelope a
 def check_attributes(subject: str, partition_key: str, actor: str) -> None:
     """What the envelope's validation would refuse, checked when the event is published (the envelope
     itself is composed without a second validation)."""
+    if 0 < len(subject) <= MAX_ATTRIBUTE_LENGTH and 0 < len(partition_key) <= MAX_ATTRIBUTE_LENGTH \
+            and 0 < len(actor) <= MAX_ATTRIBUTE_LENGTH:
+        return
     for name, value in (("subject", subject), ("partition_key", partition_key), ("actor", actor)):
         if not 0 < len(value) <= MAX_ATTRIBUTE_LENGTH:
             raise ValueError(f"{name} must be 1 to {MAX_ATTRIBUTE_LENGTH} characters, got {len(value)}")
@@ -97,15 +98,15 @@ async def reserve_sequences(session: AsyncSession, source: str, count: int) -> i
 _json_text: Callable[[str], str] = encode_basestring  # a JSON string literal, escaped as json.dumps would
 
 
-def compose_envelope(*, event_id: str, source: str, event_type: str, time: datetime, subject: str, data_json: str,
+def compose_envelope(*, event_id: str, source: str, event_type: str, time: str, subject: str, data_json: str,
                      sequence: int, partition_key: str, actor: str, traceparent: str) -> str:
     """The CloudEvents JSON of one event, written out directly: every attribute is either ours (id, source,
-    type, time, sequence, traceparent) or checked when published (subject, partitionkey, actor), and the
-    data is the pydantic model's own JSON. `CloudEvent` parses it back unchanged (tested)."""
-    return (f'{{"specversion":"1.0","id":"{event_id}","source":"{source}","type":"{event_type}",'
-            f'"time":"{time.isoformat().replace("+00:00", "Z")}","subject":{_json_text(subject)},'
-            f'"datacontenttype":"application/json","data":{data_json},"sequence":{sequence},'
-            f'"partitionkey":{_json_text(partition_key)},"actor":{_json_text(actor)},"traceparent":"{traceparent}"}}')
+    type, time as RFC 3339 text, sequence, traceparent) or checked when published (subject, partitionkey,
+    actor), and the data is the pydantic model's own JSON. `CloudEvent` parses it back unchanged (tested)."""
+    return (f'{{"specversion":"1.0","id":"{event_id}","source":"{source}","type":"{event_type}","time":"{time}",'
+            f'"subject":{_json_text(subject)},"datacontenttype":"application/json","data":{data_json},'
+            f'"sequence":{sequence},"partitionkey":{_json_text(partition_key)},"actor":{_json_text(actor)},'
+            f'"traceparent":"{traceparent}"}}')
 
 
 _COLUMNS = ("sequence", "event_id", "type", "subject", "partition_key", "envelope", "created_at", "sent_at")
@@ -143,11 +144,12 @@ async def write_outbox(session: AsyncSession, service: str, pending: list[Pendin
     column_type = OUTBOX_TABLE.c.created_at.type
     to_database = column_type.dialect_impl(dialect).bind_processor(dialect)  # as SQLAlchemy would store it
     created_at = to_database(now) if to_database is not None else now
+    time_text = now.isoformat().replace("+00:00", "Z")
     entries: list[OutboxEntry] = []
     rows: list[tuple[Any, ...]] = []
     for offset, item in enumerate(pending):
         sequence, event_id, event_type = first + offset, ids[offset], item.data.event_type
-        envelope = compose_envelope(event_id=event_id, source=source, event_type=event_type, time=now,
+        envelope = compose_envelope(event_id=event_id, source=source, event_type=event_type, time=time_text,
                                     subject=item.subject, data_json=item.data.model_dump_json(), sequence=sequence,
                                     partition_key=item.partition_key, actor=item.actor, traceparent=traces[offset])
         rows.append((sequence, event_id, event_type, item.subject, item.partition_key, envelope, created_at, None))
