@@ -155,8 +155,8 @@ class OutboxRelay(BackgroundWorker):
         if self._marker is not None:
             self._marker.cancel()
             await asyncio.gather(self._marker, return_exceptions=True)
-        try:  # best effort: what is left unmarked is only sent again
-            await asyncio.wait_for(self._settle(wait=True), 5)
+        try:  # best effort: what is left unmarked (or still unacknowledged) is only sent again
+            await self._settle(wait=False)
             await asyncio.wait_for(self._mark_once(), 5)
         except Exception:
             log.info("rows left unmarked at shutdown will be sent again", exc_info=True)
