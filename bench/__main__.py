@@ -52,6 +52,7 @@ from shared.outbox import OutboxRecord
 from shared.relay import OutboxRelay
 from shared.settings import SERVICES, dlq_for, topic_for
 from shared.uow import UnitOfWork
+from shared.worker import freeze_startup_heap
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 3
@@ -573,6 +574,7 @@ def progress(message: str) -> None:
 
 async def run(args: argparse.Namespace, bootstrap: str, meter: CpuMeter) -> list[Row]:
     rows: list[Row] = []
+    freeze_startup_heap()  # as every service does once started; the raw rows run in this process too
     # One producing service (so one topic) per pipeline scenario: they never see each other's events.
     producers = iter(PRODUCERS)
     with tempfile.TemporaryDirectory(prefix="sizhong-bench-") as tmp:

@@ -34,6 +34,7 @@ from shared.consumer import EventApplier, KafkaEventConsumer, Subscription, Subs
 from shared.db import Database
 from shared.envelope import CloudEvent
 from shared.uow import UnitOfWork
+from shared.worker import freeze_startup_heap
 
 CONSUMER_SERVICE = "audit"  # the service whose database the pipeline consumer writes into
 FLUSH_SECONDS = 0.005
@@ -96,6 +97,7 @@ async def run_pipeline(args: argparse.Namespace, reporter: Reporter, stop: async
     consumer = KafkaEventConsumer(applier, bootstrap=args.bootstrap, partitions=args.partitions, replication=1,
                                   max_attempts=3, retry_backoff=0.2)
     consumer.start()
+    freeze_startup_heap()  # as a service does once started
     reporter.say("ready")
     try:
         await stop.wait()
@@ -118,6 +120,7 @@ async def run_raw(args: argparse.Namespace, reporter: Reporter, stop: asyncio.Ev
                 await consumer.commit({partition: records[-1].offset + 1})
 
     task = asyncio.create_task(consume(), name=f"raw:{args.group}")
+    freeze_startup_heap()  # the same for the raw consumer
     reporter.say("ready")
     try:
         await asyncio.wait({task, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)

@@ -26,7 +26,7 @@ from shared.envelope import CloudEvent, EventData
 from shared.inbox import Outcome, advance_progress, claim
 from shared.settings import dlq_for, topic_for
 from shared.tracing import current_traceparent
-from shared.uow import UnitOfWork
+from shared.uow import CommitListener, UnitOfWork
 from shared.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class EventApplier:
     """Applies one event with its inbox row in one transaction; shared by the Kafka path and backfill."""
 
     def __init__(self, db: Database, service: str, consumer: str, subscriptions: Subscriptions,
-                 on_commit: Callable[[], None] | None = None,
+                 on_commit: CommitListener | None = None,
                  after_commit: Callable[[CloudEvent], None] | None = None) -> None:
         self.db = db
         self.service = service
@@ -117,6 +117,9 @@ class EventApplier:
                         await advance_progress(uow.session, self.consumer, source, sequences)
                     await uow.commit()
         self.duplicates_skipped += len(events) - len(fresh)
+        if log.isEnabledFor(logging.DEBUG):
+            for event in fresh:
+                _log_applied(self.consumer, event)
         if self._after_commit is not None:
             for event in fresh:
                 self._after_commit(event)
@@ -141,6 +144,17 @@ class EventApplier:
             await advance_progress(uow.session, self.consumer, event.source, [event.sequence])
             await uow.commit()
 
+
+
+def _log_applied(consumer: str, event: CloudEvent) -> None:
+    """One DEBUG line per applied event, in the event's trace, so a request can be followed by its trace id
+    from the gateway into every service that applied what it caused."""
+    token = current_traceparent.set(event.traceparent)
+    try:
+        log.debug("event applied", extra={"consumer": consumer, "event_id": event.id, "type": event.type,
+                                          "source": event.source, "sequence": event.sequence})
+    finally:
+        current_traceparent.reset(token)
 
 
 def _sequences_by_source(events: Sequence[CloudEvent]) -> dict[str, list[int]]:

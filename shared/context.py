@@ -8,7 +8,6 @@ transactions around the provider call). Both take a context and open units of wo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -17,7 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from shared.clock import Clock
 from shared.db import Database
 from shared.payments import Payments
-from shared.uow import UnitOfWork
+from shared.uow import CommitListener, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class ServiceContext:
     db: Database
     clock: Clock
     service: str
-    wake: Callable[[], None] | None  # the relay's wake-up, so commits publish at once
+    wake: CommitListener | None  # the relay's wake-up, so commits publish at once
 
     @classmethod
     def of(cls, app: FastAPI) -> ServiceContext:

@@ -6,16 +6,19 @@ leaves no hole and concurrent commands are ordered by the counter's row lock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
+from json.encoder import encode_basestring
+from typing import Any, NamedTuple
 
-from sqlalchemy import Index, insert, text
+from sqlalchemy import Dialect, Index, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from shared.db import utc_column
 from shared.envelope import CloudEvent, EventData, source_for
-from shared.ids import new_id, utcnow
+from shared.ids import ordered_ids, utcnow
+from shared.tracing import child_traceparents
 
 
 class OutboxRecord(SQLModel, table=True):
@@ -43,13 +46,39 @@ class OutboxSequence(SQLModel, table=True):
     last_sequence: int = 0
 
 
-@dataclass(frozen=True)
-class PendingEvent:
+class PendingEvent(NamedTuple):
     data: EventData
     subject: str
     partition_key: str
     actor: str
-    traceparent: str  # a span of the trace that was current when the event was published
+    parent_trace: str | None  # the traceparent current when the event was published; the event gets a child span
+
+
+class OutboxEntry(NamedTuple):
+    """One committed outbox row as the relay sends it: the envelope serialised once, key and value as bytes."""
+
+    sequence: int
+    event_id: str
+    type: str
+    key: bytes
+    value: bytes
+
+    def event(self) -> CloudEvent:
+        return CloudEvent.from_json_bytes(self.value)
+
+
+MAX_ATTRIBUTE_LENGTH = 200  # subject, partitionkey and actor, as the envelope and the outbox columns allow
+
+
+def check_attributes(subject: str, partition_key: str, actor: str) -> None:
+    """What the envelope's validation would refuse, checked when the event is published (the envelope
+    itself is composed without a second validation)."""
+    if 0 < len(subject) <= MAX_ATTRIBUTE_LENGTH and 0 < len(partition_key) <= MAX_ATTRIBUTE_LENGTH \
+            and 0 < len(actor) <= MAX_ATTRIBUTE_LENGTH:
+        return
+    for name, value in (("subject", subject), ("partition_key", partition_key), ("actor", actor)):
+        if not 0 < len(value) <= MAX_ATTRIBUTE_LENGTH:
+            raise ValueError(f"{name} must be 1 to {MAX_ATTRIBUTE_LENGTH} characters, got {len(value)}")
 
 
 _RESERVE = text(
@@ -66,34 +95,68 @@ async def reserve_sequences(session: AsyncSession, source: str, count: int) -> i
     return last - count + 1
 
 
-async def write_outbox(session: AsyncSession, service: str, pending: list[PendingEvent]) -> list[CloudEvent]:
-    """Turn pending events into envelopes and outbox rows inside the caller's transaction."""
+_json_text: Callable[[str], str] = encode_basestring  # a JSON string literal, escaped as json.dumps would
+
+
+def compose_envelope(*, event_id: str, source: str, event_type: str, time: str, subject: str, data_json: str,
+                     sequence: int, partition_key: str, actor: str, traceparent: str) -> str:
+    """The CloudEvents JSON of one event, written out directly: every attribute is either ours (id, source,
+    type, time as RFC 3339 text, sequence, traceparent) or checked when published (subject, partitionkey,
+    actor), and the data is the pydantic model's own JSON. `CloudEvent` parses it back unchanged (tested)."""
+    return (f'{{"specversion":"1.0","id":"{event_id}","source":"{source}","type":"{event_type}","time":"{time}",'
+            f'"subject":{_json_text(subject)},"datacontenttype":"application/json","data":{data_json},'
+            f'"sequence":{sequence},"partitionkey":{_json_text(partition_key)},"actor":{_json_text(actor)},'
+            f'"traceparent":"{traceparent}"}}')
+
+
+_COLUMNS = ("sequence", "event_id", "type", "subject", "partition_key", "envelope", "created_at", "sent_at")
+_INSERT_SQL: dict[str, tuple[str, bool]] = {}
+
+
+def _insert_statement(dialect: Dialect) -> tuple[str, bool]:
+    """The outbox INSERT compiled once per dialect, and whether its driver takes positional parameters
+    (then in the order of _COLUMNS; otherwise by name)."""
+    cached = _INSERT_SQL.get(dialect.name)
+    if cached is None:
+        compiled = insert(OUTBOX_TABLE).compile(dialect=dialect, column_keys=list(_COLUMNS))
+        if compiled.positional and tuple(compiled.positiontup or ()) != _COLUMNS:
+            raise RuntimeError(f"unexpected outbox INSERT parameter order {compiled.positiontup}")
+        cached = _INSERT_SQL[dialect.name] = (compiled.string, compiled.positional)
+    return cached
+
+
+async def write_outbox(session: AsyncSession, service: str, pending: list[PendingEvent]) -> list[OutboxEntry]:
+    """Turn pending events into envelopes and outbox rows inside the caller's transaction.
+
+    The hot path of every command: each envelope is serialised once (the same bytes go to the table and,
+    through the relay, to the broker), and the rows go to the driver as one executemany with the
+    timestamp converted once, skipping SQLAlchemy's per-row parameter processing."""
     if not pending:
         return []
     source = source_for(service)
     first = await reserve_sequences(session, source, len(pending))
     now = utcnow()
-    written: list[CloudEvent] = []
-    rows: list[dict[str, object]] = []
+    ids = ordered_ids(len(pending))
+    traces = child_traceparents([item.parent_trace for item in pending])
+    connection = await session.connection()
+    dialect = connection.dialect
+    sql, positional = _insert_statement(dialect)
+    column_type = OUTBOX_TABLE.c.created_at.type
+    to_database = column_type.dialect_impl(dialect).bind_processor(dialect)  # as SQLAlchemy would store it
+    created_at = to_database(now) if to_database is not None else now
+    time_text = now.isoformat().replace("+00:00", "Z")
+    entries: list[OutboxEntry] = []
+    rows: list[tuple[Any, ...]] = []
     for offset, item in enumerate(pending):
-        envelope = CloudEvent(
-            id=new_id(),
-            source=source,
-            type=item.data.event_type,
-            time=now,
-            subject=item.subject,
-            data=item.data.model_dump(mode="json"),
-            sequence=first + offset,
-            partitionkey=item.partition_key,
-            actor=item.actor,
-            traceparent=item.traceparent,
-        )
-        rows.append({"sequence": envelope.sequence, "event_id": envelope.id, "type": envelope.type,
-                     "subject": envelope.subject, "partition_key": envelope.partitionkey,
-                     "envelope": envelope.model_dump_json(), "created_at": now, "sent_at": None})
-        written.append(envelope)
-    await session.execute(insert(OUTBOX_TABLE), rows)  # Core insert: no ORM bookkeeping on the hot path
-    return written
+        sequence, event_id, event_type = first + offset, ids[offset], item.data.event_type
+        envelope = compose_envelope(event_id=event_id, source=source, event_type=event_type, time=time_text,
+                                    subject=item.subject, data_json=item.data.model_dump_json(), sequence=sequence,
+                                    partition_key=item.partition_key, actor=item.actor, traceparent=traces[offset])
+        rows.append((sequence, event_id, event_type, item.subject, item.partition_key, envelope, created_at, None))
+        entries.append(OutboxEntry(sequence, event_id, event_type, item.partition_key.encode(), envelope.encode()))
+    parameters: list[Any] = rows if positional else [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+    await connection.exec_driver_sql(sql, parameters)
+    return entries
 
 
 async def read_feed(session: AsyncSession, after: int, limit: int) -> tuple[list[CloudEvent], int]:

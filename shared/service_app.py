@@ -35,6 +35,7 @@ from shared.settings import ServiceSettings, dlq_for
 from shared.testing_api import testing_router
 from shared.tracing import child_of, current_traceparent
 from shared.uow import UnitOfWork
+from shared.worker import freeze_startup_heap
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 JobsFactory = Callable[[FastAPI], Sequence[Job]]
@@ -102,6 +103,7 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
         if definition.jobs is not None:
             app.state.scheduler = Scheduler(list(definition.jobs(app)))
             app.state.scheduler.start()
+        freeze_startup_heap()
         try:
             yield
         finally:

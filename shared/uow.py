@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 
@@ -10,21 +10,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
 from shared.envelope import CloudEvent, EventData
-from shared.outbox import PendingEvent, write_outbox
-from shared.tracing import child_of, current_traceparent
+from shared.outbox import OutboxEntry, PendingEvent, check_attributes, write_outbox
+from shared.tracing import current_traceparent
+
+# Called after a commit that wrote outbox rows, with those rows: the relay's `wake`, which sends them
+# from memory (the table stays the source of truth).
+CommitListener = Callable[[Sequence[OutboxEntry]], None]
 
 
 class UnitOfWork:
     """Rolls back unless `commit()` was called; `publish()` queues events written at commit."""
 
-    def __init__(self, db: Database, service: str, on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(self, db: Database, service: str, on_commit: CommitListener | None = None) -> None:
         self._db = db
         self._service = service
         self._on_commit = on_commit
         self._pending: list[PendingEvent] = []
         self._before_commit: list[Callable[[], Awaitable[None]]] = []
         self._committed = False
-        self.published: list[CloudEvent] = []
+        self._written: list[OutboxEntry] = []
+        self._published: list[CloudEvent] | None = None
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
@@ -49,8 +54,16 @@ class UnitOfWork:
 
     def publish(self, data: EventData, *, subject: str, actor: str, partition_key: str | None = None) -> None:
         """Queue an event; it gets its sequence and outbox row in this transaction's commit."""
-        self._pending.append(PendingEvent(data, subject, partition_key or subject, actor,
-                                          child_of(current_traceparent.get())))
+        key = partition_key or subject
+        check_attributes(subject, key, actor)
+        self._pending.append(PendingEvent(data, subject, key, actor, current_traceparent.get()))
+
+    @property
+    def published(self) -> list[CloudEvent]:
+        """The events this unit of work wrote to the outbox (after commit), as their envelopes."""
+        if self._published is None:
+            self._published = [entry.event() for entry in self._written]
+        return self._published
 
     def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run `hook` at commit, inside the transaction, before the outbox rows are written: writes a consumer
@@ -60,8 +73,9 @@ class UnitOfWork:
     async def commit(self) -> None:
         for hook in self._before_commit:
             await hook()
-        self.published = await write_outbox(self.session, self._service, self._pending)
+        self._written = await write_outbox(self.session, self._service, self._pending)
+        self._published = None
         await self.session.commit()
         self._committed = True
-        if self.published and self._on_commit is not None:
-            self._on_commit()
+        if self._written and self._on_commit is not None:
+            self._on_commit(self._written)

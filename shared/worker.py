@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from abc import ABC, abstractmethod
+
+
+def freeze_startup_heap() -> None:
+    """Once a process has started (modules imported, app, engines and clients built), collect once and move
+    what survives into the permanent generation. The cyclic collector's full collections then look only at
+    objects made since: at thousands of events per second, full collections over the start-up heap took
+    about a third of a producing process's CPU. What start-up keeps is kept for the process's life anyway."""
+    gc.collect()
+    gc.freeze()
 
 
 class BackgroundWorker(ABC):

@@ -217,3 +217,41 @@ async def test_a_batch_is_prepared_once_and_deferred_writes_land_in_its_transact
         progress = (await progress_of(session, "credit"))["/sizhong/gateway"]
     assert [e.data["number"] for e in events] == [1, 5]  # one row per committed batch; the failed one left none
     assert (progress.contiguous_through, progress.highest_seen) == (3, 3)
+
+
+async def test_the_composed_envelope_is_the_one_the_model_would_write(migrated_db: Any) -> None:
+    """The outbox writes each envelope's JSON directly (once, for the table and the broker alike); it must
+    parse back to exactly what building the CloudEvent model would have produced, odd characters included."""
+    from shared.tracing import current_traceparent, trace_id_of
+
+    subject, actor = 'org "引号" \\ back\nslash', "actor-\u00e9"
+    token = current_traceparent.set("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    try:
+        async with UnitOfWork(migrated_db, "gateway") as uow:
+            uow.publish(ThingHappened(number=7), subject=subject, actor=actor, partition_key="key-1")
+            uow.publish(ThingHappened(number=8), subject="s2", actor=actor)
+            await uow.commit()
+    finally:
+        current_traceparent.reset(token)
+    async with migrated_db.reading() as session:
+        events, _ = await read_feed(session, 0, 10)
+    assert events == uow.published
+    first, second = events
+    rebuilt = CloudEvent(id=first.id, source="/sizhong/gateway", type=ThingHappened.event_type, time=first.time,
+                         subject=subject, data=ThingHappened(number=7).model_dump(mode="json"), sequence=1,
+                         partitionkey="key-1", actor=actor, traceparent=first.traceparent)
+    assert first == rebuilt and first.time.utcoffset() is not None
+    assert (second.subject, second.partitionkey, second.sequence, second.data) == ("s2", "s2", 2, {"number": 8})
+    # each event is a new span of the publishing request's trace; ids are UUIDs that sort by creation
+    assert {trace_id_of(e.traceparent) for e in events} == {"4bf92f3577b34da6a3ce929d0e0e4736"}
+    assert len({e.traceparent for e in events}) == 2
+    assert first.id < second.id and all(len(e.id) == 36 for e in events)
+
+
+async def test_an_event_without_subject_or_with_an_overlong_actor_is_refused_when_published(
+        migrated_db: Any) -> None:
+    async with UnitOfWork(migrated_db, "gateway") as uow:
+        with pytest.raises(ValueError, match="subject"):
+            uow.publish(ThingHappened(number=1), subject="", actor="test")
+        with pytest.raises(ValueError, match="actor"):
+            uow.publish(ThingHappened(number=1), subject="s", actor="a" * 201)

@@ -146,3 +146,51 @@ def test_a_subscription_reads_a_source_from_its_routed_topic() -> None:
     # a backfilled event that keeps failing is dead-lettered beside the topic it would have come from
     assert subscriptions.topic_of("audit") == "sizhong.supervision.orders"
     assert subscriptions.topic_of("gateway") == "sizhong.gateway.events"
+
+
+async def test_rows_handed_over_in_memory_and_rows_only_in_the_table_go_out_once_in_order(
+        migrated_db: Any, broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commits in this process hand their rows to the relay; rows it was not handed (another replica's, or
+    dropped when the in-memory queue overflowed) leave a gap before the queue, and the relay reads the table
+    for them. Either way each row goes out once, in sequence order, and is marked sent."""
+    monkeypatch.setattr("shared.relay.MAX_HANDED", 25)
+    topic = f"sizhong.gateway.events.handoff{free_port()}"
+    relay = OutboxRelay(migrated_db, bootstrap=broker.bootstrap, topic=topic, topics_to_ensure=[topic], partitions=1,
+                        replication=1, poll_seconds=30)  # no polling: the table is read at start and on gaps only
+    relay.start()
+    n = 0
+
+    async def commit(count: int, wake: Any) -> None:
+        nonlocal n
+        async with UnitOfWork(migrated_db, "gateway", wake) as uow:
+            for _ in range(count):
+                uow.publish(Counted(n=n), subject="same-key", actor="test")
+                n += 1
+            await uow.commit()
+
+    await commit(1, relay.wake)  # the relay's first pass reads the table, and may find this row there
+    await wait_until_all_marked(migrated_db)
+    memory, table = relay.sent_from_memory, relay.sent_from_table
+    for _ in range(5):
+        await commit(2, relay.wake)  # handed over: 10 rows
+    await wait_until_all_marked(migrated_db)
+    assert (relay.sent_from_memory - memory, relay.sent_from_table - table) == (10, 0)
+    await commit(3, None)  # committed elsewhere: nobody hands these over
+    for _ in range(3):
+        await commit(2, relay.wake)  # behind a gap of 3
+    await commit(30, relay.wake)  # more than the queue holds: dropped, read from the table
+    await commit(1, relay.wake)
+    await wait_until_all_marked(migrated_db)
+    await relay.stop()
+    assert relay.sent_from_table - table >= 3 + 30 and relay.sent_from_memory + relay.sent_from_table == n == 51
+    assert [number for _, _, number in await read_topic(broker, topic, n)] == list(range(n))
+
+
+async def wait_until_all_marked(db: Any) -> None:
+    for _ in range(200):
+        async with db.reading() as session:
+            unsent = (await session.execute(text("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one()
+        if unsent == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{unsent} rows still unsent")

@@ -20,6 +20,7 @@ from shared.auth import CurrentPrincipal, authorise_owner
 from shared.masking import mask_personal_numbers
 from shared.problems import DomainError
 from shared.service_app import ReadSessionDep
+from shared.tracing import propagate
 from shared.validation import ResourceId
 
 router = APIRouter(tags=["aggregated views"])
@@ -28,7 +29,7 @@ PartStatus = Literal["ok", "not_found", "refused", "unavailable", "timeout"]
 # what credit's /records/{id} says of the subject's standing: the score and the black/red entries in force
 STANDING_FIELDS = ("score", "dimensions", "as_of", "policy_version", "listing")
 REFUSALS: dict[int, PartStatus] = {404: "not_found", 401: "refused", 403: "refused"}
-CREDENTIAL_HEADERS = ("authorization", "x-api-key", "traceparent")
+CREDENTIAL_HEADERS = ("authorization", "x-api-key")
 
 
 class Part(BaseModel):
@@ -91,7 +92,7 @@ async def profile(subject_id: ResourceId, request: Request, session: ReadSession
                     "uscc_masked": organisation.uscc_masked, "region_code": organisation.region_code,
                     "owner_id": organisation.owner_id}
     settings = request.app.state.settings
-    headers = {name: request.headers[name] for name in CREDENTIAL_HEADERS if name in request.headers}
+    headers = propagate({name: request.headers[name] for name in CREDENTIAL_HEADERS if name in request.headers})
     targets = {crowd: f"{settings.service_urls[crowd]}/subjects/{subject_id}/summary" for crowd in CROWDS}
     targets["credit"] = f"{settings.service_urls['credit']}/records/{subject_id}"
     answers = await asyncio.gather(*(_ask(request.app.state.http, url, headers, settings.profile_part_timeout_seconds)

@@ -13,6 +13,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from shared.problems import problem
+from shared.tracing import propagate
 
 router = APIRouter(tags=["routing"])
 # RFC 9110 §7.6.1 connection-specific headers, plus the ones httpx sets from the request it sends.
@@ -51,7 +52,7 @@ async def proxy(service: str, path: str, request: Request) -> Response:
     upstream_path = raw_path[len(f"/api/{service}"):] or "/"
     query = request.scope.get("query_string", b"").decode("latin-1")
     url = f"{urls[service].rstrip('/')}{upstream_path}" + (f"?{query}" if query else "")
-    headers = end_to_end(request.headers.items())
+    headers = propagate(end_to_end(request.headers.items()))  # the gateway's span: its trace goes on upstream
     headers.pop("accept-encoding", None)  # the body is passed on as received; no re-encoding here
     body = await request.body()  # the gateway's body limit (BodySizeLimit) has already applied
     client: httpx.AsyncClient = request.app.state.http
