@@ -34,6 +34,7 @@ from shared.booking.rules import (
     ACTIVE_STATES,
     Assessment,
     BookingRefused,
+    BookingState,
     Interval,
     SubscriptionView,
     TrainingRecordView,
@@ -235,6 +236,16 @@ async def refund(session: AsyncSession, booking: Booking) -> None:
             update(BookingSubscription).where(col(BookingSubscription.id) == booking.subscription_id)
             .values(credits_remaining=BookingSubscription.credits_remaining + booking.credits_charged)
             .execution_options(synchronize_session="fetch"))
+
+
+async def started_ids(session: AsyncSession, states: Sequence[BookingState], now: datetime,
+                      limit: int) -> list[str]:
+    """The ids of bookings in one of `states` whose slot has started by `now`, earliest first: what a
+    service's bookings sweep decides on (no-shows, undecided bookings), `limit` at a time."""
+    return list((await session.execute(
+        select(Booking.id).where(col(Booking.state).in_([state.value for state in states]),
+                                 col(Booking.start_at) <= now)
+        .order_by(col(Booking.start_at), col(Booking.id)).limit(limit))).scalars())
 
 
 async def load_for_update(session: AsyncSession, booking_id: str) -> Booking:

@@ -16,11 +16,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from sqlmodel import col, select
 
 from crowdsupport import flows
 from crowdsupport.handlers.attendance import sweep_booking
-from shared.booking.models import Booking
+from shared.booking import store
 from shared.booking.rules import BookingState
 from shared.context import MoneyContext, ServiceContext
 from shared.problems import DomainError
@@ -39,11 +38,7 @@ async def sweep_bookings(ctx: ServiceContext) -> int:
     """Sweep every pending or confirmed booking whose slot has started; returns how many were acted on."""
     now = ctx.clock.now()
     async with ctx.db.reading() as session:
-        started = list((await session.execute(
-            select(Booking.id).where(col(Booking.state).in_([BookingState.PENDING.value,
-                                                             BookingState.CONFIRMED.value]),
-                                     col(Booking.start_at) <= now)
-            .order_by(col(Booking.start_at), col(Booking.id)).limit(BATCH))).scalars())
+        started = await store.started_ids(session, [BookingState.PENDING, BookingState.CONFIRMED], now, BATCH)
     acted = 0
     for booking_id in started:
         try:

@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from fastapi import FastAPI
-from sqlmodel import col, select
 
 from makerspace import handlers
 from shared.auth import SERVICE_ROLE, Principal
+from shared.booking import store
 from shared.booking.models import Booking
 from shared.booking.rules import BookingState
 from shared.context import ServiceContext
@@ -41,12 +41,8 @@ async def sweep_bookings(ctx: ServiceContext) -> int:
     """No-shows after the grace period; unapproved bookings whose start has passed are cancelled (refunded)."""
     now = ctx.clock.now()
     async with ctx.db.reading() as session:
-        confirmed = list((await session.execute(
-            select(Booking.id).where(Booking.state == BookingState.CONFIRMED.value, col(Booking.start_at) <= now)
-            .order_by(col(Booking.start_at), col(Booking.id)).limit(BATCH))).scalars())
-        pending = list((await session.execute(
-            select(Booking.id).where(Booking.state == BookingState.PENDING.value, col(Booking.start_at) <= now)
-            .order_by(col(Booking.start_at), col(Booking.id)).limit(BATCH))).scalars())
+        confirmed = await store.started_ids(session, [BookingState.CONFIRMED], now, BATCH)
+        pending = await store.started_ids(session, [BookingState.PENDING], now, BATCH)
     acted = await _each(ctx, confirmed, handlers.record_no_show, "no-show")
     return acted + await _each(ctx, pending, handlers.cancel_unapproved, "unapproved")
 
