@@ -5,28 +5,15 @@ vouchers); bad input is a 4xx problem+json naming the field, never a 500."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.crowdsupport import Programme, enterprise, next_slot, who
 from tests.support.platform import PlatformUnderTest, mint
-from tests.test_crowdsupport_vouchers import Programme, enterprise
 
 PROBLEM = "application/problem+json"
-
-
-def who(role: str) -> tuple[str, dict[str, str]]:
-    subject = f"{role}-{secrets.token_hex(4)}"
-    return subject, mint(subject, role)
-
-
-def next_slot(days: int, hour: int = 10, length: int = 1) -> dict[str, str]:
-    """A slot on a weekday `days` ahead at `hour`:00 Shanghai time (the mentor windows cover 08-18 every day)."""
-    day = (datetime.now(UTC) + timedelta(days=days)).astimezone(UTC).date()
-    start = datetime(day.year, day.month, day.day, hour - 8, 0, tzinfo=UTC)
-    return {"start": start.isoformat(), "end": (start + timedelta(hours=length)).isoformat()}
 
 
 async def _scenario(client: httpx.AsyncClient) -> dict[str, Any]:

@@ -13,9 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.crowdsupport import Programme, enterprise, next_slot, who
 from tests.support.platform import PlatformUnderTest, eventually, mint, start_platform
-from tests.test_crowdsupport_authorisation import next_slot, who
-from tests.test_crowdsupport_vouchers import Programme, enterprise
 
 PROBLEM = "application/problem+json"
 CS = "cn.sizhong.crowdsupport"

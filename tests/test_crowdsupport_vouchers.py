@@ -6,53 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from tests.support.crowdsupport import Programme, enterprise
 from tests.support.platform import PlatformUnderTest, eventually, mint
 
 VOIDED = "cn.sizhong.crowdsupport.voucher.voided.v1"
-
-
-@dataclass
-class Programme:
-    client: httpx.AsyncClient
-    id: str
-    agency: dict[str, str]
-    provider_id: str
-    provider: dict[str, str]
-
-    @classmethod
-    async def create(cls, client: httpx.AsyncClient, budget_fen: int, **extra: Any) -> Programme:
-        agency = mint(f"agency-{secrets.token_hex(4)}", "agency")
-        provider_id = f"prov-{secrets.token_hex(4)}"
-        created = await client.post("/programmes", headers=agency, json={
-            "name": "Haidian innovation vouchers", "region_code": "110108", "budget_fen": budget_fen,
-            "permitted_uses": ["testing", "design"], "providers": [provider_id], **extra})
-        assert created.status_code == 201, created.text
-        return cls(client, created.json()["id"], agency, provider_id, mint(provider_id, "provider"))
-
-    async def voucher(self, enterprise: dict[str, str], face_fen: int = 70_000) -> dict[str, Any]:
-        issued = await self.client.post(f"/programmes/{self.id}/vouchers", headers=enterprise,
-                                        json={"face_fen": face_fen, "use": "testing"})
-        assert issued.status_code == 201, issued.text
-        return dict(issued.json())
-
-    async def redeem(self, voucher_id: str, contract_fen: int = 100_000) -> httpx.Response:
-        return await self.client.post(f"/vouchers/{voucher_id}/redemption", headers=self.provider, json={
-            "contract_no": "HT-2026-001", "contract_amount_fen": contract_fen, "invoice_no": "FP-001",
-            "payment_proof": "bank transfer 6222-xxxx"})
-
-    async def ledger(self) -> dict[str, Any]:
-        response = await self.client.get(f"/programmes/{self.id}/ledger", headers=self.agency)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-
-def enterprise() -> dict[str, str]:
-    return mint(f"ent-{secrets.token_hex(5)}", "enterprise")
 
 
 async def test_200_concurrent_redemptions_against_a_budget_for_50(platform: PlatformUnderTest) -> None:

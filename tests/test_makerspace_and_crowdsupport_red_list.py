@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
+from tests.support.crowdsupport import Programme
 from tests.support.platform import PlatformUnderTest, eventually, mint
 from tests.support.red_list import red_list
-from tests.test_crowdsupport_vouchers import Programme
 from tests.test_makerspace_bookings import Space
 
 MAKERSPACE = "cn.sizhong.makerspace"
