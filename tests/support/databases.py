@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import ModuleType
 
 import asyncpg
 import pytest
+
+from shared.db import Database
+from shared.migrations import upgrade_to_head
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
@@ -63,3 +70,15 @@ def drop_postgres_database(name: str) -> None:
 def platform_on_postgres() -> bool:
     """The whole suite runs its services on PostgreSQL when CI asks for it."""
     return os.environ.get("SIZHONG_TEST_DATABASE") == "postgres"
+
+
+@asynccontextmanager
+async def migrated_database(database_url: str, service: ModuleType) -> AsyncIterator[Database]:
+    """A Database at `database_url` migrated to the head of `service`'s own chain (`<package>/migrations`),
+    disposed of afterwards: the `db` fixture of a service's tests."""
+    database = Database(database_url)
+    await upgrade_to_head(database, str(Path(service.__file__ or "").parent / "migrations"))
+    try:
+        yield database
+    finally:
+        await database.dispose()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import crowdsupport
 import pytest
 
 from shared.context import MoneyContext
 from shared.db import Database
-from shared.migrations import upgrade_to_head
 from shared.payments import Payments, SandboxPaymentProvider
+from tests.support.databases import migrated_database
 
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai; the tests' NOW
 
@@ -27,12 +26,8 @@ class FixedClock:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await upgrade_to_head(database, str(Path(crowdsupport.__file__).parent / "migrations"))
-    try:
+    async with migrated_database(database_url, crowdsupport) as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture
