@@ -42,6 +42,8 @@ class LedgerEntry(SQLModel, table=True):
 
 
 ENTRIES = SQLModel.metadata.tables["ledger_entries"]
+CLEARING = "provider/clearing"
+"""Money at the payment provider: charges come in from it, payouts and refunds go out to it."""
 _CLAIM = text("INSERT INTO ledger_transactions (id, kind, memo, posted_at) VALUES (:id, :kind, :memo, :at) "
               "ON CONFLICT (id) DO NOTHING RETURNING id")
 
@@ -54,6 +56,18 @@ class UnbalancedPosting(ValueError):
 class Posting:
     account: str
     amount: Money  # positive: debit (money arrives in the account), negative: credit
+
+
+def transaction_id(scope: str, owner_id: str, *parts: str) -> str:
+    """`<scope>:<owner>:<parts...>`: a transaction id (or payment idempotency key) derived from its cause, so a
+    retried command moves money once, and under the owner's prefix (`trail_prefix`), so `money_trail` lists all
+    of an owner's money (a task's, a campaign's, a programme's)."""
+    return ":".join((scope, owner_id, *parts))
+
+
+def trail_prefix(scope: str, owner_id: str) -> str:
+    """The prefix every `transaction_id(scope, owner_id, ...)` starts with, for `money_trail`."""
+    return transaction_id(scope, owner_id, "")
 
 
 def transfer(amount: Money, from_account: str, to_account: str) -> list[Posting]:

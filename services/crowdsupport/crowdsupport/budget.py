@@ -7,8 +7,9 @@ Accounts (integer fen; + debit, - credit):
 - `clawback/provider/<provider>`: owed back by a provider after fraud (negative while outstanding);
 - `provider/clearing`: money at the payment provider.
 
-Every transaction id and payment key starts with `csv:<programme id>:`, so a programme's money trail can be
-listed (shared.ledger.money_trail), and is derived from its cause, so a retried command moves money once.
+Every transaction id and payment key is `shared.ledger.transaction_id("csv", <programme id>, ...)`: derived from
+its cause, so a retried command moves money once, and under the programme's `trail`, so its money can be listed
+(shared.ledger.money_trail).
 The programme row's counters (`reserved_fen`, `spent_fen`) are the budget guard, taken with conditional
 updates; the ledger is the record of money.
 """
@@ -22,12 +23,12 @@ from sqlmodel import col
 
 from crowdsupport.models import Programme, Voucher, VoucherPayment
 from shared.ids import new_id
-from shared.ledger import post, transfer
+from shared.ledger import CLEARING, post, trail_prefix, transaction_id, transfer
 from shared.money import Money
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
-CLEARING = "provider/clearing"
+SCOPE = "csv"
 
 
 def appropriation(agency_id: str) -> str:
@@ -47,7 +48,12 @@ def provider_clawback(provider_id: str) -> str:
 
 
 def txn(programme_id: str, *parts: str) -> str:
-    return ":".join(("csv", programme_id, *parts))
+    return transaction_id(SCOPE, programme_id, *parts)
+
+
+def trail(programme_id: str) -> str:
+    """The prefix of every transaction id and payment key of the programme."""
+    return trail_prefix(SCOPE, programme_id)
 
 
 async def fund(uow: UnitOfWork, programme: Programme) -> str:

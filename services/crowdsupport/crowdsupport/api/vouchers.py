@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import Field
 from sqlmodel import col, select
 
-from crowdsupport import flows
+from crowdsupport import budget, flows
 from crowdsupport.api.common import (
     READERS,
     Agency,
@@ -128,7 +128,7 @@ async def programme_ledger(programme_id: ResourceId, session: ReadSessionDep,
     """The programme's money trail: every posting (sums to zero), account balances, payment calls."""
     programme = await _programme(session, programme_id)
     _agency_or_reader(principal, programme)
-    trail = await money_trail(session, f"csv:{programme.id}:")
+    trail = await money_trail(session, budget.trail(programme.id))
     return {"programme_id": programme.id, "budget_fen": programme.budget_fen,
             "reserved_fen": programme.reserved_fen, "spent_fen": programme.spent_fen,
             "left_fen": programme.budget_fen - programme.reserved_fen - programme.spent_fen, **trail}
