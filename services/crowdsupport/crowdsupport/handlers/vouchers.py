@@ -20,7 +20,7 @@ from crowdsupport import contracts as ev
 from crowdsupport.domain.policy import DEFAULT_POLICY
 from crowdsupport.domain.vouchers import ProgrammeView, VoucherState, coverage, may_redeem, step
 from crowdsupport.handlers.common import ADMIN, found, lines, local_year
-from crowdsupport.models import EnterpriseCap, Programme, ProgrammeProvider, Voucher, VoucherPayment
+from crowdsupport.models import Programme, ProgrammeProvider, Voucher, VoucherPayment
 from shared.auth import Principal
 from shared.ids import new_id
 from shared.listings import fast_tracked
@@ -108,16 +108,13 @@ async def apply(uow: UnitOfWork, principal: Principal, programme_id: str, face_f
     await uow.session.execute(text(
         "INSERT INTO cs_enterprise_caps (programme_id, enterprise_id, year, issued_fen) VALUES (:p, :e, :y, 0) "
         "ON CONFLICT (programme_id, enterprise_id, year) DO NOTHING"), key)
-    taken = await uow.session.execute(text(
+    issued_in_year = (await uow.session.execute(text(
         "UPDATE cs_enterprise_caps SET issued_fen = issued_fen + :x WHERE programme_id = :p AND "
-        "enterprise_id = :e AND year = :y AND issued_fen + :x <= :cap"),
-        {**key, "x": face_fen, "cap": programme.per_enterprise_year_cap_fen})
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        "enterprise_id = :e AND year = :y AND issued_fen + :x <= :cap RETURNING issued_fen"),
+        {**key, "x": face_fen, "cap": programme.per_enterprise_year_cap_fen})).scalar_one_or_none()
+    if issued_in_year is None:
         raise DomainError(409, f"the enterprise's {year} cap of {programme.per_enterprise_year_cap_fen} fen in this "
                                "programme would be exceeded", field="face_fen", rule="per_enterprise_year_cap")
-    cap = (await uow.session.execute(select(EnterpriseCap).where(
-        EnterpriseCap.programme_id == programme.id, EnterpriseCap.enterprise_id == principal.subject,
-        EnterpriseCap.year == year).execution_options(populate_existing=True))).scalars().one()
     voucher = Voucher(id=new_id(), programme_id=programme.id, agency_id=programme.agency_id,
                       enterprise_id=principal.subject, currency=programme.currency, face_fen=face_fen, use=use,
                       year=year, state=VoucherState.ISSUED.value, issued_at=now,
@@ -126,7 +123,7 @@ async def apply(uow: UnitOfWork, principal: Principal, programme_id: str, face_f
     uow.session.add(voucher)
     uow.publish(ev.VoucherIssued(voucher_id=voucher.id, programme_id=programme.id, agency_id=programme.agency_id,
                                  enterprise_id=voucher.enterprise_id, currency=voucher.currency, face_fen=face_fen,
-                                 use=use, year=year, issued_in_year_fen=cap.issued_fen, expires_at=voucher.expires_at,
+                                 use=use, year=year, issued_in_year_fen=issued_in_year, expires_at=voucher.expires_at,
                                  policy_version=voucher.policy_version),
                 subject=voucher.id, actor=principal.subject, partition_key=voucher.enterprise_id)
     await uow.commit()
