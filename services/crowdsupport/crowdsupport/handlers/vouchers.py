@@ -138,7 +138,8 @@ async def _view(uow: UnitOfWork, programme: Programme) -> ProgrammeView:
 
 
 async def _recognising(uow: UnitOfWork, provider_id: str, programme: Programme) -> list[ProgrammeView]:
-    """The other active programmes that whitelist the provider in regions the issuing programme recognises."""
+    """The other active programmes that whitelist the provider in regions the issuing programme recognises, in one
+    query: each one's view needs only this provider of its whitelist, which the join has already found."""
     regions = lines(programme.recognised_regions)
     if not regions:
         return []
@@ -146,7 +147,8 @@ async def _recognising(uow: UnitOfWork, provider_id: str, programme: Programme) 
         select(Programme).join(ProgrammeProvider, col(ProgrammeProvider.programme_id) == col(Programme.id))
         .where(ProgrammeProvider.provider_id == provider_id, col(Programme.region_code).in_(regions),
                col(Programme.suspended).is_(False)))).scalars().all()
-    return [await _view(uow, other) for other in others]
+    return [ProgrammeView(other.id, other.region_code, frozenset(lines(other.recognised_regions)),
+                          frozenset({provider_id})) for other in others]
 
 
 @dataclass(frozen=True)
