@@ -26,20 +26,22 @@ async def ensure_programme_active(uow: UnitOfWork, programme: Programme) -> None
                           current_state="suspended")
 
 
+async def _ensure_may(uow: UnitOfWork, subject_id: str, action: str) -> None:
+    """Neither a regulator's order on the subject nor a black listing (the refusal names `action`)."""
+    await ensure_not_suspended(uow.session, "subject", subject_id)
+    await ensure_not_blacklisted(uow.session, subject_id, action)
+
+
 async def ensure_may_hold_voucher(uow: UnitOfWork, enterprise_id: str) -> None:
     """A blacklisted enterprise may not apply for vouchers."""
-    await ensure_not_suspended(uow.session, "subject", enterprise_id)
-    await ensure_not_blacklisted(uow.session, enterprise_id, "applying for an innovation voucher")
+    await _ensure_may(uow, enterprise_id, "applying for an innovation voucher")
 
 
 async def ensure_may_redeem(uow: UnitOfWork, subject_id: str) -> None:
     """A blacklisted provider or enterprise may not redeem a voucher."""
-    await ensure_not_suspended(uow.session, "subject", subject_id)
-    await ensure_not_blacklisted(uow.session, subject_id, "redeeming an innovation voucher")
+    await _ensure_may(uow, subject_id, "redeeming an innovation voucher")
 
 
 async def ensure_may_book(uow: UnitOfWork, subject_id: str) -> None:
     """A blacklisted subject may not book an instrument or a mentor."""
-    await ensure_not_suspended(uow.session, "subject", subject_id)
-    await ensure_not_blacklisted(uow.session, subject_id, "booking")
-
+    await _ensure_may(uow, subject_id, "booking")
