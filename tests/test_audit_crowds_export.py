@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.support.crowdsupport import Programme, enterprise
 from tests.support.platform import PlatformUnderTest, eventually
 from tests.test_audit_log import entry_positions, verify
 from tests.test_crowdfunding_scenarios import Funding, someone
 from tests.test_crowdsourcing_scenarios import Market
-from tests.test_crowdsupport_vouchers import Programme, enterprise
 from tests.test_makerspace_bookings import Space
 
 REGION = "110108"  # tests.support.platform.fresh_uscc registers organisations in Beijing Haidian

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.crowdsupport import Programme
 from tests.support.platform import PlatformUnderTest, eventually, mint, start_platform
 from tests.test_crowdfunding_scenarios import Funding, someone
 from tests.test_crowdsourcing_scenarios import Market
-from tests.test_crowdsupport_vouchers import Programme
 from tests.test_makerspace_bookings import Space
 
 
