@@ -194,3 +194,27 @@ async def wait_until_all_marked(db: Any) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{unsent} rows still unsent")
+
+
+async def test_rows_dropped_from_a_full_in_memory_queue_go_out_without_waiting_for_the_poll(
+        migrated_db: Any, broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit too large for the in-memory queue is not handed over; the relay reads it from the table at once,
+    not at the next poll (30 s here), even when no later commit reveals the gap."""
+    monkeypatch.setattr("shared.relay.MAX_HANDED", 5)
+    topic = f"sizhong.gateway.events.overflow{free_port()}"
+    relay = OutboxRelay(migrated_db, bootstrap=broker.bootstrap, topic=topic, topics_to_ensure=[topic], partitions=1,
+                        replication=1, poll_seconds=30)
+    relay.start()
+    try:
+        async with UnitOfWork(migrated_db, "gateway", relay.wake) as uow:
+            uow.publish(Counted(n=0), subject="k", actor="test")
+            await uow.commit()
+        await wait_until_all_marked(migrated_db)  # the first pass read the table; now the relay idles
+        async with UnitOfWork(migrated_db, "gateway", relay.wake) as uow:
+            for n in range(1, 9):
+                uow.publish(Counted(n=n), subject="k", actor="test")
+            await uow.commit()
+        await wait_until_all_marked(migrated_db)
+    finally:
+        await relay.stop()
+    assert [number for _, _, number in await read_topic(broker, topic, 9)] == list(range(9))
