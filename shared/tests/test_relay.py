@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,14 +18,6 @@ from shared.uow import UnitOfWork
 class Counted(EventData):
     event_type = "cn.sizhong.test.item.counted.v1"
     n: int
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[Broker]:
-    broker = Broker(free_port())
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 def relay_for(db: Any, broker: Broker, topic: str) -> OutboxRelay:
