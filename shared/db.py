@@ -8,12 +8,11 @@ in WAL mode so readers never wait for writers. On PostgreSQL both engines are th
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Column, DateTime, Dialect, TypeDecorator, event, text
 from sqlalchemy.engine import make_url
@@ -26,13 +25,16 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+SqliteDriver = Literal["inloop", "thread"]  # the settings' SQLITE_DRIVER: see shared.sqlite_inloop
+
+
+def _sqlite_engine(url: str, *, immediate: bool, pool_size: int, driver: SqliteDriver) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # Sessions always end their transaction themselves, so the pool's extra rollback on return is skipped.
     options: dict[str, Any] = {}
-    if database and database != ":memory:" and os.environ.get("SQLITE_DRIVER", "inloop") == "inloop":
+    if database and database != ":memory:" and driver == "inloop":
         options["async_creator"] = in_loop_creator(database)  # see shared.sqlite_inloop: no thread hops
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=60,
                                  pool_reset_on_return=None, **options)
@@ -57,11 +59,11 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
 class Database:
     """The service's own database. Built in the app's lifespan, disposed at shutdown."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sqlite_driver: SqliteDriver = "inloop") -> None:
         self.url = url
         if is_sqlite(url):
-            self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1)
-            self.read_engine = _sqlite_engine(url, immediate=False, pool_size=5)
+            self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1, driver=sqlite_driver)
+            self.read_engine = _sqlite_engine(url, immediate=False, pool_size=5, driver=sqlite_driver)
         else:
             self.write_engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
             self.read_engine = self.write_engine

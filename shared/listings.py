@@ -136,10 +136,11 @@ async def red_list_benefits(session: AsyncSession, subject_id: str) -> RedListBe
 async def fast_tracked(session: AsyncSession, *subject_ids: str | None) -> bool:
     """Fast-track review (联合激励) for an item asked for by these subjects (an applicant and its organisation, say):
     one is red-listed with fast-track review and none is black-listed (a punishment outweighs the incentive)."""
-    subjects = [s for s in dict.fromkeys(subject_ids) if s]
-    if any([await is_blacklisted(session, s) for s in subjects]):
+    rows = [await session.get(ListingReplica, s) for s in dict.fromkeys(subject_ids) if s]  # one read per subject
+    listed = [row for row in rows if row is not None]
+    if any(row.black_listing_id is not None for row in listed):
         return False
-    return any([(await red_list_benefits(session, s)).fast_track_review for s in subjects])
+    return any(row.red_listing_id is not None and row.fast_track_review for row in listed)
 
 
 def fast_track(*subjects: Any, awaiting: ColumnElement[bool] | None = None) -> ColumnElement[bool]:

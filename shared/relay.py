@@ -125,6 +125,7 @@ class OutboxRelay(BackgroundWorker):
         if committed:
             if len(self._handed) + len(committed) > MAX_HANDED:
                 self._handed.clear()
+                self._table_due = True  # read them now, not at the next poll
             else:
                 self._handed.extend(committed)
         self._wake.set()

@@ -65,7 +65,7 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
-        db = Database(settings.effective_database_url)
+        db = Database(settings.effective_database_url, sqlite_driver=settings.sqlite_driver)
         await upgrade_to_head(db, definition.migrations)
         relay = OutboxRelay(
             db, bootstrap=settings.kafka_bootstrap_servers, topic=settings.topic,

@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
 
     service_name: str
     database_url: str = ""
+    # How SQLite is driven (PostgreSQL ignores it): "inloop" runs its calls in the event loop's thread,
+    # "thread" is aiosqlite's helper thread (shared.sqlite_inloop says why the first is the default).
+    sqlite_driver: Literal["inloop", "thread"] = "inloop"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     jwt_secret: str = Field(min_length=32)
     jwt_issuer: str = "sizhong-gateway"

@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
@@ -38,14 +36,6 @@ class Counted(EventData):
 class Derived(EventData):
     event_type = "cn.sizhong.test.item.derived.v1"
     n: int
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[Broker]:
-    broker = Broker(free_port())
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 def envelope(n: int) -> CloudEvent:

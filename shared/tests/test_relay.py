@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,14 +20,6 @@ class Counted(EventData):
     n: int
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[Broker]:
-    broker = Broker(free_port())
-    broker.start()
-    yield broker
-    broker.stop()
-
-
 def relay_for(db: Any, broker: Broker, topic: str) -> OutboxRelay:
     return OutboxRelay(db, bootstrap=broker.bootstrap, topic=topic, topics_to_ensure=[topic], partitions=1,
                        replication=1, poll_seconds=0.05)
@@ -43,36 +34,12 @@ async def test_rows_are_published_in_order_marked_sent_and_not_sent_again(migrat
             uow.publish(Counted(n=n), subject="same-key", actor="test")
             await uow.commit()
 
-    async def all_marked() -> None:
-        async with migrated_db.reading() as session:
-            unsent = (await session.execute(text("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one()
-        assert unsent == 0
-
-    for _ in range(100):
-        try:
-            await all_marked()
-            break
-        except AssertionError:
-            await asyncio.sleep(0.05)
-    await all_marked()
+    await wait_until_all_marked(migrated_db)
     await relay.stop()
     second = relay_for(migrated_db, broker, topic)
     assert await second.publish_once() == 0  # a restarted relay finds nothing left to send
     await second.stop()
-
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
-                                group_id=f"g{free_port()}", enable_auto_commit=False)
-    await consumer.start()
-    try:
-        seen: list[int] = []
-        for _ in range(30):
-            if len(seen) >= 30:
-                break
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                seen += [CloudEvent.from_json_bytes(r.value or b"").data["n"] for r in records]
-    finally:
-        await consumer.stop()
-    assert seen == list(range(30))
+    assert [n for _, _, n in await read_topic(broker, topic, 30)] == list(range(30))
 
 
 class Routed(EventData):
@@ -194,3 +161,27 @@ async def wait_until_all_marked(db: Any) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{unsent} rows still unsent")
+
+
+async def test_rows_dropped_from_a_full_in_memory_queue_go_out_without_waiting_for_the_poll(
+        migrated_db: Any, broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit too large for the in-memory queue is not handed over; the relay reads it from the table at once,
+    not at the next poll (30 s here), even when no later commit reveals the gap."""
+    monkeypatch.setattr("shared.relay.MAX_HANDED", 5)
+    topic = f"sizhong.gateway.events.overflow{free_port()}"
+    relay = OutboxRelay(migrated_db, bootstrap=broker.bootstrap, topic=topic, topics_to_ensure=[topic], partitions=1,
+                        replication=1, poll_seconds=30)
+    relay.start()
+    try:
+        async with UnitOfWork(migrated_db, "gateway", relay.wake) as uow:
+            uow.publish(Counted(n=0), subject="k", actor="test")
+            await uow.commit()
+        await wait_until_all_marked(migrated_db)  # the first pass read the table; now the relay idles
+        async with UnitOfWork(migrated_db, "gateway", relay.wake) as uow:
+            for n in range(1, 9):
+                uow.publish(Counted(n=n), subject="k", actor="test")
+            await uow.commit()
+        await wait_until_all_marked(migrated_db)
+    finally:
+        await relay.stop()
+    assert [number for _, _, number in await read_topic(broker, topic, 9)] == list(range(9))

@@ -21,6 +21,7 @@ GOOD = {"service_name": "credit", "jwt_secret": "s" * 32}
     ({"topic_partitions": 0}, "topic_partitions"),
     ({"log_level": "LOUD"}, "log_level"),
     ({"clock_mode": "fast"}, "clock_mode"),
+    ({"sqlite_driver": "threads"}, "sqlite_driver"),
 ])
 def test_bad_settings_fail_at_start_naming_the_setting(override: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as caught:
@@ -32,8 +33,10 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("JWT_SECRET", "e" * 40)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
     monkeypatch.setenv("DATABASE_URL", "")
+    monkeypatch.setenv("SQLITE_DRIVER", "thread")
     settings = ServiceSettings(service_name="audit")  # type: ignore[call-arg]
     assert (settings.jwt_secret, settings.kafka_bootstrap_servers) == ("e" * 40, "kafka:9092")
+    assert settings.sqlite_driver == "thread"
     assert settings.effective_database_url.endswith("audit.db")
     assert settings.topic == "sizhong.audit.events"
 

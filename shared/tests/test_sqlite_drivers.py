@@ -9,15 +9,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from shared.db import Database
+from shared.db import Database, SqliteDriver
 from shared.sqlite_inloop import InLoopConnection
 
 
 @pytest.mark.parametrize("driver", ["inloop", "thread"])
-async def test_writes_queue_reads_see_commits_and_errors_roll_back(
-        driver: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SQLITE_DRIVER", driver)
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/d.db")
+async def test_writes_queue_reads_see_commits_and_errors_roll_back(driver: SqliteDriver, tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/d.db", sqlite_driver=driver)
     try:
         async with db.writing() as session:
             await session.execute(text("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"))
