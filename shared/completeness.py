@@ -45,6 +45,7 @@ class CompletenessMonitor(BackgroundWorker):
         self._client = client
         self._owns_client = client is None
         self.backfilled = 0
+        self.reconciled: set[str] = set()  # sources whose feed has been read through at least once
 
     @property
     def worker_name(self) -> str:
@@ -86,7 +87,8 @@ class CompletenessMonitor(BackgroundWorker):
                 return True
         else:
             self._gap_noticed.pop(service, None)
-        return now - self._last_reconcile.get(service, 0.0) >= self._reconcile
+        last = self._last_reconcile.get(service)
+        return last is None or now - last >= self._reconcile  # the first reconcile runs at start
 
     async def backfill(self, service: str) -> int:
         """Read the source's feed from the contiguous mark and apply what is missing; returns count."""
@@ -109,6 +111,7 @@ class CompletenessMonitor(BackgroundWorker):
                 after = int(items[-1]["sequence"])
             if len(items) < FEED_PAGE:
                 break
+        self.reconciled.add(service)
         if applied:
             self.backfilled += applied
             log.info("backfilled from feed", extra={"source": service, "applied": applied})

@@ -61,6 +61,8 @@ async def claim(session: AsyncSession, consumer: str, events: Sequence[CloudEven
                 outcomes: Sequence[Outcome]) -> set[str]:
     """Insert the inbox rows of events not handled yet, in one statement; returns the ids inserted now.
     An id another replica holds (committed, or committing: PostgreSQL waits for it) is left out."""
+    if not events:  # an empty feed page: an insert of no rows is not even valid SQL
+        return set()
     now = utcnow()
     rows = [{"consumer": consumer, "event_id": event.id, "source": event.source, "sequence": event.sequence,
              "type": event.type, "outcome": outcome.value, "handled_at": now}

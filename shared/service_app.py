@@ -227,6 +227,7 @@ def platform_router() -> APIRouter:
             "relay": {"published_total": state.relay.published_total, "last_error": state.relay.last_error},
             "dead_lettered": state.kafka_consumer.dead_lettered if state.kafka_consumer else 0,
             "backfilled": state.completeness.backfilled if state.completeness else 0,
+            "reconciled": sorted(state.completeness.reconciled) if state.completeness else [],
             "duplicates_skipped": state.applier.duplicates_skipped if state.applier else 0,
         }
 

@@ -100,7 +100,10 @@ async def test_consumer_killed_after_commit_before_offset_commit_applies_once(fa
     victim = faulty.platform.start_service("credit", {"FAULT_KILL_AFTER_COMMIT_TYPE": REGISTERED,
                                                       "RECONCILE_INTERVAL_SECONDS": "600"})
     victim.wait_healthy(probe="/readyz")
-    await asyncio.sleep(1)  # let the start-up reconcile finish so the Kafka path applies the new event
+    async def start_up_reconcile_done() -> None:  # so that the Kafka path, not the feed, applies the new event
+        assert "gateway" in (await faulty.completeness("credit"))["reconciled"]
+
+    await eventually(start_up_reconcile_done, within=15)
     [organisation] = await register_many(faulty, 1)
 
     async def killed() -> None:

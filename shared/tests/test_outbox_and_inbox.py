@@ -116,6 +116,18 @@ async def test_a_failing_handler_leaves_nothing_behind(migrated_db: Any) -> None
     assert await applier.apply(_event(1)) is False  # a dead-lettered event counts as handled
 
 
+async def test_an_empty_batch_is_applied_as_nothing(migrated_db: Any) -> None:
+    """A reconcile that finds a source's feed up to date gets an empty page: applying it must not fail (it
+    used to send an INSERT of no rows, a syntax error, so every up-to-date reconcile was 'postponed')."""
+    async def handler(_uow: UnitOfWork, _event: CloudEvent, _data: ThingHappened) -> None:
+        raise AssertionError("nothing to handle")
+
+    applier = EventApplier(migrated_db, "credit", "credit", Subscriptions(
+        sources=("gateway",), handlers=(Subscription(ThingHappened, handler),)))
+    assert await applier.apply_batch([]) == []
+    assert applier.duplicates_skipped == 0
+
+
 async def test_timestamps_come_back_timezone_aware_utc_on_every_backend(migrated_db: Any) -> None:
     from datetime import UTC
 
