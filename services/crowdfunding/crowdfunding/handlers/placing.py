@@ -248,8 +248,8 @@ class Placed:
         return {**self.__dict__, **_EMPTY_COLUMNS}
 
 
-_EMPTY_COLUMNS = {"reason": None, "payment_reference": None, "reconfirm_by": None, "paid_at": None, "closed_at": None,
-                  "delivery_confirmed_at": None}
+# The columns a new pledge leaves empty: every column of `pledges` that `Placed` has no field for.
+_EMPTY_COLUMNS = dict.fromkeys(c.name for c in _P.c if c.name not in Placed.__dataclass_fields__)
 
 
 def _payer(principal: Principal, campaign_id: str, data: PledgeInput, now: datetime) -> tuple[str, dict[str, Any]]:
