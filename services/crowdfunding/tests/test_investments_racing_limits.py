@@ -57,6 +57,8 @@ async def test_two_investments_against_one_limit_are_decided_one_after_the_other
     assert allowed.allowed and placed is not None and placed.state == "paid"
     assert (limited.outcome, limited.max_amount, none) == ("limited", left, None), limited
     assert not decided_meanwhile, "the second investment was decided without the first"
+    await assert_ledger_zero(ctx, offerings[0].id, in_custody=amount)  # the first investment, paid
+    await assert_ledger_zero(ctx, offerings[1].id)  # the limited one wrote nothing
 
 
 async def test_an_investment_is_flagged_like_a_pledge_when_backers_share_an_instrument(ctx: flows.Context) -> None:
