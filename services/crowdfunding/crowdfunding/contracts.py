@@ -267,8 +267,8 @@ class TrancheReleased(EventData):
     policy_version: str
 
 
-class PayoutCompleted(EventData):
-    event_type = f"{PREFIX}.payout.completed.v1"
+class _PayoutFacts(EventData):
+    """A payout or refund as every payout event carries it (`payout_facts` builds it from the row)."""
 
     payout_id: str
     campaign_id: str
@@ -278,38 +278,28 @@ class PayoutCompleted(EventData):
     currency: str
     amount_fen: int
     idempotency_key: str
+
+
+class PayoutCompleted(_PayoutFacts):
+    event_type = f"{PREFIX}.payout.completed.v1"
+
     reference: str
     ledger_transaction: str
 
 
-class PayoutFailed(EventData):
+class PayoutFailed(_PayoutFacts):
     event_type = f"{PREFIX}.payout.failed.v1"
 
-    payout_id: str
-    campaign_id: str
-    pledge_id: str | None
-    kind: str
-    party_id: str
-    currency: str
-    amount_fen: int
-    idempotency_key: str
     failure: str
 
 
-class PayoutReissued(EventData):
-    """A declined payout or refund issued again (a new payout, a new idempotency key; the declined one closed)."""
+class PayoutReissued(_PayoutFacts):
+    """A declined payout or refund issued again (a new payout, a new idempotency key; the declined one closed):
+    `payout_id` is the new one."""
 
     event_type = f"{PREFIX}.payout.reissued.v1"
 
-    payout_id: str  # the new one
     reissue_of: str
-    campaign_id: str
-    pledge_id: str | None
-    kind: str
-    party_id: str
-    currency: str
-    amount_fen: int
-    idempotency_key: str
     why: str
 
 

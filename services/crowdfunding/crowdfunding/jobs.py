@@ -6,7 +6,7 @@ POST /testing/jobs/<name>/run (on a test platform)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from fastapi import FastAPI
@@ -24,7 +24,8 @@ from shared.uow import UnitOfWork
 log = logging.getLogger(__name__)
 S = CampaignState
 POLICY = DEFAULT_POLICY
-Act = Callable[[UnitOfWork, str, datetime], Awaitable[int]]
+Act = Callable[[UnitOfWork, str, datetime], Awaitable[int]]  # a command on one row, in the transaction given
+Step = Callable[[str], Awaitable[int]]  # whatever is done for one row (a command in its transaction, or a flow)
 
 
 def crowdfunding_jobs(app: FastAPI) -> list[Job]:
@@ -40,17 +41,26 @@ def crowdfunding_jobs(app: FastAPI) -> list[Job]:
     ]
 
 
-async def _each(ctx: flows.Context, ids: list[tuple[str, str]], act: Act, name: str) -> int:
-    """Act on each (campaign, row) in its own transaction, then settle what it made owed."""
+def _transaction(ctx: flows.Context, act: Act) -> Step:
+    """The command, on one row, in a transaction of its own."""
+    async def step(row_id: str) -> int:
+        async with ctx.uow() as uow:
+            return await act(uow, row_id, ctx.clock.now())
+
+    return step
+
+
+async def _each(ctx: flows.Context, ids: Sequence[tuple[str, str]], step: Step, name: str) -> int:
+    """The step for each (campaign, row), then settle what it made owed; a row that fails is logged and left for
+    the next run, the others go on."""
     acted = 0
     for campaign_id, row_id in ids:
         try:
-            async with ctx.uow() as uow:
-                acted += await act(uow, row_id, ctx.clock.now())
+            acted += await step(row_id)
         except DomainError as exc:
             log.info("job skipped", extra={"job": name, "id": row_id, "why": exc.detail})
             continue
-        except Exception:  # one broken row must not stop the others (refunds are due within the hour)
+        except Exception:  # one broken row, or the provider unreachable, must not stop the others (refunds are due)
             log.exception("job step failed; it is retried on the next run", extra={"job": name, "id": row_id})
             continue
         await flows.settle_campaign(ctx, campaign_id)
@@ -64,13 +74,13 @@ async def deadlines(ctx: flows.Context) -> int:
             col(Campaign.state).in_([S.LIVE.value, S.WAITING_FUNDS.value]),
             or_(col(Campaign.deadline) <= now, col(Campaign.round_one_ends) <= now))
             .order_by(col(Campaign.deadline)))).scalars())
-    return await _each(ctx, [(i, i) for i in ids], settlement.deadline, "settlement")
+    return await _each(ctx, [(i, i) for i in ids], _transaction(ctx, settlement.deadline), "settlement")
 
 
 async def delivery(ctx: flows.Context) -> int:
     async with ctx.db.reading() as session:
         ids = list((await session.execute(select(Campaign.id).where(Campaign.state == S.FULFILLING.value))).scalars())
-    return await _each(ctx, [(i, i) for i in ids], settlement.delivery_check, "delivery")
+    return await _each(ctx, [(i, i) for i in ids], _transaction(ctx, settlement.delivery_check), "delivery")
 
 
 async def payment_expiry(ctx: flows.Context) -> int:
@@ -79,18 +89,8 @@ async def payment_expiry(ctx: flows.Context) -> int:
     async with ctx.db.reading() as session:
         rows = (await session.execute(select(Pledge.campaign_id, Pledge.id).where(
             Pledge.state == "pending", col(Pledge.placed_at) <= cutoff).limit(1000))).all()
-    acted = 0
-    for campaign_id, pledge_id in rows:
-        try:
-            acted += await flows.resolve_unpaid(ctx, pledge_id)
-        except DomainError as exc:
-            log.info("job skipped", extra={"job": "payment-expiry", "id": pledge_id, "why": exc.detail})
-            continue
-        except Exception:  # the provider unreachable, one broken row: the others go on; retried next run
-            log.exception("payment expiry step failed; retried on the next run", extra={"id": pledge_id})
-            continue
-        await flows.settle_campaign(ctx, campaign_id)
-    return acted
+    return await _each(ctx, [(c, p) for c, p in rows], lambda pledge_id: flows.resolve_unpaid(ctx, pledge_id),
+                       "payment-expiry")
 
 
 async def reconfirmations(ctx: flows.Context) -> int:
@@ -99,7 +99,8 @@ async def reconfirmations(ctx: flows.Context) -> int:
         rows = (await session.execute(select(Pledge.campaign_id, Pledge.id).where(
             col(Pledge.reconfirm_by).is_not(None), col(Pledge.reconfirm_by) < now,
             col(Pledge.state).in_(["pending", "paid"])).limit(1000))).all()
-    return await _each(ctx, [(c, p) for c, p in rows], equity.lapse_unconfirmed, "reconfirmations")
+    return await _each(ctx, [(c, p) for c, p in rows], _transaction(ctx, equity.lapse_unconfirmed),
+                       "reconfirmations")
 
 
 async def retry_payouts(ctx: flows.Context) -> int:

@@ -1,7 +1,8 @@
 """Two equity investments that count against one 12-month total, at once, on SQLite and PostgreSQL: the same
 investor in two offerings of different issuers (the US Reg CF investor limit), or two investors in two offerings of
 one issuer (its cap). The second is decided on the first: it is limited to what is left, never allowed past the
-limit because the two read the totals before either was written."""
+limit because the two read the totals before either was written. And an investment is flagged for review like a
+reward pledge."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from typing import Any
 import pytest
 from crowdfunding import flows
 from crowdfunding.handlers import equity, placing
+from crowdfunding.models import RiskFlag
+from sqlmodel import select
 
 from shared.auth import Principal
-from tests.support.crowdfunding import FOUNDER, backer, live_campaign, organisation, run
+from tests.support.crowdfunding import FOUNDER, assert_ledger_zero, backer, live_campaign, organisation, run
 
 OTHER_FOUNDER = Principal(subject="founder-2", roles=frozenset({"founder"}))
 MODEST = equity.ProfileInput(kind="person", currency="USD", annual_income=60_000_00, net_worth=20_000_00)  # USD 3,000
@@ -54,3 +57,29 @@ async def test_two_investments_against_one_limit_are_decided_one_after_the_other
     assert allowed.allowed and placed is not None and placed.state == "paid"
     assert (limited.outcome, limited.max_amount, none) == ("limited", left, None), limited
     assert not decided_meanwhile, "the second investment was decided without the first"
+    await assert_ledger_zero(ctx, offerings[0].id, in_custody=amount)  # the first investment, paid
+    await assert_ledger_zero(ctx, offerings[1].id)  # the limited one wrote nothing
+
+
+async def test_an_investment_is_flagged_like_a_pledge_when_backers_share_an_instrument(ctx: flows.Context) -> None:
+    """The anomaly counts of a reward pledge apply to an equity investment: the third investor paying with the same
+    instrument is flagged for review (not refused), and the flag names that investment."""
+    offering, _ = await live_campaign(ctx, kind="equity", profile="eu_ecsp", goal=10**8)
+    now = ctx.clock.now()
+    placed = []
+    for n in (21, 22, 23):
+        investor = backer(n)
+        await organisation(ctx, investor.subject)  # real-name verified
+        await run(ctx, equity.save_profile, investor, equity.ProfileInput(
+            kind="person", currency="EUR", annual_income=0, net_worth=100_000_00, knowledge_test_passed_at=now,
+            loss_simulation_at=now), now)
+        _, investment = await flows.invest(ctx, investor, offering.id, 100_00,
+                                           placing.PledgeInput(payment_party="shared-card"), now)
+        assert investment is not None and investment.state == "paid"
+        placed.append(investment)
+    assert [p.flagged for p in placed] == [False, False, True]
+    async with ctx.db.reading() as session:
+        flags = (await session.execute(select(RiskFlag).where(RiskFlag.campaign_id == offering.id))).scalars().all()
+    assert [(f.rule, f.pledge_id, f.subject_id) for f in flags] == [
+        ("same_instrument", placed[2].id, backer(23).subject)]
+    await assert_ledger_zero(ctx, offering.id, in_custody=3 * 100_00)

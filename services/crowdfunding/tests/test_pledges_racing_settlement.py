@@ -120,3 +120,4 @@ async def test_a_unit_refused_while_the_campaign_was_not_live_is_not_called_sold
         await pledge(ctx, campaign, tier, 1)
     assert (refused.value.status, refused.value.extra.get("rule"), refused.value.extra["current_state"]) == (
         409, None, "live")
+    await assert_ledger_zero(ctx, campaign.id)  # the refused pledge posted nothing

@@ -82,7 +82,7 @@ async def pledge(campaign_id: ResourceId, body: PledgeCreate, ctx: MoneyContextD
     """Takes a unit of the tier atomically (409 when sold out), charges it; a declined charge releases the unit
     (402). A charge whose answer never comes stays pending until the callback or the expiry job."""
     data = PledgeInput(tier_id=body.tier_id, shipping_region=body.shipping_region,
-                                payment_party=body.payment_party, organisation_id=body.organisation_id)
+                       payment_party=body.payment_party, organisation_id=body.organisation_id)
     placed = await flows.pledge(ctx, principal, campaign_id, data, now)
     if placed.state == "cancelled":
         raise DomainError(402, "the payment was declined; the pledge is cancelled and its unit released",

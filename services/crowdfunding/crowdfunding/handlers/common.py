@@ -4,6 +4,7 @@ history row and event in the same transaction) and the replica look-ups (verific
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,7 @@ from sqlmodel import select
 
 from crowdfunding import contracts as ev
 from crowdfunding.domain.campaign import CampaignState, step
-from crowdfunding.models import Campaign, CampaignTransition, Pledge
+from crowdfunding.models import Campaign, CampaignTransition, Payout, Pledge
 from shared.auth import Principal
 from shared.ids import new_id
 from shared.listings import is_blacklisted as is_blacklisted  # the joint-punishment check (联合奖惩)
@@ -120,3 +121,10 @@ async def founder_verified(uow: UnitOfWork, campaign: Campaign) -> bool:
 async def organisations_of(session: AsyncSession, subject_id: str) -> list[str]:
     return list((await session.execute(
         select(SubjectReplica.subject_id).where(SubjectReplica.owner_id == subject_id))).scalars())
+
+
+def payout_facts(payout: Payout) -> dict[str, Any]:
+    """The fields every payout event carries (`contracts._PayoutFacts`), from the payout row."""
+    return dict(payout_id=payout.id, campaign_id=payout.campaign_id, pledge_id=payout.pledge_id, kind=payout.kind,
+                party_id=payout.party_id, currency=payout.currency, amount_fen=payout.amount_fen,
+                idempotency_key=payout.idempotency_key)

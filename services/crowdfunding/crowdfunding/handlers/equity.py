@@ -115,6 +115,13 @@ async def _twelve_months(uow: UnitOfWork, currency: str, since: datetime, *where
     return twelve_month_total(currency, {code: int(amount) for code, amount in rows})
 
 
+def _of_issuer(founder_id: str, organisation_id: str | None) -> Any:
+    """Campaigns of one issuer (the project owner): the founder's, or its organisation's."""
+    if organisation_id is None:
+        return Campaign.founder_id == founder_id
+    return or_(Campaign.founder_id == founder_id, Campaign.organisation_id == organisation_id)
+
+
 async def _lock_for_investment(uow: UnitOfWork, principal: Principal, campaign_id: str) -> Campaign:
     """The offering and every other live equity offering of its issuer (founder or organisation), locked for update
     in id order, then the investor's profile. The investor's 12-month limit and the issuer's cap count investments
@@ -124,12 +131,10 @@ async def _lock_for_investment(uow: UnitOfWork, principal: Principal, campaign_i
         Campaign.id == campaign_id))).first()
     if issuer is None:
         raise DomainError(404, f"campaign {campaign_id} not found", field="campaign_id")
-    same_issuer = Campaign.founder_id == issuer.founder_id
-    if issuer.organisation_id is not None:
-        same_issuer = or_(same_issuer, Campaign.organisation_id == issuer.organisation_id)
     locked = (await uow.session.execute(select(Campaign).where(or_(
         Campaign.id == campaign_id,
-        and_(Campaign.kind == CampaignKind.EQUITY.value, Campaign.state == CampaignState.LIVE.value, same_issuer)))
+        and_(Campaign.kind == CampaignKind.EQUITY.value, Campaign.state == CampaignState.LIVE.value,
+             _of_issuer(issuer.founder_id, issuer.organisation_id))))
         .order_by(col(Campaign.id)).with_for_update())).scalars().all()
     await uow.session.execute(select(InvestorProfile.investor_id).where(
         InvestorProfile.investor_id == principal.subject).with_for_update())
@@ -152,10 +157,8 @@ async def invest(uow: UnitOfWork, principal: Principal, campaign_id: str, amount
     profile = profile_of(campaign)
     since = now - YEAR
     invested = await _twelve_months(uow, campaign.currency, since, Pledge.backer_id == principal.subject)
-    issuer = Campaign.founder_id == campaign.founder_id  # the project owner: the founder, or its organisation
-    if campaign.organisation_id is not None:
-        issuer = or_(issuer, Campaign.organisation_id == campaign.organisation_id)
-    raised = await _twelve_months(uow, campaign.currency, since, issuer)
+    raised = await _twelve_months(uow, campaign.currency, since,
+                                  _of_issuer(campaign.founder_id, campaign.organisation_id))
     investors = (await uow.session.execute(select(func.count(func.distinct(Pledge.backer_id))).where(
         Pledge.campaign_id == campaign.id, col(Pledge.state).in_(ACTIVE)))).scalar_one()
     mine_here = (await uow.session.execute(select(Pledge.id).where(

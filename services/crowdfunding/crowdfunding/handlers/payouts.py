@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crowdfunding import contracts as ev
-from crowdfunding.handlers.common import campaign_for_update
+from crowdfunding.handlers.common import campaign_for_update, payout_facts
 from crowdfunding.models import Campaign, Payout
 from shared.auth import Principal
 from shared.db import UTCDateTime
@@ -64,9 +64,7 @@ async def reissue(uow: UnitOfWork, principal: Principal, payout_id: str, party: 
                  amount_fen=old.amount_fen, idempotency_key=f"{old.cause}/{old.kind}/r{issued}", cause=old.cause,
                  status="pending", reissue_of=old.id, created_at=now)
     uow.session.add(new)
-    uow.publish(ev.PayoutReissued(payout_id=new.id, reissue_of=old.id, campaign_id=new.campaign_id,
-                                  pledge_id=new.pledge_id, kind=new.kind, party_id=new.party_id, currency=new.currency,
-                                  amount_fen=new.amount_fen, idempotency_key=new.idempotency_key, why=why),
+    uow.publish(ev.PayoutReissued(**payout_facts(new), reissue_of=old.id, why=why),
                 subject=new.campaign_id, actor=principal.subject, partition_key=new.party_id)
     await uow.commit()
     return new

@@ -130,6 +130,19 @@ def _suspended(target_type: str, target: Any) -> Any:
                           _ORDERS.c.suspended == true()).correlate(None)
 
 
+# The two anomaly counts (`anomalies`), for a reward pledge and an equity investment alike: the backer's pledges in
+# the velocity window, and the other backers who paid this campaign with the same instrument.
+_ANOMALY_COUNTS = (
+    select(func.count()).select_from(_P).where(
+        _P.c.backer_id == _BACKER, _P.c.placed_at > bindparam("since", type_=UTCDateTime()))
+    .correlate(None).scalar_subquery().label("recent_by_backer"),
+    select(func.count(func.distinct(_P.c.backer_id))).where(
+        _P.c.instrument_hash == bindparam("instrument", type_=String()), _P.c.campaign_id == _CAMPAIGN,
+        _P.c.backer_id != _BACKER).correlate(None).scalar_subquery().label("other_backers_on_instrument"),
+)
+_COUNT_ANOMALIES = select(*_ANOMALY_COUNTS)
+
+
 # Every fact a pledge checks, each a subquery on the bound ids (nothing correlated: the same in an UPDATE's
 # RETURNING as in a SELECT): the campaign's columns, supervision orders on the campaign and the backer, the
 # backer's black-list entry, whether the backer owns the campaign's organisation, the owner of the organisation
@@ -145,12 +158,7 @@ _CHECKS = (
     .correlate(None).label("owns_campaign_organisation"),
     select(_SUBJECTS.c.owner_id).where(_SUBJECTS.c.subject_id == bindparam("organisation", type_=String()))
     .correlate(None).scalar_subquery().label("organisation_owner"),
-    select(func.count()).select_from(_P).where(
-        _P.c.backer_id == _BACKER, _P.c.placed_at > bindparam("since", type_=UTCDateTime()))
-    .correlate(None).scalar_subquery().label("recent_by_backer"),
-    select(func.count(func.distinct(_P.c.backer_id))).where(
-        _P.c.instrument_hash == bindparam("instrument", type_=String()), _P.c.campaign_id == _CAMPAIGN,
-        _P.c.backer_id != _BACKER).correlate(None).scalar_subquery().label("other_backers_on_instrument"),
+    *_ANOMALY_COUNTS,
 )
 _TIER_FACTS = (_T.c.id.label("tier_id"), _T.c.title.label("tier_title"), _T.c.price_fen, _T.c.units_limit,
                _T.c.units_taken, _T.c.shipping)
@@ -240,16 +248,26 @@ class Placed:
         return {**self.__dict__, **_EMPTY_COLUMNS}
 
 
-_EMPTY_COLUMNS = {"reason": None, "payment_reference": None, "reconfirm_by": None, "paid_at": None, "closed_at": None,
-                  "delivery_confirmed_at": None}
+# The columns a new pledge leaves empty: every column of `pledges` that `Placed` has no field for.
+_EMPTY_COLUMNS = dict.fromkeys(c.name for c in _P.c if c.name not in Placed.__dataclass_fields__)
+
+
+def _payer(principal: Principal, campaign_id: str, data: PledgeInput, now: datetime) -> tuple[str, dict[str, Any]]:
+    """The payment party (the backer's own when none is named) and the parameters the anomaly counts are bound to."""
+    party = data.payment_party or f"backer:{principal.subject}"
+    return party, {"campaign": campaign_id, "backer": principal.subject, "since": now - POLICY.velocity_window,
+                   "instrument": instrument_hash(party)}
+
+
+def _signals(counts: Any) -> list[RiskSignal]:
+    """The anomalies the counts show, this pledge's own instrument counted with the others'."""
+    return anomalies(counts.recent_by_backer, counts.other_backers_on_instrument + 1, POLICY)
 
 
 async def place_reward_pledge(uow: UnitOfWork, principal: Principal, campaign_id: str, data: PledgeInput,
                               now: datetime) -> Placed:
-    party = data.payment_party or f"backer:{principal.subject}"
-    instrument = instrument_hash(party)
-    params = {"campaign": campaign_id, "tier": data.tier_id or "", "backer": principal.subject,
-              "organisation": data.organisation_id, "since": now - POLICY.velocity_window, "instrument": instrument}
+    party, params = _payer(principal, campaign_id, data, now)
+    params |= {"tier": data.tier_id or "", "organisation": data.organisation_id}
     facts: Any = (await uow.session.execute(_TAKE_UNIT, params)).first()
     taken = facts is not None
     if not taken:
@@ -261,12 +279,12 @@ async def place_reward_pledge(uow: UnitOfWork, principal: Principal, campaign_id
     if not taken:  # the campaign was not live when the unit was asked for, and live again just after
         raise DomainError(409, "the campaign changed while the pledge was placed; try again",
                           current_state=facts.state)
-    signals = anomalies(facts.recent_by_backer, facts.other_backers_on_instrument + 1, POLICY)
+    signals = _signals(facts)
     placed = Placed(id=new_id(), campaign_id=campaign_id, tier_id=facts.tier_id, backer_id=principal.subject,
                     organisation_id=data.organisation_id, kind=facts.kind, currency=facts.currency,
                     amount_fen=facts.price_fen + fee, shipping_region=data.shipping_region, shipping_fen=fee,
-                    payment_party=party, instrument_hash=instrument, flagged=bool(signals), decision_rule=None,
-                    policy_version=facts.policy_version, consent_given=data.consent, placed_at=now)
+                    payment_party=party, instrument_hash=params["instrument"], flagged=bool(signals),
+                    decision_rule=None, policy_version=facts.policy_version, consent_given=data.consent, placed_at=now)
     await _write(uow, placed, principal, signals, now)
     return placed
 
@@ -274,18 +292,12 @@ async def place_reward_pledge(uow: UnitOfWork, principal: Principal, campaign_id
 async def insert_pledge(uow: UnitOfWork, principal: Principal, campaign: Campaign, amount_fen: int,
                         data: PledgeInput, now: datetime, *, decision_rule: str, policy_version: str) -> Placed:
     """An equity investment, once the investor-protection engine allowed it: flagged like a reward pledge."""
-    party = data.payment_party or f"backer:{principal.subject}"
-    instrument = instrument_hash(party)
-    recent = (await uow.session.execute(select(func.count()).select_from(_P).where(
-        _P.c.backer_id == principal.subject, _P.c.placed_at > now - POLICY.velocity_window))).scalar_one()
-    sharing = (await uow.session.execute(select(func.count(func.distinct(_P.c.backer_id))).where(
-        _P.c.campaign_id == campaign.id, _P.c.instrument_hash == instrument,
-        _P.c.backer_id != principal.subject))).scalar_one()
-    signals = anomalies(int(recent), int(sharing) + 1, POLICY)
+    party, params = _payer(principal, campaign.id, data, now)
+    signals = _signals((await uow.session.execute(_COUNT_ANOMALIES, params)).one())
     placed = Placed(id=new_id(), campaign_id=campaign.id, tier_id=None, backer_id=principal.subject,
                     organisation_id=data.organisation_id, kind=campaign.kind, currency=campaign.currency,
                     amount_fen=amount_fen, shipping_region=None, shipping_fen=0, payment_party=party,
-                    instrument_hash=instrument, flagged=bool(signals), decision_rule=decision_rule,
+                    instrument_hash=params["instrument"], flagged=bool(signals), decision_rule=decision_rule,
                     policy_version=policy_version, consent_given=data.consent, placed_at=now)
     await _write(uow, placed, principal, signals, now)
     return placed

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text, update
+from sqlmodel import col
 
 from crowdfunding import contracts as ev
 from crowdfunding import custody
@@ -14,7 +15,6 @@ from crowdfunding.domain.policy import DEFAULT_POLICY
 from crowdfunding.handlers.common import lock_pledge, partition
 from crowdfunding.models import Campaign, Pledge, RiskFlag
 from shared.auth import Principal
-from shared.db import UTCDateTime
 from shared.money import Money
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
@@ -165,17 +165,13 @@ async def confirm_delivery(uow: UnitOfWork, principal: Principal, pledge_id: str
     return pledge
 
 
-_DECIDE_FLAG = text("UPDATE risk_flags SET state = :decision, reviewed_by = :by, reviewed_at = :at "
-                    "WHERE id = :id AND state = 'open' RETURNING campaign_id, pledge_id, subject_id, rule"
-                    ).bindparams(bindparam("at", type_=UTCDateTime()))
-
-
 async def review_flag(uow: UnitOfWork, principal: Principal, flag_id: str, decision: str, note: str,
                       now: datetime) -> RiskFlag:
-    """A reviewer decides an open risk flag, once: the conditional UPDATE takes the row (its lock on PostgreSQL), so
-    of two reviewers deciding at once one wins and the other gets a 409 naming the decided state."""
-    decided = (await uow.session.execute(_DECIDE_FLAG, {"decision": decision, "by": principal.subject, "at": now,
-                                                        "id": flag_id})).first()
+    """A reviewer decides an open risk flag, once: the conditional UPDATE takes the row (its lock on PostgreSQL) and
+    returns it, so of two reviewers deciding at once one wins and the other gets a 409 naming the decided state."""
+    decided = (await uow.session.execute(
+        update(RiskFlag).where(col(RiskFlag.id) == flag_id, col(RiskFlag.state) == "open")
+        .values(state=decision, reviewed_by=principal.subject, reviewed_at=now).returning(RiskFlag))).scalars().first()
     if decided is None:
         current = await uow.session.get(RiskFlag, flag_id)
         if current is None:
@@ -184,7 +180,5 @@ async def review_flag(uow: UnitOfWork, principal: Principal, flag_id: str, decis
     uow.publish(ev.RiskFlagReviewed(flag_id=flag_id, campaign_id=decided.campaign_id, pledge_id=decided.pledge_id,
                                     subject_id=decided.subject_id, rule=decided.rule, decision=decision, note=note),
                 subject=decided.campaign_id, actor=principal.subject, partition_key=decided.subject_id)
-    flag = await uow.session.get(RiskFlag, flag_id)
-    assert flag is not None
     await uow.commit()
-    return flag
+    return decided

@@ -14,7 +14,7 @@ from crowdfunding import contracts as ev
 from crowdfunding import custody
 from crowdfunding.domain.campaign import CampaignKind, CampaignState, Outcome, deadline_outcome
 from crowdfunding.domain.policy import DEFAULT_POLICY
-from crowdfunding.handlers.common import SYSTEM, campaign_for_update, lock_pledge, move, partition
+from crowdfunding.handlers.common import SYSTEM, campaign_for_update, lock_pledge, move, partition, payout_facts
 from crowdfunding.handlers.pledges import close_unpaid, refund_paid
 from crowdfunding.models import Campaign, Payout, Pledge, RewardTier
 from shared.auth import Principal
@@ -173,9 +173,7 @@ async def payout_result(uow: UnitOfWork, payout_id: str, result: PaymentResult, 
     if row.status != "pending":
         return 0
     row.settled_at = now
-    facts = dict(payout_id=row.id, campaign_id=row.campaign_id, pledge_id=row.pledge_id, kind=row.kind,
-                 party_id=row.party_id, currency=row.currency, amount_fen=row.amount_fen,
-                 idempotency_key=row.idempotency_key)
+    facts = payout_facts(row)
     if result.succeeded:
         row.status, row.reference = "paid", result.reference
         transaction = await custody.record_payout_executed(uow, row, result.reference)
