@@ -11,6 +11,7 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -155,6 +156,15 @@ async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(
         assert (await credit.post(body["objection"]["path"], headers=other,
                                   json={"grounds": "x"})).status_code == 403
         assert (await credit.post(body["objection"]["path"], headers=solver, json={})).status_code == 422
+        # credit repair: the subject only, and not before the tier's minimum period (90 days for general)
+        repairs, commitment = f"/listings/{listing['id']}/repairs", {"commitment": "信用承诺书", "correction": "已整改"}
+        assert (await credit.post(repairs, headers=other, json=commitment)).status_code == 403
+        early = await credit.post(repairs, headers=solver, json=commitment)
+        assert early.status_code == 409 and early.json()["errors"][0]["field"] == "listing_id", early.text
+        assert datetime.fromisoformat(early.json()["earliest"]) > datetime.fromisoformat(listing["notice_ends_at"])
+        refused_decision = await credit.post("/repairs/r-1/decision", headers=solver, json={"approved": True,
+                                                                                             "note": "x"})
+        assert refused_decision.status_code == 403, refused_decision.text  # reviewers decide
         objection = await credit.post(body["objection"]["path"], headers=solver,
                                       json={"grounds": "第二次争议系对方违约"})
         assert objection.status_code == 201, objection.text
