@@ -14,12 +14,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaConsumer
 from credit.api_reports import AllianceExport
 
 from shared.masking import mask_person_name
 from tests.support.platform import PlatformUnderTest, eventually, mint
+from tests.support.red_list import move_credit_clock_past
 from tests.test_crowdfunding_scenarios import Funding
 from tests.test_crowdsourcing_scenarios import Market
 
@@ -80,14 +80,9 @@ async def profile_shows_the_listing(platform: PlatformUnderTest, subject_id: str
     assert black["listed_at"] < black["until"] and black["reasons"] and standing["score"] < 600, standing
 
 
-async def advance_past(client: httpx.AsyncClient, admin: dict[str, str], moment: str) -> None:
-    """Move a service's adjustable clock a minute past `moment` (an RFC 3339 time)."""
-    now = datetime.fromisoformat((await client.get("/testing/clock", headers=admin)).json()["now"])
-    seconds = (datetime.fromisoformat(moment) - now).total_seconds() + 60
-    assert (await client.post("/testing/clock/advance", headers=admin, json={"seconds": seconds})).status_code == 200
-
-
-async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(platform: PlatformUnderTest) -> None:
+async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(
+        platform: PlatformUnderTest, credit_clock_restored: None) -> None:
+    """Credit's clock is moved past the notice period; `credit_clock_restored` restores it afterwards."""
     solver_id, solver = await platform.person("solver", "backer")
     verified = await platform.verify_person(solver, real_name="李四")  # the public list shows its masked number
     reviewer = mint(f"reviewer-{secrets.token_hex(4)}", "reviewer")
@@ -120,7 +115,7 @@ async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(platf
         funding = await Funding.open(platform, cf)
         campaign, tier = await funding.live(goal=20_000)
         # the notice period (5 working days) passes on credit's clock; the listing job lists the entry
-        await advance_past(credit, platform.admin, listing["notice_ends_at"])
+        await move_credit_clock_past(credit, platform.admin, listing["notice_ends_at"])
         assert (await credit.post("/testing/jobs/listings/run", headers=platform.admin)).json()["acted"] >= 1
         listed_at = time.monotonic()  # the job answers after the listing's transaction committed
 
@@ -161,6 +156,15 @@ async def test_black_listed_solver_is_refused_objects_and_is_allowed_again(platf
         assert (await credit.post(body["objection"]["path"], headers=other,
                                   json={"grounds": "x"})).status_code == 403
         assert (await credit.post(body["objection"]["path"], headers=solver, json={})).status_code == 422
+        # credit repair: the subject only, and not before the tier's minimum period (90 days for general)
+        repairs, commitment = f"/listings/{listing['id']}/repairs", {"commitment": "信用承诺书", "correction": "已整改"}
+        assert (await credit.post(repairs, headers=other, json=commitment)).status_code == 403
+        early = await credit.post(repairs, headers=solver, json=commitment)
+        assert early.status_code == 409 and early.json()["errors"][0]["field"] == "listing_id", early.text
+        assert datetime.fromisoformat(early.json()["earliest"]) > datetime.fromisoformat(listing["notice_ends_at"])
+        refused_decision = await credit.post("/repairs/r-1/decision", headers=solver, json={"approved": True,
+                                                                                             "note": "x"})
+        assert refused_decision.status_code == 403, refused_decision.text  # reviewers decide
         objection = await credit.post(body["objection"]["path"], headers=solver,
                                       json={"grounds": "第二次争议系对方违约"})
         assert objection.status_code == 201, objection.text

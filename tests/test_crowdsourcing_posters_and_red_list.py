@@ -6,22 +6,18 @@ task is then reviewed first and whose next payout carries half the commission (è
 after each.
 
 The red-list test moves credit's clock past the notice period (5 working days) on the session-wide platform.
-That clock only moves forward and lives in credit's process, so the `credit_clock_restored` fixture restarts
-credit afterwards (same database, broker, port and consumer group): the credit tests that follow run on the
-real time again."""
+That clock only moves forward and lives in credit's process, so the `credit_clock_restored` fixture
+(tests/conftest.py) restarts credit afterwards (same database, broker, port and consumer group): the credit tests
+that follow run on the real time again."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-import pytest
-
 from tests.support.platform import PlatformUnderTest, eventually, mint
-from tests.test_credit_lists import advance_past
+from tests.support.red_list import move_credit_clock_past
 from tests.test_crowdsourcing_scenarios import Market, in_audit
 
 PIECE = 10_001  # fen: 10% commission is 1,000 (half up); half of it relieved leaves 500
@@ -175,26 +171,6 @@ async def review_positions(market: Market, reviewer: dict[str, str], *task_ids: 
     return [seen.index(task_id) for task_id in task_ids]
 
 
-def credit_offset(platform: PlatformUnderTest) -> float:
-    with httpx.Client(base_url=platform.url("credit"), timeout=30) as client:
-        response = client.get("/testing/clock", headers=platform.admin)
-    assert response.status_code == 200, response.text
-    return float(response.json()["offset_seconds"])
-
-
-@pytest.fixture
-def credit_clock_restored(platform: PlatformUnderTest) -> Iterator[None]:
-    """Put credit's clock back on the real time after the test, even if it failed: the adjustable clock only
-    moves forward and lives in the process, so credit is restarted (its database, the broker, its port and its
-    consumer group stay), then checked to be at offset 0 before the next test runs."""
-    yield
-    if credit_offset(platform) == 0:
-        return
-    platform.platform.services["credit"].stop()
-    platform.platform.start_service("credit").wait_healthy(probe="/readyz")
-    assert credit_offset(platform) == 0
-
-
 async def test_a_red_listed_subject_is_reviewed_first_and_pays_half_the_commission(
         platform: PlatformUnderTest, credit_clock_restored: None) -> None:
     """Credit's clock is moved past the notice period; `credit_clock_restored` restores it afterwards."""
@@ -231,7 +207,7 @@ async def test_a_red_listed_subject_is_reviewed_first_and_pays_half_the_commissi
         plain_at, red_at = await review_positions(market, reviewer, first["id"], second["id"])
         assert plain_at < red_at  # oldest first, as long as the subject is not listed
         # the notice period passes on credit's clock; the listing job lists the entry
-        await advance_past(credit, platform.admin, listing["notice_ends_at"])  # 5 working days, not 5 days
+        await move_credit_clock_past(credit, platform.admin, listing["notice_ends_at"])  # 5 working days, not 5 days
         assert (await credit.post("/testing/jobs/listings/run", headers=platform.admin)).json()["acted"] >= 1
         listed = (await credit.get(f"/subjects/{red_id}/listings", headers=red)).json()
         assert [r["state"] for r in listed if r["id"] == listing["id"]] == ["listed"]

@@ -51,10 +51,10 @@ async def test_a_registered_organisation_reaches_credit_and_audit_within_two_sec
 
 async def test_the_same_event_delivered_twice_is_applied_once(platform: PlatformUnderTest) -> None:
     _, owner = await platform.person("enterprise")
+    marks = {service: await platform.feed_head(service) for service in ("gateway", "credit")}
     organisation = await platform.register_organisation(owner)
     await eventually(lambda: platform.credit_record(organisation["id"]))
-    feed = await platform.get("gateway", "/events", after=0, limit=1000)
-    envelope = next(e for e in feed.json()["events"] if e["subject"] == organisation["id"])
+    [envelope] = [e for e in await platform.feed("gateway", marks["gateway"]) if e["subject"] == organisation["id"]]
     before = {s: (await platform.completeness(s))["duplicates_skipped"] for s in ("credit", "audit")}
 
     producer = AIOKafkaProducer(bootstrap_servers=platform.platform.broker.bootstrap)
@@ -74,18 +74,18 @@ async def test_the_same_event_delivered_twice_is_applied_once(platform: Platform
     record = await platform.credit_record(organisation["id"])
     assert len(record["changes"]) == 1
     assert len(await platform.audit_entries(event_id=envelope["id"])) == 1
-    credit_feed = (await platform.get("credit", "/events", after=0, limit=1000)).json()["events"]
+    credit_feed = await platform.feed("credit", marks["credit"])
     assert [e["subject"] for e in credit_feed].count(organisation["id"]) == 1
 
 
 async def test_the_callers_trace_reaches_the_event_and_the_response(platform: PlatformUnderTest) -> None:
     _, owner = await platform.person("enterprise")
+    mark = await platform.feed_head("gateway")
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     async with platform.client("gateway") as gateway:
         response = await gateway.post("/organisations", json={"name": "Traced Org", "uscc": fresh_uscc()},
                                       headers={**owner, "traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
     assert response.status_code == 201
     assert response.headers["traceparent"].split("-")[1] == trace
-    feed = (await platform.get("gateway", "/events", after=0, limit=1000)).json()["events"]
-    [event] = [e for e in feed if e["subject"] == response.json()["id"]]
+    [event] = [e for e in await platform.feed("gateway", mark) if e["subject"] == response.json()["id"]]
     assert event["traceparent"].split("-")[1] == trace

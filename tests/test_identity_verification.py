@@ -30,6 +30,9 @@ async def test_person_verification_masks_the_number_except_for_the_few(platform:
                             ({"real_name": "Mismatch 张", "resident_id": number}, "name")]:
             refused = await gateway.post("/people/me/verification", headers=me, json=body)
             assert refused.status_code == 422 and field in fields(refused), refused.text
+        outage = await gateway.post("/people/me/verification", headers=me,  # the sandbox's unreachable provider
+                                    json={"real_name": "Unavailable 王", "resident_id": number})
+        assert outage.status_code == 503 and "unavailable" in outage.json()["detail"], outage.text
         verified = await gateway.post("/people/me/verification", headers=me,
                                       json={"real_name": "张三", "resident_id": number.lower()})
         assert verified.status_code == 200, verified.text

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from audit.domain.statistics import SUCCESS_RATES
 
 from shared.envelope import CloudEvent
 from shared.ids import new_id
@@ -174,7 +175,19 @@ async def test_statistics_count_crowd_activity_per_day_and_region(platform: Plat
     await eventually(counted, within=15)
     everything = (await platform.get("audit", "/statistics", platform.regulator, **window)).json()
     assert {"crowdsourcing", "crowdfunding", "makerspace"} <= set(everything["success_rates"])
+    assert set(everything["success_rates"]) == set(SUCCESS_RATES), everything["success_rates"]
     assert all(t["count"] >= 1 for t in everything["totals"])
+    totals = {(t["crowd"], t["metric"]): t for t in everything["totals"]}
+    assert totals[("makerspace", "spaces_registered")]["count"] >= before + 1, totals  # the space just registered
+    for (crowd, metric), total in totals.items():  # each total adds up its metric's rows over days and regions
+        rows = [r for r in everything["rows"] if (r["crowd"], r["metric"]) == (crowd, metric)]
+        assert (total["count"], total["total"]) == (sum(r["count"] for r in rows), sum(r["total"] for r in rows))
+    for crowd, (success, failures) in SUCCESS_RATES.items():  # each rate from its crowd's totals
+        won = totals.get((crowd, success), {"count": 0})["count"]
+        lost = sum(totals.get((crowd, failure), {"count": 0})["count"] for failure in failures)
+        rate = everything["success_rates"][crowd]
+        assert (rate["successes"], rate["failures"]) == (won, lost), (crowd, rate, totals)
+        assert rate["rate"] == (round(won / (won + lost), 4) if won + lost else None), (crowd, rate)
     async with platform.client("audit") as audit:
         bad = [({"from": "2026-02-30", "to": "2026-03-01"}, "from"), ({**window, "crowd": "banking"}, "crowd"),
                ({**window, "metric": "nope"}, "metric"), ({"from": window["to"], "to": window["from"]}, "to"),

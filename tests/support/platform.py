@@ -127,6 +127,24 @@ class PlatformUnderTest:
         assert response.status_code == 200, response.text
         return list(response.json()["entries"])
 
+    async def feed_head(self, service: str) -> int:
+        """The sequence of a service's latest outbox event: a mark to read its feed from later."""
+        response = await self.get(service, "/events", limit=1)
+        assert response.status_code == 200, response.text
+        return int(response.json()["head"])
+
+    async def feed(self, service: str, after: int = 0) -> list[dict[str, Any]]:
+        """A service's outbox feed after `after`, every page of it (a long run outgrows any one page)."""
+        events: list[dict[str, Any]] = []
+        while True:
+            response = await self.get(service, "/events", after=after, limit=1000)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            events += page["events"]
+            if not page["events"] or page["next_after"] >= page["head"]:
+                return events
+            after = page["next_after"]
+
     async def completeness(self, service: str) -> dict[str, Any]:
         response = await self.get(service, "/completeness")
         assert response.status_code == 200, response.text

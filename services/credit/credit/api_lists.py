@@ -106,6 +106,13 @@ async def _found(uow: UnitOfWork, model: type[Row], row_id: str, what: str) -> R
     return row
 
 
+async def _own_listing(uow: UnitOfWork, listing_id: str, principal: Principal) -> CreditListing:
+    """The listing, for its subject (or the organisation's owner) only: who objects to it or asks for repair."""
+    listing = await lists.listing_for(uow, listing_id)
+    authorise_owner(principal, await owner_of(uow.session, listing.subject_id))
+    return listing
+
+
 class ObjectionCreate(Strict):
     grounds: Text
 
@@ -118,8 +125,7 @@ class Decision(Strict):
 @router.post("/listings/{listing_id}/objections", status_code=status.HTTP_201_CREATED, response_model=CreditObjection)
 async def object_to(listing_id: ResourceId, body: ObjectionCreate, uow: UnitOfWorkDep, now: Now,
                     principal: CurrentPrincipal) -> CreditObjection:
-    listing = await lists.listing_for(uow, listing_id)
-    authorise_owner(principal, await owner_of(uow.session, listing.subject_id))
+    listing = await _own_listing(uow, listing_id, principal)
     objection = await lists.file_objection(uow, listing, body.grounds, now, DEFAULT_POLICY)
     await uow.commit()
     return objection
@@ -147,8 +153,7 @@ class RepairDecision(Strict):
 @router.post("/listings/{listing_id}/repairs", status_code=status.HTTP_201_CREATED, response_model=CreditRepair)
 async def request_repair(listing_id: ResourceId, body: RepairCreate, uow: UnitOfWorkDep, now: Now,
                          principal: CurrentPrincipal) -> CreditRepair:
-    listing = await lists.listing_for(uow, listing_id)
-    authorise_owner(principal, await owner_of(uow.session, listing.subject_id))
+    listing = await _own_listing(uow, listing_id, principal)
     repair = await lists.request_repair(uow, listing, body.commitment, body.correction, now, DEFAULT_POLICY)
     await uow.commit()
     return repair

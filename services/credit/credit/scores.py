@@ -20,10 +20,18 @@ from credit.models import CreditFact, CreditRecord, CreditRecordChange
 
 FACTS = CreditFact.__table__
 CHANGES = CreditRecordChange.__table__
+FACT_COLUMNS = (FACTS.c.subject_id, FACTS.c.kind, FACTS.c.ref, FACTS.c.event_id, FACTS.c.at)  # Fact's fields
 
 
 def dims_json(dims: Iterable[tuple[str, int]]) -> str:
     return json.dumps(dict(dims), sort_keys=True)
+
+
+def stored_state(record: CreditRecord, facts: tuple[Fact, ...]) -> SubjectState:
+    """A record's state as stored, with the facts inside its horizon (the fold recomputes its cache from them)."""
+    stored = json.loads(record.dimensions)
+    return SubjectState(record.subject_id, facts, record.as_of, record.score,
+                        tuple((d, int(stored.get(d, 0))) for d in DIMENSIONS))
 
 
 @dataclass
@@ -53,17 +61,13 @@ class ScoreStore:
         self._records.update({r.subject_id: r for r in records})
         facts: dict[str, list[Fact]] = {r.subject_id: [] for r in records}
         rows = (await self.session.execute(
-            select(FACTS.c.subject_id, FACTS.c.kind, FACTS.c.ref, FACTS.c.event_id, FACTS.c.at)
-            .where(FACTS.c.subject_id.in_(list(facts))).order_by(FACTS.c.position))).all()
+            select(*FACT_COLUMNS).where(FACTS.c.subject_id.in_(list(facts))).order_by(FACTS.c.position))).all()
         for row in rows:
             facts[row[0]].append(Fact(*row))
         for record in records:
             kept = tuple(f for f in facts[record.subject_id] if record.as_of is None
                          or (record.as_of - f.at).days < self.policy.horizon_days)
-            stored = json.loads(record.dimensions)
-            self._states[record.subject_id] = SubjectState(
-                record.subject_id, kept, record.as_of, record.score,
-                tuple((d, int(stored.get(d, 0))) for d in DIMENSIONS))
+            self._states[record.subject_id] = stored_state(record, kept)
         self._absent.update(s for s in wanted if s not in self._records)
 
     async def record_of(self, subject_id: str, at: datetime) -> CreditRecord:
@@ -84,14 +88,10 @@ class ScoreStore:
             return cached
         if record.as_of is None:  # no fact yet (a new record, or an organisation only registered)
             return opening(record.subject_id, self.policy)
-        query = select(FACTS.c.subject_id, FACTS.c.kind, FACTS.c.ref, FACTS.c.event_id, FACTS.c.at).where(
-            FACTS.c.subject_id == record.subject_id).order_by(FACTS.c.position)
-        if record.as_of is not None:
-            query = query.where(FACTS.c.at > record.as_of - timedelta(days=self.policy.horizon_days))
-        facts = tuple(Fact(*row) for row in (await self.session.execute(query)).all())
-        stored = json.loads(record.dimensions)
-        dims = tuple((d, int(stored.get(d, 0))) for d in DIMENSIONS)
-        return SubjectState(record.subject_id, facts, record.as_of, record.score, dims)
+        query = select(*FACT_COLUMNS).where(
+            FACTS.c.subject_id == record.subject_id,
+            FACTS.c.at > record.as_of - timedelta(days=self.policy.horizon_days)).order_by(FACTS.c.position)
+        return stored_state(record, tuple(Fact(*row) for row in (await self.session.execute(query)).all()))
 
     async def apply_event(self, facts: Sequence[Fact], event_type: str) -> list[SubjectState]:
         """Fold one event's facts in; returns the touched subjects' new states. Rows are written by `flush`."""
@@ -140,8 +140,7 @@ class ScoreStore:
 
 
 async def stored_facts(session: AsyncSession, after: int = 0, limit: int | None = None) -> list[Fact]:
-    query = select(FACTS.c.subject_id, FACTS.c.kind, FACTS.c.ref, FACTS.c.event_id, FACTS.c.at).where(
-        FACTS.c.position > after).order_by(FACTS.c.position)
+    query = select(*FACT_COLUMNS).where(FACTS.c.position > after).order_by(FACTS.c.position)
     if limit is not None:
         query = query.limit(limit)
     return [Fact(*row) for row in (await session.execute(query)).all()]

@@ -1,6 +1,7 @@
 """A person's credit record from the gateway's identity events (SQLite and PostgreSQL): opened at sign-up under the
 name the person chose, given the masked resident identity number at real-name verification, whatever arrives
-first; the public list shows the name masked and the number masked."""
+first; the public list shows the name masked and the number masked, and only published tiers inside their
+publication window."""
 
 from __future__ import annotations
 
@@ -98,3 +99,31 @@ async def test_a_person_signed_up_has_a_record_at_the_opening_score(db: Database
         record = await session.get(CreditRecord, "person-2")
     assert record is not None and record.score == DEFAULT_POLICY.opening_score
     assert (record.name, record.registration_number_masked, record.opened_at) == ("赵六", "", SIGNED_UP)
+
+
+async def test_the_public_list_shows_published_tiers_inside_their_window_only(db: Database) -> None:
+    applier = EventApplier(db, "credit", "credit", credit_subscriptions(SystemClock()))
+    shows = [NoShowRecorded(booking_id=f"b-3-{n}", resource_id="r", space_id="s", member_id="person-3",
+                            start=SIGNED_UP, end=SIGNED_UP, state="no_show", policy_version="p", penalty_points=1)
+             for n in range(3)]  # three no-shows: a minor black listing, never published
+    fraud = VoucherVoided(voucher_id="v-4", programme_id="p", agency_id="a", enterprise_id="e", provider_id="p-4",
+                          reason="fraud", fraud=True, fraud_by=["person-4"], clawed_back_fen=0, currency="CNY")
+    batch = [*(envelope(s, "makerspace", n + 1, SIGNED_UP + timedelta(days=n)) for n, s in enumerate(shows)),
+             envelope(fraud, "crowdsupport", 1, SIGNED_UP)]
+    assert all(await applier.apply_batch(batch))
+    async with db.reading() as session:
+        notified = (await session.execute(select(CreditListing))).scalars().all()
+    assert sorted((row.subject_id, row.tier) for row in notified) == [("person-3", "minor"), ("person-4", "serious")]
+    now = max(row.notice_ends_at for row in notified) + timedelta(minutes=1)
+    async with UnitOfWork(db, "credit") as uow:
+        for row in notified:
+            await lists.list_after_notice(uow, await lists.listing_for(uow, row.id), now, DEFAULT_POLICY)
+        await uow.commit()
+    async with db.reading() as session:
+        serious = (await session.execute(select(CreditListing).where(CreditListing.tier == "serious"))).scalar_one()
+        assert serious.publish_until is not None
+        shown = [e.subject_id for e in await public_list("black", session, now, limit=50, offset=0)]
+        before = await public_list("black", session, now - timedelta(seconds=1), limit=50, offset=0)
+        after = await public_list("black", session, serious.publish_until, limit=50, offset=0)
+    assert shown == ["person-4"]  # the minor entry is listed, but not published
+    assert before == [] and after == []  # outside the window, even while the entry is still listed

@@ -13,6 +13,7 @@ from sqlmodel import select
 from gateway import api_key_handlers, handlers, real_name
 from gateway.domain.passwords import open_number
 from gateway.models import IssuedApiKey, Organisation, Person
+from gateway.verification import RealNameVerifier
 from shared.auth import ROLES, CurrentPrincipal, Principal, authorise_owner, require_roles
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
@@ -121,6 +122,11 @@ def _whole(request: Request, principal: Principal, owner_id: str, sealed: str | 
     return open_number(request.app.state.settings.pii_key, sealed)
 
 
+def _verifier(request: Request) -> RealNameVerifier:
+    verifier: RealNameVerifier = request.app.state.verifier  # chosen at start (gateway.main.install_verifier)
+    return verifier
+
+
 def _unit_of_work(request: Request) -> UnitOfWork:
     """A unit of work opened after the verifier has answered, so no transaction waits on the provider."""
     state = request.app.state
@@ -132,7 +138,7 @@ async def verify_me(body: PersonVerification, request: Request, principal: Curre
     if principal.kind != "person":
         raise DomainError(403, "only a person verifies itself")
     number = real_name.parse_number(body.resident_id, now)
-    level = await real_name.ask(request.app.state.verifier, "verify_person", body.real_name, number.number)
+    level = await real_name.ask(_verifier(request).verify_person(body.real_name, number.number))
     async with _unit_of_work(request) as uow:
         person = await real_name.verify_person(uow, request.app.state.settings.pii_key, principal.subject,
                                                body.real_name, number, level, now)
@@ -176,8 +182,7 @@ async def verify_organisation(organisation_id: ResourceId, request: Request, pri
     async with request.app.state.db.reading() as session:
         organisation, code, representative = await real_name.organisation_to_verify(
             session, pii_key, organisation_id, principal.subject)
-    level = await real_name.ask(request.app.state.verifier, "verify_organisation", organisation.name, code,
-                                representative)
+    level = await real_name.ask(_verifier(request).verify_organisation(organisation.name, code, representative))
     async with _unit_of_work(request) as uow:
         verified = await real_name.record_organisation_verified(uow, organisation_id, level, now)
     return _organisation_view(verified, None)

@@ -19,7 +19,6 @@ from gateway.models import Organisation, Person
 from shared.auth import CurrentPrincipal, authorise_owner
 from shared.masking import mask_personal_numbers
 from shared.problems import DomainError
-from shared.service_app import ReadSessionDep
 from shared.tracing import propagate
 from shared.validation import ResourceId
 
@@ -74,11 +73,12 @@ def credit_standing(part: Part) -> dict[str, Any] | None:
 
 
 @router.get("/subjects/{subject_id}/profile", response_model=Profile)
-async def profile(subject_id: ResourceId, request: Request, session: ReadSessionDep,
-                  principal: CurrentPrincipal) -> Profile:
-    """The subject itself (a person, or an organisation's owner), admins and regulators."""
-    person = await session.get(Person, subject_id)
-    organisation = None if person is not None else await session.get(Organisation, subject_id)
+async def profile(subject_id: ResourceId, request: Request, principal: CurrentPrincipal) -> Profile:
+    """The subject itself (a person, or an organisation's owner), admins and regulators. The identity is read in
+    a session closed before the parts are asked, so no database connection waits on another service."""
+    async with request.app.state.db.reading() as session:
+        person = await session.get(Person, subject_id)
+        organisation = None if person is not None else await session.get(Organisation, subject_id)
     if person is None and organisation is None:
         raise DomainError(404, f"no person or organisation {subject_id}")
     if person is not None:

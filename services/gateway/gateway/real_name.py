@@ -3,6 +3,7 @@ recorded with its event in one unit of work. Numbers are kept as keyed hash, sea
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,7 @@ from gateway.domain.passwords import open_number, protect_number, seal_number
 from gateway.domain.resident_id import InvalidResidentId, ResidentId, parse_resident_id
 from gateway.handlers import commit_unique
 from gateway.models import Organisation, Person
-from gateway.verification import RealNameVerifier, VerifierUnavailable
+from gateway.verification import VerificationResult, VerifierUnavailable
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
@@ -25,10 +26,10 @@ def parse_number(raw: str, now: datetime) -> ResidentId:
         raise DomainError(422, f"resident_id: {exc}", field="resident_id") from exc
 
 
-async def ask(verifier: RealNameVerifier, call: str, *args: str) -> str:
+async def ask(verification: Awaitable[VerificationResult]) -> str:
     """The verifier's level on confirmation; a refusal is a 422 naming the name, an outage a 503."""
     try:
-        result = await getattr(verifier, call)(*args)
+        result = await verification
     except VerifierUnavailable as exc:
         raise DomainError(503, f"the real-name verifier is unavailable: {exc}") from exc
     if not result.confirmed:
