@@ -20,7 +20,6 @@ from services.crowdsourcing.tests.test_flows_with_database import (
     DAY,
     POSTER,
     REVIEWER,
-    ctx,
     money,
     person,
     post,
@@ -40,8 +39,6 @@ from shared.envelope import CloudEvent
 from shared.ledger import balances
 from shared.listings import fast_tracked, remember_listing
 from shared.problems import DomainError
-
-__all__ = ["ctx"]
 
 
 async def black_listed(ctx: flows.Context, subject: str) -> None:

@@ -20,7 +20,6 @@ from services.crowdsourcing.tests.test_flows_with_database import (
     MEDIATOR,
     POSTER,
     REVIEWER,
-    ctx,
     event_types,
     money,
     person,
@@ -32,8 +31,6 @@ from services.crowdsourcing.tests.test_flows_with_database import (
 from shared.clock import AdjustableClock
 from shared.envelope import CloudEvent
 from shared.problems import DomainError
-
-__all__ = ["ctx"]  # the fixture, shared with the other database tests
 
 
 async def refused(status: int, ctx: flows.Context, command: object, *args: object) -> DomainError:
