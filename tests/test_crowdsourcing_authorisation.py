@@ -31,9 +31,7 @@ async def _scenario(market: Market) -> dict[str, Any]:
     await market.publish(bounty)
     ids["bounty"] = bounty["id"]
     ids["bounty_submission"] = (await market.submit(bounty, solver, f"idea {secrets.token_hex(4)}"))["id"]
-    hire = await market.task("direct_hire", [600_000, 600_000], solver_id=solver_id, organisation_id=organisation)
-    await market.publish(hire)
-    await market.call("POST", f"/tasks/{hire['id']}/hire", solver, {"accept": True})
+    hire = await market.hired([600_000, 600_000], solver_id, solver, organisation_id=organisation)
     ids["hire"] = hire["id"]
     ids["hire_submission"] = (await market.submit(hire, solver, f"work {secrets.token_hex(4)}"))["id"]
     bid = await market.task("bid", [600_000], organisation_id=organisation, involves_personal_data=True,
@@ -46,9 +44,7 @@ async def _scenario(market: Market) -> dict[str, Any]:
     review = await market.task("bounty", [100_000])
     await market.publish(review, expect="under_review")
     ids["review"] = review["id"]
-    disputed = await market.task("direct_hire", [600_000], solver_id=solver_id, organisation_id=organisation)
-    await market.publish(disputed)
-    await market.call("POST", f"/tasks/{disputed['id']}/hire", solver, {"accept": True})
+    disputed = await market.hired([600_000], solver_id, solver, organisation_id=organisation)
     opened = await market.call("POST", f"/tasks/{disputed['id']}/disputes", solver,
                                {"reason": "r", "evidence": "e"}, status=201)
     ids["dispute"] = opened["dispute"]["id"]
@@ -275,9 +271,7 @@ async def test_invited_solvers_reports_and_reissued_payouts_are_for_the_right_pe
         # a payout declined by the provider is re-issued by an admin only, under a new key
         solver_id = f"solver-declined-{secrets.token_hex(4)}"
         solver = mint(solver_id, "solver")
-        hire = await market.task("direct_hire", [600_000], solver_id=solver_id, organisation_id=organisation)
-        await market.publish(hire)
-        await market.call("POST", f"/tasks/{hire['id']}/hire", solver, {"accept": True})
+        hire = await market.hired([600_000], solver_id, solver, organisation_id=organisation)
         work = await market.submit(hire, solver, f"work {secrets.token_hex(4)}")
         await market.call("POST", f"/submissions/{work['id']}/accept", market.poster)
         payouts = await market.call("GET", f"/tasks/{hire['id']}/payouts", market.poster)

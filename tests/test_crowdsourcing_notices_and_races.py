@@ -107,9 +107,7 @@ async def test_abandonment_escalation_cancels_the_assignment_and_refunds(platfor
     async with platform.client("crowdsourcing") as client:
         market = await Market.open(platform, client)
         organisation = await market.verified_organisation()
-        task = await market.task("direct_hire", [700_000], solver_id=solver_id, organisation_id=organisation)
-        await market.publish(task)
-        await market.call("POST", f"/tasks/{task['id']}/hire", solver, {"accept": True})
+        task = await market.hired([700_000], solver_id, solver, organisation_id=organisation)
         await market.call("POST", "/testing/clock/advance", platform.admin, {"seconds": 5 * DAY + 60})
         await market.call("POST", "/testing/jobs/abandonment/run", platform.admin)
         await market.call("POST", "/testing/clock/advance", platform.admin, {"seconds": 3 * DAY + 60})

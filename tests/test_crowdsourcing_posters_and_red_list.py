@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
 
 from tests.support.platform import PlatformUnderTest, eventually, mint
-from tests.support.red_list import move_credit_clock_past
+from tests.support.red_list import list_after_notice, red_notice
 from tests.test_crowdsourcing_scenarios import Market, in_audit
 
 PIECE = 10_001  # fen: 10% commission is 1,000 (half up); half of it relieved leaves 500
@@ -187,16 +186,7 @@ async def test_a_red_listed_subject_is_reviewed_first_and_pays_half_the_commissi
         delivered = [await market.submit(pieces, red, f"工单 {n} {secrets.token_hex(3)}") for n in range(12)]
         for submission in delivered[:11]:  # eleven accepted deliveries on time: a score of 765
             await market.call("POST", f"/submissions/{submission['id']}/accept", market.poster)
-
-        async def notified() -> dict[str, Any]:
-            response = await credit.get(f"/subjects/{red_id}/listings", headers=red)
-            assert response.status_code == 200, response.text
-            found = [row for row in response.json() if row["list_kind"] == "red"]
-            assert found and found[0]["state"] == "notified", response.json()
-            return dict(found[0])
-
-        listing = await eventually(notified, within=30)
-        assert (listing["rule"], listing["tier"]) == ("trustworthy", "general")
+        listing = await red_notice(credit, red_id, red)
         # two bounties below the review threshold: a plain poster's first, then the red-listed subject's
         plain = await Market.open(platform, client)
         first = await plain.task("bounty", [300_000], organisation_id=await plain.verified_organisation())
@@ -206,11 +196,8 @@ async def test_a_red_listed_subject_is_reviewed_first_and_pays_half_the_commissi
         await own.publish(second, expect="under_review")
         plain_at, red_at = await review_positions(market, reviewer, first["id"], second["id"])
         assert plain_at < red_at  # oldest first, as long as the subject is not listed
-        # the notice period passes on credit's clock; the listing job lists the entry
-        await move_credit_clock_past(credit, platform.admin, listing["notice_ends_at"])  # 5 working days, not 5 days
-        assert (await credit.post("/testing/jobs/listings/run", headers=platform.admin)).json()["acted"] >= 1
-        listed = (await credit.get(f"/subjects/{red_id}/listings", headers=red)).json()
-        assert [r["state"] for r in listed if r["id"] == listing["id"]] == ["listed"]
+        # the notice period (5 working days, not 5 days) passes on credit's clock; the listing job lists the entry
+        assert (await list_after_notice(platform, red_id, red, listing))["state"] == "listed"
 
         async def fast_tracked() -> None:  # crowdsourcing's replica has the listing: its task goes first
             plain_at, red_at = await review_positions(market, reviewer, first["id"], second["id"])

@@ -90,6 +90,13 @@ class Market:
         assert published["state"] == "open", published
         return published
 
+    async def hired(self, amounts: list[int], solver_id: str, solver: dict[str, str], **fields: Any) -> Any:
+        """A direct-hire task of `solver_id`, published and accepted by its solver."""
+        task = await self.task("direct_hire", amounts, solver_id=solver_id, **fields)
+        await self.publish(task)
+        await self.call("POST", f"/tasks/{task['id']}/hire", solver, {"accept": True})
+        return task
+
     async def submit(self, task: Any, solver: dict[str, str], content: str) -> Any:
         return await self.call("POST", f"/tasks/{task['id']}/submissions", solver, {"content": content}, status=201)
 
@@ -257,9 +264,7 @@ async def test_delivery_is_auto_accepted_when_the_window_passes(platform: Platfo
     async with platform.client("crowdsourcing") as client:
         market = await Market.open(platform, client)
         organisation = await market.verified_organisation()
-        task = await market.task("direct_hire", [800_000], solver_id=solver_id, organisation_id=organisation)
-        await market.publish(task)
-        await market.call("POST", f"/tasks/{task['id']}/hire", solver, {"accept": True})
+        task = await market.hired([800_000], solver_id, solver, organisation_id=organisation)
         await market.submit(task, solver, "交付物")
         run = await market.call("POST", "/testing/jobs/auto-accept/run", platform.admin)
         assert run["acted"] == 0
@@ -285,9 +290,7 @@ async def test_two_acceptances_and_a_timed_out_payout_pay_exactly_once(platform:
     async with platform.client("crowdsourcing") as client:
         market = await Market.open(platform, client)
         organisation = await market.verified_organisation()
-        task = await market.task("direct_hire", [700_000], solver_id=solver_id, organisation_id=organisation)
-        await market.publish(task)
-        await market.call("POST", f"/tasks/{task['id']}/hire", solver, {"accept": True})
+        task = await market.hired([700_000], solver_id, solver, organisation_id=organisation)
         submission = await market.submit(task, solver, "成果")
         results = await asyncio.gather(*(client.post(f"/submissions/{submission['id']}/accept", headers=market.poster)
                                          for _ in range(2)))

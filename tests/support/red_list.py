@@ -34,15 +34,19 @@ async def earn_red_notice(platform: PlatformUnderTest, subject_id: str, headers:
         for n in range(DELIVERIES):
             delivered = await market.submit(pieces, headers, f"工单 {n} {secrets.token_hex(3)}")
             await market.call("POST", f"/submissions/{delivered['id']}/accept", market.poster)
+        return await red_notice(credit, subject_id, headers)
 
-        async def notified() -> dict[str, Any]:
-            response = await credit.get(f"/subjects/{subject_id}/listings", headers=headers)
-            assert response.status_code == 200, response.text
-            found = [row for row in response.json() if row["list_kind"] == "red"]
-            assert found and found[0]["state"] == "notified", response.json()
-            return dict(found[0])
 
-        listing = await eventually(notified, within=30)
+async def red_notice(credit: httpx.AsyncClient, subject_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    """Credit's notice (rule `trustworthy`, general tier) of a red listing of `subject_id`, once it has one."""
+    async def notified() -> dict[str, Any]:
+        response = await credit.get(f"/subjects/{subject_id}/listings", headers=headers)
+        assert response.status_code == 200, response.text
+        found = [row for row in response.json() if row["list_kind"] == "red"]
+        assert found and found[0]["state"] == "notified", response.json()
+        return dict(found[0])
+
+    listing = await eventually(notified, within=30)
     assert (listing["rule"], listing["tier"]) == ("trustworthy", "general"), listing
     return listing
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from credit.contracts import ListingCurrent, ListingSummary
 from crowdsourcing import flows, handlers, jobs
-from crowdsourcing.handlers import funding
 from crowdsourcing.models import Bid, Task
 from sqlalchemy import text
 from sqlmodel import select
@@ -21,7 +20,6 @@ from services.crowdsourcing.tests.test_flows_with_database import (
     DAY,
     POSTER,
     REVIEWER,
-    ctx,
     money,
     person,
     post,
@@ -39,10 +37,8 @@ from services.crowdsourcing.tests.test_posters_contracts_and_red_list import (
 )
 from shared.envelope import CloudEvent
 from shared.ledger import balances
-from shared.listings import remember_listing
+from shared.listings import fast_tracked, remember_listing
 from shared.problems import DomainError
-
-__all__ = ["ctx"]
 
 
 async def black_listed(ctx: flows.Context, subject: str) -> None:
@@ -281,4 +277,5 @@ async def test_a_black_listed_organisation_loses_its_red_listed_posters_fast_tra
     await black_listed(ctx, "org-soon-black")
     assert await queue() == [plain.id, red.id]  # its organisation's black listing outweighs it
     async with ctx.uow() as uow:
-        assert await funding._poster_fast_tracked(uow.session, await handlers.task_for_update(uow, red.id)) is False
+        task = await handlers.task_for_update(uow, red.id)
+        assert await fast_tracked(uow.session, task.poster_id, task.organisation_id) is False

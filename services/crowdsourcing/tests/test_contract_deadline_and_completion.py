@@ -14,7 +14,6 @@ from crowdsourcing import flows, handlers, jobs
 from services.crowdsourcing.tests.test_flows_with_database import (
     DAY,
     POSTER,
-    ctx,
     flaky,
     milestone_ids,
     money,
@@ -28,7 +27,6 @@ from services.crowdsourcing.tests.test_flows_with_database import (
 from services.crowdsourcing.tests.test_notices_prizes_and_disputes import clock
 from services.crowdsourcing.tests.test_posters_contracts_and_red_list import events, refusal
 
-__all__ = ["ctx"]
 SECOND = timedelta(seconds=1)
 
 

@@ -6,24 +6,20 @@ back from the outbox."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import crowdsourcing
 import pytest
 from crowdsourcing import flows, handlers, jobs
-from crowdsourcing.models import MediatorRoster, Payout, Submission, Task
+from crowdsourcing.models import Payout, Submission, Task
 from sqlmodel import select
 
 from shared.auth import Principal
 from shared.clock import AdjustableClock
 from shared.db import Database
 from shared.ledger import balances, trial_balance
-from shared.migrations import upgrade_to_head
 from shared.outbox import read_feed
-from shared.payments import Payments, SandboxPaymentProvider
+from shared.payments import SandboxPaymentProvider
 from shared.problems import DomainError
 
 DAY = timedelta(days=1)
@@ -38,20 +34,6 @@ POSTER = person("poster-1", "enterprise")
 REVIEWER = person("reviewer-1", "reviewer")
 MEDIATOR = person("mediator-1", "mediator")
 ADMIN = person("admin-1", "admin")
-
-
-@pytest.fixture
-async def ctx(database_url: str) -> AsyncIterator[flows.Context]:
-    db = Database(database_url)
-    await upgrade_to_head(db, str(Path(crowdsourcing.__file__).parent / "migrations"))
-    async with db.write_sessions() as session, session.begin():  # the roster the identity events would fill
-        session.add_all([MediatorRoster(person_id=p.subject, roles=",".join(sorted(p.roles)), updated_at=EPOCH,
-                                        source_event_id=f"seed-{p.subject}") for p in (MEDIATOR, REVIEWER)])
-    try:
-        yield flows.Context(db, AdjustableClock(), "crowdsourcing", None,
-                            Payments(db, SandboxPaymentProvider(db), backoff_seconds=0))
-    finally:
-        await db.dispose()
 
 
 async def run(ctx: flows.Context, command: Any, *args: Any, **kwargs: Any) -> Any:

@@ -21,7 +21,6 @@ from services.crowdsourcing.tests.test_flows_with_database import (
     ADMIN,
     DAY,
     POSTER,
-    ctx,
     money,
     person,
     post,
@@ -37,8 +36,6 @@ from shared.listings import ListingReplica, remember_listing
 from shared.outbox import read_feed
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
-
-__all__ = ["ctx"]
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 

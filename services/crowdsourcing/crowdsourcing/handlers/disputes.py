@@ -16,7 +16,7 @@ from crowdsourcing.handlers.acceptance import _complete
 from crowdsourcing.handlers.common import POLICY, S, _current, milestones_of, move, sha256, task_for_update
 from crowdsourcing.handlers.funding import _refund_all
 from crowdsourcing.handlers.roster import ensure_mediator
-from crowdsourcing.handlers.submission_disputes import open_on_submission, resolve_on_submission
+from crowdsourcing.handlers.submission_disputes import open_on_submission, resolve_on_submission, settle_split
 from crowdsourcing.models import Dispute, DisputeEvidence, Submission
 from shared.auth import Principal
 from shared.ids import new_id
@@ -186,30 +186,17 @@ async def _resolve(uow: UnitOfWork, dispute: Dispute, percent: int, basis: str, 
     if dispute.submission_id is not None:
         await resolve_on_submission(uow, dispute, percent, basis, actor, now)
         return
-    stage = dispute.stage
-    dispute_rules.step(stage, dispute_rules.DisputeStage.RESOLVED)
+    dispute_rules.step(dispute.stage, dispute_rules.DisputeStage.RESOLVED)
     task = await task_for_update(uow, dispute.task_id)
     milestones = await milestones_of(uow, task.id)
     milestone = next(m for m in milestones if m.id == dispute.milestone_id)
     pot = await escrow.escrow_of(uow, task, milestone)
     solver_gross, poster_part = dispute_split(pot, percent)
-    paid = await escrow.split_for_dispute(uow, task, milestone, dispute.id, dispute.solver_id, solver_gross,
-                                          poster_part, now)
+    await settle_split(uow, task, milestone, dispute, solver_gross, poster_part, percent, basis, actor, now)
     milestone.state, milestone.settled_at = "settled", now
-    dispute.stage = dispute_rules.DisputeStage.RESOLVED.value
-    dispute.solver_share_percent, dispute.basis = percent, basis
-    dispute.resolved_at = dispute.updated_at = now
     for pending in (await uow.session.execute(select(Submission).where(
             Submission.milestone_id == milestone.id, Submission.state == "submitted"))).scalars():
         pending.state, pending.decided_at = "disputed", now
-    uow.publish(ev.DisputeResolved(dispute_id=dispute.id, task_id=task.id, milestone_id=milestone.id,
-                                   poster_id=dispute.poster_id, solver_id=dispute.solver_id, stage=stage,
-                                   resolved_by=actor, solver_share_percent=percent,
-                                   solver_gross_fen=paid.gross.minor, solver_net_fen=paid.net.minor,
-                                   commission_fen=paid.commission.minor, poster_fen=poster_part.minor,
-                                   lost_by=dispute_rules.lost_by(percent), policy_version=task.policy_version,
-                                   commission_relief_percent=paid.relief_percent),
-                subject=dispute.id, actor=actor, partition_key=task.id)
     await uow.session.flush()
     await _refund_all(uow, task, [m for m in milestones if m.seq > milestone.seq], "dispute_ended", actor, now)
     await _complete(uow, task, actor, now, settled_by_dispute=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, or_, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -39,7 +39,7 @@ from crowdsourcing.handlers.common import (
 from crowdsourcing.handlers.posting import ensure_before_contract_deadline, ensure_may_post
 from crowdsourcing.models import Bid, Milestone, Task
 from shared.auth import Principal
-from shared.listings import ListingReplica, is_blacklisted, red_list_benefits
+from shared.listings import fast_track, fast_track_first, fast_tracked
 from shared.money import Money
 from shared.payments import PaymentResult
 from shared.problems import DomainError
@@ -92,34 +92,14 @@ async def prepare_publication(uow: UnitOfWork, principal: Principal | None, task
 async def _review_facts(uow: UnitOfWork, task: Task) -> dict[str, Any]:
     """Why the task is reviewed, and whether it is fast-tracked (a red-listed poster, 联合激励)."""
     why = "unverified_poster" if not task.poster_verified else f"bounty_below_{POLICY.review_threshold_fen}_fen"
-    return {"why": why, "fast_track": await _poster_fast_tracked(uow.session, task)}
-
-
-async def _poster_fast_tracked(session: AsyncSession, task: Task) -> bool:
-    """The poster or its organisation is red-listed with fast-track review, and neither is black-listed (a
-    joint punishment outweighs the other subject's incentive)."""
-    subjects = [s for s in (task.poster_id, task.organisation_id) if s]
-    if any([await is_blacklisted(session, s) for s in subjects]):
-        return False
-    return any([(await red_list_benefits(session, s)).fast_track_review for s in subjects])
-
-
-def _fast_track() -> ColumnElement[bool]:
-    """The SQL twin of `_poster_fast_tracked`, from the local listing replica."""
-    def of_poster() -> ColumnElement[bool]:
-        return or_(col(ListingReplica.subject_id) == Task.poster_id,
-                   col(ListingReplica.subject_id) == Task.organisation_id)
-
-    red = exists().where(of_poster(), col(ListingReplica.red_listing_id).is_not(None),
-                         col(ListingReplica.fast_track_review).is_(True))
-    black = exists().where(of_poster(), col(ListingReplica.black_listing_id).is_not(None))
-    return and_(red, ~black)
+    return {"why": why, "fast_track": await fast_tracked(uow.session, task.poster_id, task.organisation_id)}
 
 
 async def review_queue(session: AsyncSession, limit: int, offset: int) -> list[Task]:
     """Tasks awaiting review: red-listed posters' first (fast-track review, 联合激励), then oldest first."""
     query = (select(Task).where(Task.state == S.UNDER_REVIEW.value)
-             .order_by(case((_fast_track(), 0), else_=1), col(Task.updated_at), col(Task.id)))
+             .order_by(fast_track_first(fast_track(Task.poster_id, Task.organisation_id)),
+                       col(Task.updated_at), col(Task.id)))
     return list((await session.execute(query.limit(limit).offset(offset))).scalars().all())
 
 

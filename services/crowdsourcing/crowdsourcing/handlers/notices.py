@@ -13,27 +13,28 @@ from crowdsourcing import contracts as ev
 from crowdsourcing.domain.notice import NoticeState, ObjectionState, is_final, may_object
 from crowdsourcing.handlers.acceptance import award, round_prizes
 from crowdsourcing.handlers.common import SYSTEM, milestones_of, sha256, task_for_update
-from crowdsourcing.models import AwardNotice, AwardObjection, Submission
+from crowdsourcing.models import AwardNotice, AwardObjection, Submission, Task
 from shared.auth import Principal
 from shared.ids import new_id
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
 
-async def _notice_for_update(uow: UnitOfWork, notice_id: str) -> AwardNotice:
-    """Lock the task first, then the notice (the order every command uses)."""
+async def _notice_for_update(uow: UnitOfWork, notice_id: str) -> tuple[AwardNotice, Task]:
+    """Lock the task first, then the notice (the order every command uses); both, locked."""
     found = await uow.session.get(AwardNotice, notice_id)
     if found is None:
         raise DomainError(404, f"notice {notice_id} not found", field="notice_id")
-    await task_for_update(uow, found.task_id)
-    return (await uow.session.execute(select(AwardNotice).where(AwardNotice.id == notice_id).with_for_update()
-                                      .execution_options(populate_existing=True))).scalars().one()
+    task = await task_for_update(uow, found.task_id)
+    notice = (await uow.session.execute(select(AwardNotice).where(AwardNotice.id == notice_id).with_for_update()
+                                        .execution_options(populate_existing=True))).scalars().one()
+    return notice, task
 
 
 async def object_to_award(uow: UnitOfWork, principal: Principal, notice_id: str, reason: str, evidence: str,
                           now: datetime) -> AwardObjection:
     """A solver who delivered to the round objects, with evidence, while the notice runs; once each."""
-    notice = await _notice_for_update(uow, notice_id)
+    notice, _ = await _notice_for_update(uow, notice_id)
     took_part = (await uow.session.execute(select(Submission.id).where(
         Submission.milestone_id == notice.milestone_id, Submission.solver_id == principal.subject))).first()
     if took_part is None:
@@ -60,8 +61,7 @@ async def decide_objection(uow: UnitOfWork, principal: Principal, objection_id: 
     found = await uow.session.get(AwardObjection, objection_id)
     if found is None:
         raise DomainError(404, f"objection {objection_id} not found", field="objection_id")
-    notice = await _notice_for_update(uow, found.notice_id)
-    task = await task_for_update(uow, notice.task_id)
+    notice, task = await _notice_for_update(uow, found.notice_id)
     objection = (await uow.session.execute(select(AwardObjection).where(AwardObjection.id == objection_id)
                                            .with_for_update().execution_options(populate_existing=True))
                  ).scalars().one()
@@ -89,12 +89,11 @@ async def decide_objection(uow: UnitOfWork, principal: Principal, objection_id: 
 async def finalise_notice(uow: UnitOfWork, notice_id: str, now: datetime) -> int:
     """The notice period is over and no objection waits: the award is final and paid. Winners disqualified
     meanwhile (an upheld report) drop out and their prizes are unclaimed. Idempotent (a final notice is left)."""
-    notice = await _notice_for_update(uow, notice_id)
+    notice, task = await _notice_for_update(uow, notice_id)
     pending = (await uow.session.execute(select(func.count()).select_from(AwardObjection).where(
         AwardObjection.notice_id == notice.id, AwardObjection.state == ObjectionState.OPEN.value))).scalar_one()
     if not is_final(notice.state, notice.ends_at, int(pending), now):
         return 0
-    task = await task_for_update(uow, notice.task_id)
     milestones = await milestones_of(uow, task.id)
     milestone = next(m for m in milestones if m.id == notice.milestone_id)
     rows = {s.id: s for s in (await uow.session.execute(select(Submission).where(

@@ -89,12 +89,22 @@ async def _stake(uow: UnitOfWork, task: Task, milestone: Milestone) -> Money:
 async def resolve_on_submission(uow: UnitOfWork, dispute: Dispute, percent: int, basis: str, actor: str,
                                 now: datetime) -> None:
     """Split the stake; a piece-rate task whose pieces are now all settled finishes."""
-    stage = dispute.stage
-    dispute_rules.step(stage, dispute_rules.DisputeStage.RESOLVED)
+    dispute_rules.step(dispute.stage, dispute_rules.DisputeStage.RESOLVED)
     task = (await uow.session.execute(select(Task).where(Task.id == dispute.task_id).with_for_update())
             ).scalars().one()
     milestone = next(m for m in await milestones_of(uow, task.id) if m.id == dispute.milestone_id)
     solver_gross, poster_part = dispute_split(Money(task.currency, dispute.stake_fen or 0), percent)
+    await settle_split(uow, task, milestone, dispute, solver_gross, poster_part, percent, basis, actor, now)
+    await uow.session.flush()
+    if task.mode == TaskMode.PIECE_RATE and await pieces_done(uow, task, milestone):
+        await _finish_pieces(uow, task, milestone, actor, now)
+
+
+async def settle_split(uow: UnitOfWork, task: Task, milestone: Milestone, dispute: Dispute, solver_gross: Money,
+                       poster_part: Money, percent: int, basis: str, actor: str, now: datetime) -> None:
+    """What every dispute's resolution shares (about a submission or about assigned work): the split paid out of
+    escrow, the outcome kept on the dispute and `dispute.resolved` published with the solver's terms."""
+    stage = dispute.stage
     paid = await escrow.split_for_dispute(uow, task, milestone, dispute.id, dispute.solver_id, solver_gross,
                                           poster_part, now)
     dispute.stage = dispute_rules.DisputeStage.RESOLVED.value
@@ -109,6 +119,3 @@ async def resolve_on_submission(uow: UnitOfWork, dispute: Dispute, percent: int,
                                    commission_relief_percent=paid.relief_percent,
                                    submission_id=dispute.submission_id),
                 subject=dispute.id, actor=actor, partition_key=task.id)
-    await uow.session.flush()
-    if task.mode == TaskMode.PIECE_RATE and await pieces_done(uow, task, milestone):
-        await _finish_pieces(uow, task, milestone, actor, now)
