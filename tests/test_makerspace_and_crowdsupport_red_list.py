@@ -39,7 +39,7 @@ async def fast_tracked_in_audit(platform: PlatformUnderTest, subject: str, event
 
 
 async def test_a_red_listed_subjects_application_and_redemption_are_reviewed_first(
-        platform: PlatformUnderTest) -> None:
+        platform: PlatformUnderTest, credit_clock_restored: None) -> None:
     red_id, red = await platform.person("enterprise", "solver")  # delivers in crowdsourcing, applies here
     plain = mint(f"ent-{red_id[-8:]}-plain", "enterprise")
     async with platform.client("makerspace") as ms, platform.client("crowdsupport") as cs:
