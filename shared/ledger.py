@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, func, insert, select, text
+from sqlalchemy import BigInteger, String, bindparam, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Column, Field, SQLModel, col
 
-from shared.db import utc_column
+from shared.db import UTCDateTime, utc_column
 from shared.ids import utcnow
 from shared.money import Money
+from shared.statements import Executor, Statement
 
 
 class LedgerTransaction(SQLModel, table=True):
@@ -44,8 +45,10 @@ class LedgerEntry(SQLModel, table=True):
 ENTRIES = SQLModel.metadata.tables["ledger_entries"]
 CLEARING = "provider/clearing"
 """Money at the payment provider: charges come in from it, payouts and refunds go out to it."""
-_CLAIM = text("INSERT INTO ledger_transactions (id, kind, memo, posted_at) VALUES (:id, :kind, :memo, :at) "
-              "ON CONFLICT (id) DO NOTHING RETURNING id")
+_CLAIM = Statement(text("INSERT INTO ledger_transactions (id, kind, memo, posted_at) VALUES (:id, :kind, :memo, :at) "
+                        "ON CONFLICT (id) DO NOTHING RETURNING id")
+                   .bindparams(bindparam("at", type_=UTCDateTime())).columns(id=String()))
+_INSERT_ENTRIES = Statement(insert(ENTRIES), column_keys=("transaction_id", "account", "currency", "amount"))
 
 
 class UnbalancedPosting(ValueError):
@@ -75,7 +78,7 @@ def transfer(amount: Money, from_account: str, to_account: str) -> list[Posting]
     return [Posting(from_account, -amount), Posting(to_account, amount)]
 
 
-async def post(session: AsyncSession, transaction_id: str, postings: Sequence[Posting], *, kind: str,
+async def post(session: Executor, transaction_id: str, postings: Sequence[Posting], *, kind: str,
                memo: str = "") -> bool:
     """Post a balanced transaction in the caller's transaction; False if this id was posted before."""
     totals: dict[str, int] = defaultdict(int)
@@ -83,11 +86,10 @@ async def post(session: AsyncSession, transaction_id: str, postings: Sequence[Po
         totals[posting.amount.currency] += posting.amount.minor
     if not postings or any(totals.values()):
         raise UnbalancedPosting(f"transaction {transaction_id} does not balance: {dict(totals)}")
-    claimed = (await session.execute(_CLAIM, {"id": transaction_id, "kind": kind, "memo": memo[:300],
-                                              "at": utcnow()})).first()
+    claimed = await _CLAIM.first(session, {"id": transaction_id, "kind": kind, "memo": memo[:300], "at": utcnow()})
     if claimed is None:
         return False
-    await session.execute(insert(ENTRIES), [
+    await _INSERT_ENTRIES.run_many(session, [
         {"transaction_id": transaction_id, "account": p.account, "currency": p.amount.currency,
          "amount": p.amount.minor} for p in postings if p.amount.minor != 0
     ])

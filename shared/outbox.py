@@ -11,13 +11,14 @@ from datetime import datetime
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
-from sqlalchemy import Dialect, Index, insert, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Dialect, Index, Integer, String, bindparam, insert, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from shared.db import utc_column
 from shared.envelope import CloudEvent, EventData, source_for
 from shared.ids import ordered_ids, utcnow
+from shared.statements import Executor, Statement, execute_driver
 from shared.tracing import child_traceparents
 
 
@@ -81,17 +82,17 @@ def check_attributes(subject: str, partition_key: str, actor: str) -> None:
             raise ValueError(f"{name} must be 1 to {MAX_ATTRIBUTE_LENGTH} characters, got {len(value)}")
 
 
-_RESERVE = text(
+_RESERVE = Statement(text(
     "INSERT INTO outbox_sequence (source, last_sequence) VALUES (:s, :n) "
     "ON CONFLICT (source) DO UPDATE SET last_sequence = outbox_sequence.last_sequence + :n "
     "RETURNING last_sequence"
-)
+).bindparams(bindparam("s", type_=String()), bindparam("n", type_=Integer())).columns(last_sequence=Integer()))
 
 
-async def reserve_sequences(session: AsyncSession, source: str, count: int) -> int:
+async def reserve_sequences(session: Executor, source: str, count: int) -> int:
     """Take `count` consecutive numbers of the counter `source` in one statement (its row lock is held
     until commit, so commits come in counter order); returns the first one."""
-    last = int((await session.execute(_RESERVE, {"s": source, "n": count})).scalar_one())
+    last = int((await _RESERVE.rows(session, {"s": source, "n": count}))[0].last_sequence)
     return last - count + 1
 
 
@@ -110,22 +111,31 @@ def compose_envelope(*, event_id: str, source: str, event_type: str, time: str, 
 
 
 _COLUMNS = ("sequence", "event_id", "type", "subject", "partition_key", "envelope", "created_at", "sent_at")
-_INSERT_SQL: dict[str, tuple[str, bool]] = {}
 
 
-def _insert_statement(dialect: Dialect) -> tuple[str, bool]:
-    """The outbox INSERT compiled once per dialect, and whether its driver takes positional parameters
-    (then in the order of _COLUMNS; otherwise by name)."""
-    cached = _INSERT_SQL.get(dialect.name)
+class _OutboxInsert(NamedTuple):
+    sql: str
+    positional: bool  # parameters in the order of _COLUMNS, else by name
+    created_at: Callable[[datetime], Any]  # a timestamp as SQLAlchemy would store it
+
+
+_INSERTS: dict[str, _OutboxInsert] = {}
+
+
+def _insert_statement(dialect: Dialect) -> _OutboxInsert:
+    """The outbox INSERT compiled once per dialect, with the conversion of its timestamp."""
+    cached = _INSERTS.get(dialect.name)
     if cached is None:
         compiled = insert(OUTBOX_TABLE).compile(dialect=dialect, column_keys=list(_COLUMNS))
         if compiled.positional and tuple(compiled.positiontup or ()) != _COLUMNS:
             raise RuntimeError(f"unexpected outbox INSERT parameter order {compiled.positiontup}")
-        cached = _INSERT_SQL[dialect.name] = (compiled.string, compiled.positional)
+        to_database = OUTBOX_TABLE.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        cached = _INSERTS[dialect.name] = _OutboxInsert(compiled.string, compiled.positional,
+                                                        to_database or (lambda value: value))
     return cached
 
 
-async def write_outbox(session: AsyncSession, service: str, pending: list[PendingEvent]) -> list[OutboxEntry]:
+async def write_outbox(session: Executor, service: str, pending: list[PendingEvent]) -> list[OutboxEntry]:
     """Turn pending events into envelopes and outbox rows inside the caller's transaction.
 
     The hot path of every command: each envelope is serialised once (the same bytes go to the table and,
@@ -138,12 +148,9 @@ async def write_outbox(session: AsyncSession, service: str, pending: list[Pendin
     now = utcnow()
     ids = ordered_ids(len(pending))
     traces = child_traceparents([item.parent_trace for item in pending])
-    connection = await session.connection()
-    dialect = connection.dialect
-    sql, positional = _insert_statement(dialect)
-    column_type = OUTBOX_TABLE.c.created_at.type
-    to_database = column_type.dialect_impl(dialect).bind_processor(dialect)  # as SQLAlchemy would store it
-    created_at = to_database(now) if to_database is not None else now
+    connection = session if isinstance(session, AsyncConnection) else await session.connection()
+    sql, positional, to_database = _insert_statement(connection.dialect)
+    created_at = to_database(now)
     time_text = now.isoformat().replace("+00:00", "Z")
     entries: list[OutboxEntry] = []
     rows: list[tuple[Any, ...]] = []
@@ -155,7 +162,7 @@ async def write_outbox(session: AsyncSession, service: str, pending: list[Pendin
         rows.append((sequence, event_id, event_type, item.subject, item.partition_key, envelope, created_at, None))
         entries.append(OutboxEntry(sequence, event_id, event_type, item.partition_key.encode(), envelope.encode()))
     parameters: list[Any] = rows if positional else [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
-    await connection.exec_driver_sql(sql, parameters)
+    await execute_driver(connection, sql, parameters, many=True)
     return entries
 
 

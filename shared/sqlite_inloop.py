@@ -110,6 +110,11 @@ class InLoopConnection:
         self._tx = _RunNow()
 
     @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for `shared.statements` (synchronous, on the loop's thread)."""
+        return self._conn
+
+    @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.db import Database
 from shared.envelope import CloudEvent, EventData
@@ -30,14 +30,16 @@ class UnitOfWork:
         self._committed = False
         self._written: list[OutboxEntry] = []
         self._published: list[CloudEvent] | None = None
+        self._connection: AsyncConnection | None = None
         self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
         self._resources = AsyncExitStack()
         try:
             await self._resources.enter_async_context(self._db.write_turn())
+            # No explicit begin: the session begins its transaction at its first statement (autobegin), the
+            # same transaction, without a greenlet round trip for an empty SessionTransaction first.
             self.session = await self._resources.enter_async_context(self._db.write_sessions())
-            await self.session.begin()
         except BaseException:
             await self._resources.aclose()
             raise
@@ -51,6 +53,12 @@ class UnitOfWork:
                 await self.session.rollback()
         finally:
             await self._resources.aclose()  # closes the session, then gives up the write turn
+
+    async def connection(self) -> AsyncConnection:
+        """The transaction's connection, taken from the session once: where `shared.statements` run."""
+        if self._connection is None:
+            self._connection = await self.session.connection()
+        return self._connection
 
     def publish(self, data: EventData, *, subject: str, actor: str, partition_key: str | None = None) -> None:
         """Queue an event; it gets its sequence and outbox row in this transaction's commit."""
@@ -73,9 +81,11 @@ class UnitOfWork:
     async def commit(self) -> None:
         for hook in self._before_commit:
             await hook()
-        self._written = await write_outbox(self.session, self._service, self._pending)
+        if self._pending:
+            self._written = await write_outbox(await self.connection(), self._service, self._pending)
         self._published = None
         await self.session.commit()
+        self._connection = None  # back in the pool
         self._committed = True
         if self._written and self._on_commit is not None:
             self._on_commit(self._written)

@@ -70,7 +70,7 @@ async def balance_of(uow: UnitOfWork, account: str, currency: str) -> Money:
 
 async def record_placed(uow: UnitOfWork, campaign_id: str, pledge_id: str, amount: Money) -> str:
     transaction = txn(campaign_id, "pledge", pledge_id)
-    await post(uow.session, transaction, transfer(amount, commitments(campaign_id), receivable(campaign_id)),
+    await post(await uow.connection(), transaction, transfer(amount, commitments(campaign_id), receivable(campaign_id)),
                kind="pledge.placed", memo=f"pledge {pledge_id}")
     return transaction
 

@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from shared.ledger import balances
 from shared.problems import DomainError
+from shared.statements import Statement
 from tests.support.crowdfunding import DAY, assert_ledger_zero, backer, live_campaign, pledge, settle_all, state_of
 
 PRICE = 10_000
@@ -115,7 +116,8 @@ async def test_a_unit_refused_while_the_campaign_was_not_live_is_not_called_sold
     """The UPDATE found the campaign not live under its lock and the SELECT after it finds it live again (suspended
     and reinstated in between): a 409 to try again, not "sold out" for a tier with units left."""
     campaign, tier = await live_campaign(ctx, units=5)
-    monkeypatch.setattr(placing, "_TAKE_UNIT", placing._TAKE_UNIT.where(false()))  # as if not live at that moment
+    not_live = Statement(placing._TAKE_UNIT.statement.where(false()))  # as if not live at that moment
+    monkeypatch.setattr(placing, "_TAKE_UNIT", not_live)
     with pytest.raises(DomainError) as refused:
         await pledge(ctx, campaign, tier, 1)
     assert (refused.value.status, refused.value.extra.get("rule"), refused.value.extra["current_state"]) == (

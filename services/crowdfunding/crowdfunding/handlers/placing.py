@@ -45,6 +45,7 @@ from shared.listings import ensure_not_blacklisted
 from shared.money import Money
 from shared.problems import DomainError
 from shared.replica import SubjectReplica
+from shared.statements import Statement
 from shared.supervision import ensure_not_suspended
 from shared.uow import UnitOfWork
 
@@ -117,7 +118,6 @@ def _refuse_related(principal: Principal, founder_id: str, campaign_organisation
 _C, _T, _P = (SQLModel.metadata.tables[name] for name in ("campaigns", "reward_tiers", "pledges"))
 _ORDERS, _LISTINGS, _SUBJECTS = (SQLModel.metadata.tables[name] for name in
                                  ("supervision_restrictions", "listing_replica", "subject_replica"))
-_INSERT_PLEDGE = insert(_P)
 _CAMPAIGN, _TIER, _BACKER = (bindparam(name, type_=String()) for name in ("campaign", "tier", "backer"))
 
 
@@ -140,7 +140,7 @@ _ANOMALY_COUNTS = (
         _P.c.instrument_hash == bindparam("instrument", type_=String()), _P.c.campaign_id == _CAMPAIGN,
         _P.c.backer_id != _BACKER).correlate(None).scalar_subquery().label("other_backers_on_instrument"),
 )
-_COUNT_ANOMALIES = select(*_ANOMALY_COUNTS)
+_COUNT_ANOMALIES = Statement(select(*_ANOMALY_COUNTS))
 
 
 # Every fact a pledge checks, each a subquery on the bound ids (nothing correlated: the same in an UPDATE's
@@ -171,14 +171,14 @@ _TIER_FACTS = (_T.c.id.label("tier_id"), _T.c.title.label("tier_title"), _T.c.pr
 _CAMPAIGN_LIVE = (select(literal(1)).where(_C.c.id == _CAMPAIGN, _C.c.state == CampaignState.LIVE.value)
                   .with_for_update(read=True).exists())
 # The unit and every fact in one statement; no row when no unit was taken (or the campaign is not live).
-_TAKE_UNIT = (
+_TAKE_UNIT = Statement(
     update(_T).where(_CAMPAIGN_LIVE, _T.c.id == _TIER, _T.c.campaign_id == _CAMPAIGN,
                      or_(_T.c.units_limit.is_(None), _T.c.units_taken < _T.c.units_limit))
     .values(units_taken=_T.c.units_taken + 1).returning(*_TIER_FACTS, *_CHECKS))
 # The same facts when no unit was taken, to say why: a missing campaign (kind is NULL) or tier, a refusal, or
 # sold out.
-_FACTS = select(*_TIER_FACTS, *_CHECKS).select_from(
-    select(literal(1).label("one")).subquery().outerjoin(_T, and_(_T.c.id == _TIER, _T.c.campaign_id == _CAMPAIGN)))
+_FACTS = Statement(select(*_TIER_FACTS, *_CHECKS).select_from(
+    select(literal(1).label("one")).subquery().outerjoin(_T, and_(_T.c.id == _TIER, _T.c.campaign_id == _CAMPAIGN))))
 
 
 @lru_cache(maxsize=1024)
@@ -250,6 +250,7 @@ class Placed:
 
 # The columns a new pledge leaves empty: every column of `pledges` that `Placed` has no field for.
 _EMPTY_COLUMNS = dict.fromkeys(c.name for c in _P.c if c.name not in Placed.__dataclass_fields__)
+_INSERT_PLEDGE = Statement(insert(_P), column_keys=[c.name for c in _P.c])
 
 
 def _payer(principal: Principal, campaign_id: str, data: PledgeInput, now: datetime) -> tuple[str, dict[str, Any]]:
@@ -268,10 +269,10 @@ async def place_reward_pledge(uow: UnitOfWork, principal: Principal, campaign_id
                               now: datetime) -> Placed:
     party, params = _payer(principal, campaign_id, data, now)
     params |= {"tier": data.tier_id or "", "organisation": data.organisation_id}
-    facts: Any = (await uow.session.execute(_TAKE_UNIT, params)).first()
+    facts: Any = await _TAKE_UNIT.first(await uow.connection(), params)
     taken = facts is not None
     if not taken:
-        facts = (await uow.session.execute(_FACTS, params)).first()
+        facts = await _FACTS.first(await uow.connection(), params)
     fee = await _refusal(uow, facts, principal, campaign_id, data, now)
     if not taken and facts.units_limit is not None and facts.units_taken >= facts.units_limit:
         raise DomainError(409, f"the tier {facts.tier_title!r} is sold out ({facts.units_limit} units)",
@@ -293,7 +294,7 @@ async def insert_pledge(uow: UnitOfWork, principal: Principal, campaign: Campaig
                         data: PledgeInput, now: datetime, *, decision_rule: str, policy_version: str) -> Placed:
     """An equity investment, once the investor-protection engine allowed it: flagged like a reward pledge."""
     party, params = _payer(principal, campaign.id, data, now)
-    signals = _signals((await uow.session.execute(_COUNT_ANOMALIES, params)).one())
+    signals = _signals(await _COUNT_ANOMALIES.first(await uow.connection(), params))
     placed = Placed(id=new_id(), campaign_id=campaign.id, tier_id=None, backer_id=principal.subject,
                     organisation_id=data.organisation_id, kind=campaign.kind, currency=campaign.currency,
                     amount_fen=amount_fen, shipping_region=None, shipping_fen=0, payment_party=party,
@@ -306,7 +307,7 @@ async def insert_pledge(uow: UnitOfWork, principal: Principal, campaign: Campaig
 async def _write(uow: UnitOfWork, pledge: Placed, principal: Principal, signals: list[RiskSignal],
                  now: datetime) -> None:
     """The pledge row, its custody posting, its flags and events; committed."""
-    await uow.session.execute(_INSERT_PLEDGE, pledge.row())
+    await _INSERT_PLEDGE.run(await uow.connection(), pledge.row())
     transaction = await custody.record_placed(uow, pledge.campaign_id, pledge.id, pledge.amount)
     uow.publish(ev.PledgePlaced(pledge_id=pledge.id, campaign_id=pledge.campaign_id, tier_id=pledge.tier_id,
                                 backer_id=pledge.backer_id, kind=pledge.kind, currency=pledge.currency,
