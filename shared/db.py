@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Column, DateTime, Dialect, TypeDecorator, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.sqlite_checkpoint import FALLBACK_PAGES, WalCheckpointer
 from shared.sqlite_inloop import InLoopConnection, in_loop_creator
@@ -76,7 +76,8 @@ class Database:
             database = make_url(url).database
             if database and database != ":memory:" and sqlite_driver == "inloop":
                 self.checkpointer = WalCheckpointer(database)  # the loop's commits no longer checkpoint
-            self.write_engine = _sqlite_engine(url, immediate=True, pool_size=1, driver=sqlite_driver,
+            # Two: the connection kept for the write turns, and one for a migration or a test writing directly.
+            self.write_engine = _sqlite_engine(url, immediate=True, pool_size=2, driver=sqlite_driver,
                                                autocheckpoint=FALLBACK_PAGES if self.checkpointer else None)
             self.read_engine = _sqlite_engine(url, immediate=False, pool_size=5, driver=sqlite_driver)
         else:
@@ -87,23 +88,45 @@ class Database:
         # SQLite has one writer: queue for it first-come-first-served (the pool alone lets a busy loop of
         # commits starve the relay), instead of waiting on the pool with a timeout.
         self.write_lock: asyncio.Lock | None = asyncio.Lock() if is_sqlite(url) else None
+        self._kept: AsyncConnection | None = None  # SQLite: the one write connection, kept across turns
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
         """One write transaction (commits when the block ends without error), in turn on SQLite."""
-        async with self.write_turn(), self.write_sessions() as session, session.begin():
-            yield session
+        async with self.write_connection() as connection:
+            await connection.begin()
+            session = bound_session(connection)
+            try:
+                yield session
+                await session.commit()  # flushes and runs its commit hooks; the transaction is committed below
+                await connection.commit()
+            finally:
+                await session.close()
+                if connection.in_transaction():
+                    await connection.rollback()
 
     @asynccontextmanager
-    async def write_turn(self) -> AsyncIterator[None]:
-        """Wait for this process's turn to write (SQLite); immediate on PostgreSQL."""
+    async def write_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one write transaction, not yet begun; the caller ends the transaction it begins.
+
+        SQLite has one writer: this process's writers queue for their turn first-come-first-served (the pool
+        alone lets a busy loop of commits starve the relay) and every turn uses the one connection kept open,
+        so a command pays neither a pool checkout nor a check-in. PostgreSQL: a connection from the pool."""
         if self.write_lock is None:
-            yield
+            async with self.write_engine.connect() as connection:
+                yield connection
             return
         async with self.write_lock:
-            yield
+            if self._kept is None or self._kept.closed or self._kept.invalidated:
+                self._kept = await self.write_engine.connect()
+            elif self._kept.in_transaction():  # a turn that ended without ending its transaction
+                await self._kept.rollback()
+            yield self._kept
         if self.checkpointer is not None:
             self.checkpointer.after_write()
+        # On the in-loop driver a command never waits for I/O: without this, a job running a thousand commands in
+        # a row would hold the loop (requests, the relay) for all of them.
+        await asyncio.sleep(0)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -116,11 +139,21 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._kept is not None:
+            await self._kept.close()
+            self._kept = None
         if self.checkpointer is not None:
             await self.checkpointer.close()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+
+
+def bound_session(connection: AsyncConnection) -> AsyncSession:
+    """An ORM session on a connection whose transaction its owner began and ends: the session's flushes and
+    queries run in that transaction, its rollback rolls it back, its commit and close leave it alone."""
+    return AsyncSession(bind=connection, expire_on_commit=False, autoflush=True,
+                        join_transaction_mode="rollback_only")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

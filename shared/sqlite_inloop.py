@@ -5,7 +5,7 @@ thread and hands the result back through a future. On a busy process each of tho
 for the GIL (up to the 5 ms switch interval), so a command of ten statements spent most of its time
 queueing between threads, not in SQLite. SQLite itself answers in microseconds from the page cache:
 calling it directly from the loop's thread is faster, and in WAL mode it never waits for a reader.
-Writers within the process queue on `Database.write_turn()` before they begin, so `BEGIN IMMEDIATE`
+Writers within the process queue on `Database.write_connection()` before they begin, so `BEGIN IMMEDIATE`
 only waits when another process writes the same file (the busy timeout covers that rare case, e.g. a
 migration in a second process).
 

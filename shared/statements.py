@@ -17,40 +17,44 @@ flushed first. Use it for writes and reads of rows the command does not also hol
 
 from __future__ import annotations
 
+import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement
 
 from shared.sqlite_inloop import InLoopConnection
 
-Processor = Callable[[Any], Any] | None
 Executor = AsyncSession | AsyncConnection
 """Where a statement runs: a session's transaction, or its connection (`UnitOfWork.connection()`, taken once)."""
 
 
 @dataclass(frozen=True)
-class _Slot:
-    """One positional parameter: taken from the caller's parameters by `name`, or the statement's own literal."""
-
-    name: str
-    required: bool
-    default: Any
-    process: Processor
-
-
-@dataclass(frozen=True)
 class _Compiled:
     sql: str
-    slots: tuple[_Slot, ...]
+    names: tuple[str, ...]  # the parameters in the driver's order (positional) or its names
     positional: bool
+    literals: dict[str, Any]  # the statement's own values (`count + 1`, a compared constant), by name
+    take: Callable[[Mapping[str, Any]], Any]  # the values of `names` out of one mapping, in order
+    bind_processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (position, conversion) where there is one
     row_type: Any  # a namedtuple class of the result columns, or None for a statement without rows
-    processors: tuple[Processor, ...]
-    any_processor: bool
+    result_processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
+def _taker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
+    """`itemgetter` over `names`, always returning a tuple."""
+    if not names:
+        return lambda _values: ()
+    if len(names) == 1:
+        name = names[0]
+        return lambda values: (values[name],)
+    return itemgetter(*names)
 
 
 StatementT = TypeVar("StatementT", bound=ClauseElement)
@@ -72,35 +76,46 @@ class Statement(Generic[StatementT]):
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled: Any = self.statement.compile(dialect=dialect, column_keys=self._column_keys)
-        names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
-        slots = []
-        for name in names:
-            bind = compiled.binds[name]
-            slots.append(_Slot(bind.key, bind.required, bind.effective_value if not bind.required else None,
-                               bind.type.dialect_impl(dialect).bind_processor(dialect)))
+        names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+        binds = [compiled.binds[name] for name in names]
+        literals = {bind.key: bind.effective_value for bind in binds if not bind.required}
+        bind_processors = tuple((position, process) for position, bind in enumerate(binds)
+                                if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None)
         columns = list(getattr(self.statement, "exported_columns", ()))  # a select's or a RETURNING's
         row_type = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None
-        processors = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-        return _Compiled(compiled.string, tuple(slots), bool(compiled.positional), row_type, processors,
-                         any(p is not None for p in processors))
+        result_processors = tuple(
+            (position, process) for position, column in enumerate(columns)
+            if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None)
+        return _Compiled(compiled.string, tuple(bind.key for bind in binds), bool(compiled.positional), literals,
+                         _taker(tuple(bind.key for bind in binds)), bind_processors, row_type, result_processors)
 
     @staticmethod
     def _parameters(compiled: _Compiled, values: Mapping[str, Any]) -> Any:
-        converted = []
-        for slot in compiled.slots:
-            value = values[slot.name] if slot.required or slot.name in values else slot.default
-            converted.append(value if slot.process is None or value is None else slot.process(value))
+        """The driver's parameters: the caller's values (and the statement's literals), converted as SQLAlchemy
+        converts them; a missing value is a KeyError."""
+        taken = compiled.take({**compiled.literals, **values} if compiled.literals else values)
+        if compiled.bind_processors:
+            taken = list(taken)
+            for position, process in compiled.bind_processors:
+                if taken[position] is not None:
+                    taken[position] = process(taken[position])
         if compiled.positional:
-            return tuple(converted)
-        return {slot.name: value for slot, value in zip(compiled.slots, converted, strict=True)}
+            return tuple(taken)
+        return dict(zip(compiled.names, taken, strict=True))
 
-    def _rows(self, compiled: _Compiled, raw: Sequence[Sequence[Any]]) -> list[Any]:
+    @staticmethod
+    def _rows(compiled: _Compiled, raw: Sequence[Sequence[Any]]) -> list[Any]:
         make = compiled.row_type._make
-        if not compiled.any_processor:
+        if not compiled.result_processors:
             return [make(row) for row in raw]
-        processors = compiled.processors
-        return [make([value if process is None or value is None else process(value)
-                      for process, value in zip(processors, row, strict=True)]) for row in raw]
+        rows = []
+        for row in raw:
+            values = list(row)
+            for position, process in compiled.result_processors:
+                if values[position] is not None:
+                    values[position] = process(values[position])
+            rows.append(make(values))
+        return rows
 
     async def rows(self, executor: Executor, values: Mapping[str, Any] | None = None) -> list[Any]:
         """Run it and return its rows (named tuples, converted as SQLAlchemy would)."""
@@ -141,7 +156,10 @@ async def execute_driver(connection: AsyncConnection, sql: str, parameters: Any,
     when `fetch`."""
     driver = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
     if isinstance(driver, InLoopConnection):
-        cursor = driver.sqlite.executemany(sql, parameters) if many else driver.sqlite.execute(sql, parameters)
-        return cursor.fetchall() if fetch else []
+        try:
+            cursor = driver.sqlite.executemany(sql, parameters) if many else driver.sqlite.execute(sql, parameters)
+            return cursor.fetchall() if fetch else []
+        except sqlite3.Error as error:  # raised as SQLAlchemy raises it (IntegrityError, OperationalError, ...)
+            raise DBAPIError.instance(sql, parameters, error, sqlite3.Error) from error
     result = await connection.exec_driver_sql(sql, parameters)
     return list(result.all()) if fetch else []

