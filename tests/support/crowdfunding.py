@@ -1,21 +1,30 @@
 """Crowdfunding test helpers on a real database (the `ctx` fixture is in services/crowdfunding/tests/conftest.py):
-principals, a live campaign, a pledge through the flow, every job once, and the ledger check every scenario ends
-with."""
+principals, a live campaign, a pledge through the flow, every job once, the ledger check every scenario ends
+with, a provider that declines payouts to closed accounts, and the service's HTTP API on the same database."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
+import httpx
 from crowdfunding import flows, jobs
 from crowdfunding.handlers import campaigns, placing
+from crowdfunding.main import create_app
 from crowdfunding.models import Campaign, Pledge
+from crowdfunding.settings import CrowdfundingSettings
 from sqlalchemy import text
 
-from shared.auth import Principal
+from shared.auth import Principal, issue_token
 from shared.ids import new_id, utcnow
 from shared.ledger import balances, trial_balance
+from shared.money import Money
 from shared.outbox import read_feed
+from shared.payments import PaymentKind, PaymentResult, SandboxPaymentProvider
 from shared.replica import SubjectReplica
 
 DAY = timedelta(days=1)
@@ -44,12 +53,14 @@ async def organisation(ctx: flows.Context, owner: str) -> str:
 
 async def live_campaign(ctx: flows.Context, *, goal: int = 30_000, units: int | None = 10,
                         mode: str = "all_or_nothing", kind: str = "reward", profile: str | None = None,
-                        days: int = 30, founder: Principal = FOUNDER) -> tuple[Campaign, str | None]:
+                        days: int = 30, founder: Principal = FOUNDER,
+                        payout_party: str | None = None) -> tuple[Campaign, str | None]:
     now = ctx.clock.now()
     org = await organisation(ctx, founder.subject)
     data = campaigns.CampaignInput(kind=kind, funding_mode=mode, title="智能台灯", summary="护眼", story="三年研发",
                                    industry="hardware", goal_fen=goal, duration_days=days, organisation_id=org,
-                                   equity_profile=profile, key_information_sheet="KIIS", risk_statement="可能亏损")
+                                   equity_profile=profile, key_information_sheet="KIIS", risk_statement="可能亏损",
+                                   payout_party=payout_party)
     campaign = await run(ctx, campaigns.create_campaign, founder, data, now)
     tier_id = None
     if kind == "reward":
@@ -110,3 +121,41 @@ async def events_of(ctx: flows.Context, suffix: str) -> list[dict[str, Any]]:
     async with ctx.db.reading() as session:
         events, _ = await read_feed(session, 0, 1000)
     return [e.data for e in events if e.type.endswith(suffix)]
+
+
+class ClosedAccounts(SandboxPaymentProvider):
+    """The provider's view of closed accounts: a payout or refund to a party not ending in "-new" is declined (not
+    executed); charges go through as in the sandbox."""
+
+    async def execute(self, kind: PaymentKind, idempotency_key: str, amount: Money, party: str) -> PaymentResult:
+        if kind is not PaymentKind.CHARGE and not party.endswith("-new"):
+            party = f"{party}-declined"
+        return await super().execute(kind, idempotency_key, amount, party)
+
+
+JWT_SECRET = "crowdfunding-http-tests-" + "j" * 16
+
+
+@dataclass(frozen=True)
+class Api:
+    """The crowdfunding service's routes over HTTP (httpx's ASGI transport) on the test's database, provider and
+    clock; `as_(principal)` is the bearer token the gateway would have issued."""
+
+    client: httpx.AsyncClient
+    settings: CrowdfundingSettings
+
+    def as_(self, principal: Principal) -> dict[str, str]:
+        token = issue_token(self.settings.jwt_secret, self.settings.jwt_issuer, principal.subject, principal.roles)
+        return {"authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def api(ctx: flows.Context) -> AsyncIterator[Api]:
+    """The app built as at start, its state pointed at `ctx` (no relay, scheduler or consumer: the test runs the
+    jobs itself)."""
+    settings = CrowdfundingSettings(jwt_secret=JWT_SECRET)
+    app = create_app(settings)
+    app.state.db, app.state.clock, app.state.payments = ctx.db, ctx.clock, ctx.payments
+    app.state.relay = SimpleNamespace(wake=ctx.wake)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crowdfunding") as client:
+        yield Api(client, settings)

@@ -19,8 +19,7 @@ from sqlmodel import select
 
 from shared.auth import Principal
 from shared.ledger import balances
-from shared.money import Money
-from shared.payments import PaymentKind, PaymentResult, Payments, SandboxPaymentProvider
+from shared.payments import Payments
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 from shared.workdays import SHANGHAI, WorkingCalendar
@@ -28,6 +27,7 @@ from tests.support.crowdfunding import (
     DAY,
     FOUNDER,
     REVIEWER,
+    ClosedAccounts,
     assert_ledger_zero,
     backer,
     event_types,
@@ -287,15 +287,6 @@ async def test_review_uses_the_configured_false_advertising_phrases(ctx: flows.C
     assert refused.value.status == 422 and "包赚" in refused.value.detail
 
 
-class ClosedCards(SandboxPaymentProvider):
-    """The provider's view of closed cards: a refund to a party not ending in "-new" is declined (not executed)."""
-
-    async def execute(self, kind: PaymentKind, idempotency_key: str, amount: Money, party: str) -> PaymentResult:
-        if kind is PaymentKind.REFUND and not party.endswith("-new"):
-            party = f"{party}-declined"
-        return await super().execute(kind, idempotency_key, amount, party)
-
-
 async def provider_operations(ctx: flows.Context, campaign_id: str) -> list[tuple[str, str, int]]:
     async with ctx.db.reading() as session:
         rows = (await session.execute(text(
@@ -306,7 +297,7 @@ async def provider_operations(ctx: flows.Context, campaign_id: str) -> list[tupl
 
 async def test_a_declined_refund_is_issued_again_by_a_reviewer_and_paid_once(ctx: flows.Context) -> None:
     ctx = flows.Context(ctx.db, ctx.clock, ctx.service, None,
-                        Payments(ctx.db, ClosedCards(ctx.db), backoff_seconds=0))
+                        Payments(ctx.db, ClosedAccounts(ctx.db), backoff_seconds=0))
     campaign, tier = await live_campaign(ctx, goal=100_000)
     paid = await pledge(ctx, campaign, tier, 1, party="card-old")
     assert paid.state == "paid"
