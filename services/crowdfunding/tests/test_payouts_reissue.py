@@ -1,15 +1,18 @@
 """Re-issuing a declined payout or refund over HTTP (`POST /payouts/{id}/reissue`, SQLite and PostgreSQL): who may
 (a reviewer; the founder for the campaign's own payout to the founder) and who may not (403 by role or owner, 401
-anonymous), with nothing moved by a refusal."""
+anonymous), with nothing moved by a refusal; to another payment party, four eyes (a request a second reviewer, never
+the requester, approves once, even two at once) and the owner's notice; paid once, the ledger at zero."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from crowdfunding import flows
 from crowdfunding.models import Campaign, Payout
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from shared.auth import Principal
@@ -21,7 +24,9 @@ from tests.support.crowdfunding import (
     Api,
     ClosedAccounts,
     api,
+    assert_ledger_zero,
     backer,
+    events_of,
     live_campaign,
     pledge,
     settle_all,
@@ -30,6 +35,8 @@ from tests.support.crowdfunding import (
 PROBLEM = "application/problem+json"
 OTHER_FOUNDER = Principal(subject="founder-2", roles=frozenset({"founder"}))
 INVESTOR = Principal(subject="investor-1", roles=frozenset({"investor"}))
+SECOND = Principal(subject="reviewer-2", roles=frozenset({"reviewer"}))
+THIRD = Principal(subject="reviewer-3", roles=frozenset({"reviewer"}))
 BACKER = Principal(subject=backer(1).subject, roles=frozenset({"backer"}))  # the refunded backer
 
 
@@ -118,3 +125,111 @@ async def test_reissue_refuses_wrong_roles_and_owners_over_http(closed: flows.Co
         assert by_reviewer.json()["reissue_of"] == reissued_id
     statuses = [p.status for p in (await payouts_of(closed, declined.campaign.id)).values()]
     assert sorted(statuses) == ["failed", "failed", "reissued", "reissued", "reissued"]
+
+
+async def provider_operations(ctx: flows.Context, campaign_id: str) -> list[tuple[str, str, str, int]]:
+    async with ctx.db.reading() as session:
+        rows = (await session.execute(text(
+            "SELECT kind, party, status, amount FROM sandbox_provider_operations WHERE idempotency_key LIKE :p "
+            "ORDER BY executed_at, idempotency_key"), {"p": f"cf:{campaign_id}:%"})).all()
+    return [(r.kind, r.party, r.status, int(r.amount)) for r in rows]
+
+
+async def test_a_refund_to_another_card_waits_for_a_second_reviewer_tells_the_backer_and_pays_once(
+        closed: flows.Context, http: Api) -> None:
+    declined = await declined_payout_and_refund(closed)
+    refund = declined.refund
+    asked = await http.client.post(f"/payouts/{refund.id}/reissue", headers=http.as_(REVIEWER),
+                                   json={"payment_party": "card-of-backer-1-new", "why": "the backer's new card"})
+    assert asked.status_code == 202, asked.text
+    request = asked.json()
+    assert (request["state"], request["payout_id"], request["party_id"], request["requested_by"]) == (
+        "pending", refund.id, BACKER.subject, REVIEWER.subject)
+    assert (request["from_party"], request["party"], request["amount_fen"]) == (
+        "card-of-backer-1", "card-of-backer-1-new", 3_000)
+    before = await payouts_of(closed, declined.campaign.id)
+    assert before[refund.id].status == "failed"  # nothing issued yet
+
+    [notice] = await events_of(closed, "payout.reissue_requested.v1")  # the backer is told before money moves
+    assert (notice["party_id"], notice["payout_id"], notice["request_id"], notice["amount_fen"]) == (
+        BACKER.subject, refund.id, request["id"], 3_000)
+    assert (notice["from_party_masked"], notice["to_party_masked"]) == ("************er-1", "****************-new")
+
+    for body in ({}, {"payment_party": "card-of-reviewer-new"}):  # one decision at a time
+        busy = await http.client.post(f"/payouts/{refund.id}/reissue", headers=http.as_(REVIEWER), json=body)
+        assert (busy.status_code, busy.json()["request_id"]) == (409, request["id"])
+    queue = await http.client.get("/reissue-requests", headers=http.as_(SECOND))
+    assert [r["id"] for r in queue.json()] == [request["id"]]
+    for outsider in (FOUNDER, BACKER):
+        assert (await http.client.get("/reissue-requests", headers=http.as_(outsider))).status_code == 403
+
+    approve = f"/reissue-requests/{request['id']}/approve"
+    own = await http.client.post(approve, headers=http.as_(REVIEWER), json={})
+    assert own.status_code == 403 and "requester" in own.json()["detail"]
+    for wrong_role in (FOUNDER, BACKER, INVESTOR):
+        assert (await http.client.post(approve, headers=http.as_(wrong_role), json={})).status_code == 403
+    assert await payouts_of(closed, declined.campaign.id) == before  # no refusal moved anything
+
+    both = await asyncio.gather(*(http.client.post(approve, headers=http.as_(who), json={"why": "card checked"})
+                                  for who in (SECOND, THIRD)))
+    assert sorted(r.status_code for r in both) == [201, 409]
+    [new] = [r.json() for r in both if r.status_code == 201]
+    assert (new["reissue_of"], new["party"], new["status"], new["amount_fen"]) == (
+        refund.id, "card-of-backer-1-new", "paid", 3_000)
+    again = await http.client.post(approve, headers=http.as_(THIRD), json={})
+    assert (again.status_code, again.json()["current_state"]) == (409, "approved")
+
+    refunds = [op for op in await provider_operations(closed, declined.campaign.id) if op[0] == "refund"]
+    assert refunds == [("refund", "card-of-backer-1-declined", "failed", 3_000),  # the closed card
+                       ("refund", "card-of-backer-1-new", "succeeded", 3_000)]  # paid once
+    [redirected] = await events_of(closed, "payout.redirected.v1")
+    approver = next(who for who, r in zip((SECOND, THIRD), both, strict=True) if r.status_code == 201)
+    assert (redirected["party_id"], redirected["payout_id"], redirected["reissue_of"]) == (
+        BACKER.subject, new["id"], refund.id)
+    assert (redirected["requested_by"], redirected["approved_by"]) == (REVIEWER.subject, approver.subject)
+    assert "card-of-backer-1-new" not in str(redirected) + str(notice)  # the instrument itself stays off the stream
+    decided = (await http.client.get("/reissue-requests", headers=http.as_(SECOND),
+                                     params={"state": "approved"})).json()
+    assert [(r["id"], r["decided_by"], r["new_payout_id"]) for r in decided] == [
+        (request["id"], approver.subject, new["id"])]
+
+
+async def test_a_founder_payout_to_another_account_is_rejected_or_approved_by_a_reviewer(
+        closed: flows.Context, http: Api) -> None:
+    declined = await declined_payout_and_refund(closed)
+    payout = declined.payout
+    first = await http.client.post(f"/payouts/{payout.id}/reissue", headers=http.as_(FOUNDER),
+                                   json={"payment_party": "founder-account-new", "why": "new bank account"})
+    assert first.status_code == 202 and first.json()["requested_by"] == FOUNDER.subject
+    request_id = first.json()["id"]
+    assert (await http.client.post(f"/reissue-requests/{request_id}/approve", headers=http.as_(FOUNDER),
+                                   json={})).status_code == 403  # a founder approves nothing, their own least
+    for outsider in (OTHER_FOUNDER, BACKER):
+        refused = await http.client.post(f"/reissue-requests/{request_id}/reject", headers=http.as_(outsider),
+                                         json={"why": "no"})
+        assert refused.status_code == 403, refused.text
+    rejected = await http.client.post(f"/reissue-requests/{request_id}/reject", headers=http.as_(REVIEWER),
+                                      json={"why": "the account holder's name does not match"})
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
+    twice = await http.client.post(f"/reissue-requests/{request_id}/reject", headers=http.as_(SECOND), json={})
+    assert (twice.status_code, twice.json()["current_state"]) == (409, "rejected")
+    assert (await http.client.post(f"/reissue-requests/{request_id}/approve", headers=http.as_(SECOND),
+                                   json={})).status_code == 409
+    [gone] = await events_of(closed, "payout.reissue_rejected.v1")
+    assert (gone["request_id"], gone["party_id"]) == (request_id, FOUNDER.subject)
+    assert (await payouts_of(closed, declined.campaign.id))[payout.id].status == "failed"  # still owed
+
+    second = await http.client.post(f"/payouts/{payout.id}/reissue", headers=http.as_(FOUNDER),
+                                    json={"payment_party": "founder-account-new", "why": "name corrected"})
+    assert second.status_code == 202
+    approved = await http.client.post(f"/reissue-requests/{second.json()['id']}/approve",
+                                      headers=http.as_(REVIEWER), json={})
+    assert approved.status_code == 201 and approved.json()["status"] == "paid"
+    [notice] = await events_of(closed, "payout.redirected.v1")
+    assert (notice["party_id"], notice["requested_by"], notice["approved_by"]) == (
+        FOUNDER.subject, FOUNDER.subject, REVIEWER.subject)
+
+    refund = await http.client.post(f"/payouts/{declined.refund.id}/reissue", headers=http.as_(REVIEWER),
+                                    json={"payment_party": "card-of-backer-1-new"})
+    await http.client.post(f"/reissue-requests/{refund.json()['id']}/approve", headers=http.as_(SECOND), json={})
+    await assert_ledger_zero(closed, declined.campaign.id)  # both paid once: nothing owed, held or in custody
