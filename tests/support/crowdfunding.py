@@ -15,16 +15,17 @@ import httpx
 from crowdfunding import flows, jobs
 from crowdfunding.handlers import campaigns, placing
 from crowdfunding.main import create_app
-from crowdfunding.models import Campaign, Pledge
+from crowdfunding.models import Campaign, Payout, Pledge
 from crowdfunding.settings import CrowdfundingSettings
 from sqlalchemy import text
+from sqlmodel import col, select
 
 from shared.auth import Principal, issue_token
 from shared.ids import new_id, utcnow
 from shared.ledger import balances, trial_balance
 from shared.money import Money
 from shared.outbox import read_feed
-from shared.payments import PaymentKind, PaymentResult, SandboxPaymentProvider
+from shared.payments import PaymentKind, PaymentResult, Payments, SandboxPaymentProvider
 from shared.replica import SubjectReplica
 
 DAY = timedelta(days=1)
@@ -159,3 +160,42 @@ async def api(ctx: flows.Context) -> AsyncIterator[Api]:
     app.state.relay = SimpleNamespace(wake=ctx.wake)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://crowdfunding") as client:
         yield Api(client, settings)
+
+
+def closed_accounts(ctx: flows.Context) -> flows.Context:
+    """`ctx` with a provider that declines payouts and refunds to accounts not ending in "-new"."""
+    return flows.Context(ctx.db, ctx.clock, ctx.service, None, Payments(ctx.db, ClosedAccounts(ctx.db),
+                                                                        backoff_seconds=0))
+
+
+@dataclass(frozen=True)
+class Declined:
+    campaign: Campaign
+    payout: Payout  # the founder's tranche 1, declined (the founder's account is closed)
+    refund: Payout  # backer 1's held share after a missed delivery, declined (the card is closed)
+
+
+async def payouts_of(ctx: flows.Context, campaign_id: str) -> dict[str, Payout]:
+    async with ctx.db.reading() as session:
+        rows = (await session.execute(select(Payout).where(Payout.campaign_id == campaign_id)
+                                      .order_by(col(Payout.created_at), col(Payout.id)))).scalars().all()
+    return {p.id: p for p in rows}
+
+
+async def declined_payout_and_refund(ctx: flows.Context) -> Declined:
+    """On a `closed_accounts` context: a campaign that succeeded (one pledge of 10,000 by backer 1) and missed its
+    delivery date; the founder's payout (7,000) and backer 1's refund of the held share (3,000) both declined."""
+    campaign, tier = await live_campaign(ctx, goal=10_000, payout_party="founder-account")
+    refunded = await pledge(ctx, campaign, tier, 1, party="card-of-backer-1")
+    ctx.clock.advance(31 * DAY)  # type: ignore[attr-defined]
+    await settle_all(ctx)  # succeeded: tranche 1 (7,000) to the founder, declined
+    ctx.clock.advance(60 * DAY)  # type: ignore[attr-defined]
+    await settle_all(ctx)  # the delivery date missed: backer 1 may take the held share back
+    async with api(ctx) as http:
+        taken = await http.client.post(f"/pledges/{refunded.id}/refund", headers=http.as_(backer(1)))
+        assert taken.status_code == 200, taken.text
+    rows = list((await payouts_of(ctx, campaign.id)).values())
+    [payout] = [p for p in rows if p.kind == "payout"]
+    [refund] = [p for p in rows if p.kind == "refund"]
+    assert (payout.status, payout.amount_fen, refund.status, refund.amount_fen) == ("failed", 7_000, "failed", 3_000)
+    return Declined(campaign, payout, refund)

@@ -121,6 +121,7 @@ class Pledge(SQLModel, table=True):
     state: str = Field(max_length=20, index=True)
     reason: str | None = Field(default=None, max_length=60)
     payment_reference: str | None = Field(default=None, max_length=120)
+    payment_failure: str | None = Field(default=None, max_length=300)  # the provider's reason for a declined charge
     flagged: bool = False
     decision_rule: str | None = Field(default=None, max_length=60)
     policy_version: str = Field(max_length=40)

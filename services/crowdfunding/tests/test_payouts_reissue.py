@@ -7,29 +7,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 from crowdfunding import flows
-from crowdfunding.models import Campaign, Payout
 from sqlalchemy import text
-from sqlmodel import col, select
 
 from shared.auth import Principal
-from shared.payments import Payments
 from tests.support.crowdfunding import (
-    DAY,
     FOUNDER,
     REVIEWER,
     Api,
-    ClosedAccounts,
     api,
     assert_ledger_zero,
     backer,
+    closed_accounts,
+    declined_payout_and_refund,
     events_of,
-    live_campaign,
-    pledge,
-    settle_all,
+    payouts_of,
 )
 
 PROBLEM = "application/problem+json"
@@ -40,44 +34,9 @@ THIRD = Principal(subject="reviewer-3", roles=frozenset({"reviewer"}))
 BACKER = Principal(subject=backer(1).subject, roles=frozenset({"backer"}))  # the refunded backer
 
 
-@dataclass(frozen=True)
-class Declined:
-    campaign: Campaign
-    payout: Payout  # the founder's tranche 1, declined (the founder's account is closed)
-    refund: Payout  # backer 1's held share after a missed delivery, declined (the card is closed)
-
-
-async def payouts_of(ctx: flows.Context, campaign_id: str) -> dict[str, Payout]:
-    async with ctx.db.reading() as session:
-        rows = (await session.execute(select(Payout).where(Payout.campaign_id == campaign_id)
-                                      .order_by(col(Payout.created_at), col(Payout.id)))).scalars().all()
-    return {p.id: p for p in rows}
-
-
-async def declined_payout_and_refund(ctx: flows.Context) -> Declined:
-    """A campaign that succeeded and missed its delivery date: the founder's payout and backer 1's refund of the
-    held share were both declined by the provider."""
-    campaign, tier = await live_campaign(ctx, goal=10_000, payout_party="founder-account")
-    refunded = await pledge(ctx, campaign, tier, 1, party="card-of-backer-1")
-    ctx.clock.advance(31 * DAY)  # type: ignore[attr-defined]
-    await settle_all(ctx)  # succeeded: tranche 1 (7,000) to the founder, declined
-    ctx.clock.advance(60 * DAY)  # type: ignore[attr-defined]
-    await settle_all(ctx)  # the delivery date missed: backer 1 may take the held share back
-    async with api(ctx) as http:
-        taken = await http.client.post(f"/pledges/{refunded.id}/refund", headers=http.as_(BACKER))
-        assert taken.status_code == 200, taken.text
-    rows = list((await payouts_of(ctx, campaign.id)).values())
-    [payout] = [p for p in rows if p.kind == "payout"]
-    [refund] = [p for p in rows if p.kind == "refund"]
-    assert (payout.status, payout.amount_fen, refund.status, refund.amount_fen) == ("failed", 7_000, "failed", 3_000)
-    return Declined(campaign, payout, refund)
-
-
 @pytest.fixture
 async def closed(ctx: flows.Context) -> flows.Context:
-    """The context with a provider that declines payouts and refunds to accounts not ending in "-new"."""
-    return flows.Context(ctx.db, ctx.clock, ctx.service, None, Payments(ctx.db, ClosedAccounts(ctx.db),
-                                                                        backoff_seconds=0))
+    return closed_accounts(ctx)
 
 
 @pytest.fixture

@@ -143,7 +143,8 @@ async def reject_reissue(request_id: ResourceId, body: ReissueDecision, uow: Uni
 
 
 class PayoutView(BaseModel):
-    """A payout or refund; `party` and `account` are None where the viewer may not see them (another's refund)."""
+    """A payout or refund; `party`, `account` and `failure` are None where the viewer may not see them (another's
+    refund)."""
     id: str
     campaign_id: str
     pledge_id: str | None

@@ -62,6 +62,7 @@ class PledgeView(BaseModel):
     state: str
     reason: str | None
     payment_reference: str | None
+    payment_failure: str | None  # the provider's reason for a declined charge: the backer's (and supervisors') only
     flagged: bool
     decision_rule: str | None
     policy_version: str
@@ -72,8 +73,13 @@ class PledgeView(BaseModel):
     delivery_confirmed_at: datetime | None
 
 
-def view(p: Pledge) -> PledgeView:
-    return PledgeView(**p.model_dump(include=set(PledgeView.model_fields)))
+def view(p: Pledge, viewer: Principal | None = None) -> PledgeView:
+    """The pledge as its backer sees it (`viewer` None: the backer's own routes), or as `viewer` may: a founder sees
+    a backer's pledge without why the backer's payment was declined (it is about the backer's instrument)."""
+    out = PledgeView(**p.model_dump(include=set(PledgeView.model_fields)))
+    if viewer is not None and viewer.subject != p.backer_id and not viewer.has_any(*READ_OVERRIDE):
+        out.payment_failure = None
+    return out
 
 
 @router.post("/campaigns/{campaign_id}/pledges", status_code=status.HTTP_201_CREATED, response_model=PledgeView)
@@ -86,7 +92,8 @@ async def pledge(campaign_id: ResourceId, body: PledgeCreate, ctx: MoneyContextD
     placed = await flows.pledge(ctx, principal, campaign_id, data, now)
     if placed.state == "cancelled":
         raise DomainError(402, "the payment was declined; the pledge is cancelled and its unit released",
-                          field="payment_party", pledge_id=placed.id, rule="payment_failed")
+                          field="payment_party", pledge_id=placed.id, rule="payment_failed",
+                          payment_failure=placed.payment_failure)
     return view(placed)
 
 
@@ -142,7 +149,7 @@ async def campaign_pledges(campaign_id: ResourceId, session: ReadSessionDep, pri
     if principal.subject != campaign.founder_id and not principal.has_any(*READ_OVERRIDE):
         query = query.where(Pledge.backer_id == principal.subject)  # a backer sees only their own
     rows = await session.execute(query.order_by(col(Pledge.placed_at), col(Pledge.id)).limit(limit).offset(offset))
-    return [view(p) for p in rows.scalars()]
+    return [view(p, principal) for p in rows.scalars()]
 
 
 @router.get("/pledges/{pledge_id}", response_model=PledgeView)
@@ -153,7 +160,7 @@ async def read_pledge(pledge_id: ResourceId, session: ReadSessionDep, principal:
     campaign = await load_campaign(session, found.campaign_id)
     if principal.subject not in (found.backer_id, campaign.founder_id) and not principal.has_any(*READ_OVERRIDE):
         raise HTTPException(403, "not your pledge")
-    return view(found)
+    return view(found, principal)
 
 
 @router.post("/pledges/{pledge_id}/cancel", response_model=PledgeView)

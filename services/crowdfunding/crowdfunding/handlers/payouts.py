@@ -10,8 +10,9 @@ declined payout was owed to, that is one person's act; to another payment party 
 (`handlers/reissue_requests.py`). While one is pending the payout is not re-issued otherwise.
 
 Who sees them (`campaign_payouts`): reviewers, regulators and admins every row in full; the founder every row of
-the campaign, but a backer's refund without the backer's payment instrument (`party`) and payable `account`; a
-backer only their own rows."""
+the campaign (their own payouts in full, with the provider's `failure` of a declined one), but a backer's refund
+without the backer's payment instrument (`party`), payable `account` and `failure`; a backer only their own rows,
+in full."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ from shared.problems import DomainError
 from shared.uow import UnitOfWork
 
 SEE_ALL_PAYOUTS = ("reviewer", "regulator", "admin")
-_PRIVATE = ("party", "account")  # the payee's payment instrument and payable account
+# The payee's payment instrument, payable account and why the provider declined paying it (about the instrument).
+_PRIVATE = ("party", "account", "failure")
 
 _CLOSE = text("UPDATE campaign_payouts SET status = 'reissued', settled_at = :at WHERE id = :id AND status = 'failed'"
               ).bindparams(bindparam("at", type_=UTCDateTime()))
@@ -106,7 +108,7 @@ async def reissue(uow: UnitOfWork, principal: Principal, payout_id: str, party: 
 
 def shown_to(viewer: str, sees_all: bool, payout: Payout) -> dict[str, Any]:
     """The row as this viewer sees it: in full if it pays them or they supervise, else without the payee's payment
-    instrument and account (None), so a founder sees who was refunded how much, not how."""
+    instrument, account and decline reason (None), so a founder sees who was refunded how much, not how."""
     row = payout.model_dump()
     if not sees_all and payout.party_id != viewer:
         row.update(dict.fromkeys(_PRIVATE))
