@@ -1,16 +1,13 @@
 """Pledge routes: pledging (unit taken, charged by idempotency key), the backer's own pledges, cancellation,
-refund requests after a missed delivery, delivery confirmation, risk flags for reviewers, and the CSV exports
-(a backer's own pledges; a founder's own campaign's backers)."""
+refund requests after a missed delivery, delivery confirmation and risk flags for reviewers (the CSV exports:
+`exports.py`)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, status
-from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -103,42 +100,6 @@ async def my_pledges(session: ReadSessionDep, principal: Holder, limit: Limit = 
     rows = await session.execute(select(Pledge).where(Pledge.backer_id == principal.subject)
                                  .order_by(col(Pledge.placed_at).desc(), col(Pledge.id)).limit(limit).offset(offset))
     return [view(p) for p in rows.scalars()]
-
-
-CSV_FIELDS = ("pledge_id", "campaign_id", "tier_id", "backer_id", "currency", "amount_fen", "shipping_region",
-              "shipping_fen", "state", "reason", "placed_at", "paid_at", "delivery_confirmed_at")
-
-
-def _csv(rows: list[Pledge], filename: str) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_FIELDS)
-    for p in rows:
-        writer.writerow([p.id, p.campaign_id, p.tier_id or "", p.backer_id, p.currency, p.amount_fen,
-                         p.shipping_region or "", p.shipping_fen, p.state, p.reason or "", p.placed_at.isoformat(),
-                         p.paid_at.isoformat() if p.paid_at else "",
-                         p.delivery_confirmed_at.isoformat() if p.delivery_confirmed_at else ""])
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": f'attachment; filename="{filename}"'})
-
-
-@router.get("/pledges/export.csv", response_class=Response, tags=["exports"])
-async def export_my_pledges(session: ReadSessionDep, principal: Holder) -> Response:
-    """The backer's own pledges, and only those."""
-    rows = (await session.execute(select(Pledge).where(Pledge.backer_id == principal.subject)
-                                  .order_by(col(Pledge.placed_at), col(Pledge.id)).limit(100_000))).scalars().all()
-    return _csv(list(rows), "my-pledges.csv")
-
-
-@router.get("/campaigns/{campaign_id}/backers.csv", response_class=Response, tags=["exports"])
-async def export_backers(campaign_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal) -> Response:
-    """The founder's own campaign's pledges (for fulfilment), or a regulator or admin."""
-    campaign = await load_campaign(session, campaign_id)
-    if principal.subject != campaign.founder_id and not principal.has_any(*READ_OVERRIDE):
-        raise HTTPException(403, "not the founder of this campaign")
-    rows = (await session.execute(select(Pledge).where(Pledge.campaign_id == campaign_id)
-                                  .order_by(col(Pledge.placed_at), col(Pledge.id)).limit(100_000))).scalars().all()
-    return _csv(list(rows), f"backers-{campaign_id}.csv")
 
 
 @router.get("/campaigns/{campaign_id}/pledges", response_model=list[PledgeView])
