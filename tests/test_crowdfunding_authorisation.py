@@ -55,7 +55,7 @@ async def test_wrong_role_wrong_owner_and_anonymous_are_refused(platform: Platfo
             ("POST", f"/pledges/{pledge}/confirm-delivery", None, [funding.founder, other_backer]),
             ("POST", f"/pledges/{pledge}/reconfirm", None, [backer, someone("investor")[1]]),
             ("POST", "/risk/flags/x/review", {"decision": "cleared"}, [backer, funding.founder]),
-            ("POST", "/payouts/x/reissue", {}, [backer, investor]),  # a stranger founder: see the DB tests
+            ("POST", "/payouts/x/reissue", {}, [backer, investor]),  # owners: test_payouts_reissue.py
             ("PUT", "/investors/me/profile", {}, [backer, funding.founder]),
             ("POST", f"/campaigns/{live}/investments", {"amount_fen": 100}, [backer, funding.founder]),
             ("GET", f"/campaigns/{live}/ledger", None, [funding.founder, backer, reviewer]),

@@ -303,6 +303,47 @@ class PayoutReissued(_PayoutFacts):
     why: str
 
 
+class PayoutReissueRequested(_PayoutFacts):
+    """A re-issue of a declined payout or refund (`payout_id`) to another payment party than it was owed to, waiting
+    for a second reviewer. Also the owner's notice (`party_id`: the founder of a payout, the backer of a refund)
+    before any money moves; instruments are shown masked (last four characters)."""
+
+    event_type = f"{PREFIX}.payout.reissue_requested.v1"
+
+    request_id: str
+    from_party_masked: str
+    to_party_masked: str
+    why: str
+
+
+class PayoutRedirected(_PayoutFacts):
+    """The owner's notice (`party_id`) that their payout or refund was issued again to another payment party:
+    `payout_id` the new payout, `reissue_of` the declined one, who asked and which second reviewer approved."""
+
+    event_type = f"{PREFIX}.payout.redirected.v1"
+
+    request_id: str
+    reissue_of: str
+    requested_by: str
+    approved_by: str
+    from_party_masked: str
+    to_party_masked: str
+    why: str
+
+
+class PayoutReissueRejected(EventData):
+    """A request to re-issue to another party was rejected (or withdrawn by its requester): nothing moved."""
+
+    event_type = f"{PREFIX}.payout.reissue_rejected.v1"
+
+    request_id: str
+    payout_id: str
+    campaign_id: str
+    kind: str
+    party_id: str
+    why: str
+
+
 class RiskFlagReviewed(EventData):
     """A reviewer's decision on a risk flag: cleared (no action) or confirmed (the anomaly stands)."""
 

@@ -1,6 +1,6 @@
 """Crowdfunding tables: campaigns with their transition history (who, when, why), reward tiers, pledges (reward
-pledges and equity investments), payouts and refunds (the payment side of the custody ledger), investor
-profiles and risk flags.
+pledges and equity investments), payouts and refunds (the payment side of the custody ledger), requests to
+re-issue one to another party (four eyes), investor profiles and risk flags.
 
 Money is integer fen (or cents); custody balances live in the shared double-entry ledger (accounts
 `custody/campaign/<id>`, `held/campaign/<id>`, ...), never in these rows. `raised_fen` is a
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index
+from sqlalchemy import BigInteger, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from shared.db import utc_column
@@ -121,6 +121,7 @@ class Pledge(SQLModel, table=True):
     state: str = Field(max_length=20, index=True)
     reason: str | None = Field(default=None, max_length=60)
     payment_reference: str | None = Field(default=None, max_length=120)
+    payment_failure: str | None = Field(default=None, max_length=300)  # the provider's reason for a declined charge
     flagged: bool = False
     decision_rule: str | None = Field(default=None, max_length=60)
     policy_version: str = Field(max_length=40)
@@ -156,6 +157,34 @@ class Payout(SQLModel, table=True):
     failure: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(sa_column=utc_column())
     settled_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class ReissueRequest(SQLModel, table=True):
+    """A declined payout or refund to be issued again to another payment party than it was owed to: pending until a
+    second reviewer (not the requester) approves it (a new payout, `new_payout_id`) or someone rejects it. At most one
+    is pending per payout (`ux_reissue_requests_pending`)."""
+
+    __tablename__ = "payout_reissue_requests"
+    __table_args__ = (Index("ux_reissue_requests_pending", "payout_id", unique=True,
+                            sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'")),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    payout_id: str = Field(foreign_key="campaign_payouts.id", max_length=64, index=True)
+    campaign_id: str = Field(foreign_key="campaigns.id", max_length=64, index=True)
+    kind: str = Field(max_length=10)
+    party_id: str = Field(max_length=64, index=True)  # the money's owner: the founder (payout), the backer (refund)
+    from_party: str = Field(max_length=120)  # the instrument the declined payout was owed to
+    party: str = Field(max_length=120)  # the instrument asked for
+    currency: str = Field(max_length=3)
+    amount_fen: int = Field(sa_column=_money())
+    why: str = Field(max_length=2000)
+    state: str = Field(default="pending", max_length=10, index=True)  # pending | approved | rejected
+    requested_by: str = Field(max_length=200)
+    requested_at: datetime = Field(sa_column=utc_column())
+    decided_by: str | None = Field(default=None, max_length=200)
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    decision_note: str | None = Field(default=None, max_length=2000)
+    new_payout_id: str | None = Field(default=None, max_length=64)
 
 
 class InvestorProfile(SQLModel, table=True):

@@ -1,5 +1,6 @@
-"""Signed payment callbacks (HMAC-SHA256 of the raw body), the service's settings (false-advertising phrases,
-the callback secret, the payment provider) and how they reach the running app: read once, at start."""
+"""Signed payment callbacks (HMAC-SHA256 of the raw body) and the decline reason they carry (kept on the pledge, shown
+to its backer), the service's settings (false-advertising phrases, the callback secret, the payment provider) and
+how they reach the running app: read once, at start."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from crowdfunding.main import create_app, service_definition
 from crowdfunding.settings import CrowdfundingSettings
 from pydantic import ValidationError
 
+from shared.auth import Principal
 from shared.db import Database
 from shared.logs import JsonFormatter
 from shared.payments import PAYMENT_PROVIDERS, SandboxPaymentProvider, payment_provider
 from shared.problems import DomainError
-from tests.support.crowdfunding import backer, live_campaign
+from tests.support.crowdfunding import FOUNDER, api, backer, live_campaign
 
 JWT = "j" * 40
 SECRET = b"s" * 32
@@ -120,3 +122,54 @@ async def test_the_longest_callback_reference_is_kept_on_the_pledge(ctx: flows.C
             tier_id=tier, shipping_region="CN"), ctx.clock.now())
     paid = await flows.payment_callback(ctx, placed.id, True, "r" * 120, None, "provider:sandbox")
     assert (paid.state, paid.payment_reference) == ("paid", "r" * 120)
+
+
+async def test_a_callback_s_failure_is_kept_on_the_pledge_and_shown_to_its_backer_not_the_founder(
+        ctx: flows.Context) -> None:
+    """The provider's reason for a decline (`failure`) is kept on the pledge with the outcome (applied once: a
+    repeated callback does not rewrite it), cut to 300 characters rather than refused; the backer and supervisors
+    read it, the founder sees the declined pledge without it (it is about the backer's card)."""
+    campaign, tier = await live_campaign(ctx)
+    placed = []
+    for n in (1, 2):
+        async with ctx.uow() as uow:
+            placed.append(await placing.place_reward_pledge(uow, backer(n), campaign.id, placing.PledgeInput(
+                tier_id=tier, shipping_region="CN"), ctx.clock.now()))
+    async with api(ctx) as http:
+        provider = SandboxCallbacks(http.settings.callback_secret)
+        for failure in ("card expired (54)", "issuer unavailable"):  # the second is a late duplicate
+            body, headers = provider.notification(placed[0].id, "failed", "ref-9", failure)
+            answered = await http.client.post("/payments/callback", content=body, headers=headers)
+            assert answered.status_code == 200, answered.text
+            assert answered.json()["payment_failure"] == "card expired (54)"
+        body, headers = provider.notification(placed[1].id, "failed", "", "x" * 2000)
+        assert (await http.client.post("/payments/callback", content=body, headers=headers)).status_code == 200
+
+        mine = (await http.client.get(f"/pledges/{placed[0].id}", headers=http.as_(backer(1)))).json()
+        assert (mine["state"], mine["reason"], mine["payment_reference"], mine["payment_failure"]) == (
+            "cancelled", "payment_failed", "ref-9", "card expired (54)")
+        [listed] = (await http.client.get("/pledges", headers=http.as_(backer(1)))).json()
+        assert listed["payment_failure"] == "card expired (54)"
+        long = (await http.client.get(f"/pledges/{placed[1].id}", headers=http.as_(backer(2)))).json()
+        assert (long["state"], long["payment_failure"]) == ("cancelled", "x" * 300)
+
+        regulator = Principal(subject="regulator-1", roles=frozenset({"regulator"}))
+        assert (await http.client.get(f"/pledges/{placed[0].id}", headers=http.as_(regulator))
+                ).json()["payment_failure"] == "card expired (54)"
+        founder_one = (await http.client.get(f"/pledges/{placed[0].id}", headers=http.as_(FOUNDER))).json()
+        assert (founder_one["state"], founder_one["payment_failure"]) == ("cancelled", None)
+        founder_all = (await http.client.get(f"/campaigns/{campaign.id}/pledges", headers=http.as_(FOUNDER))).json()
+        assert [(p["reason"], p["payment_failure"]) for p in founder_all] == [("payment_failed", None)] * 2
+
+
+async def test_a_charge_declined_in_the_pledge_flow_says_why_in_the_402_and_on_the_pledge(ctx: flows.Context) -> None:
+    campaign, tier = await live_campaign(ctx)
+    async with api(ctx) as http:
+        refused = await http.client.post(f"/campaigns/{campaign.id}/pledges", headers=http.as_(backer(1)),
+                                         json={"tier_id": tier, "shipping_region": "CN",
+                                               "payment_party": "card-declined"})
+        assert refused.status_code == 402
+        problem = refused.json()
+        assert (problem["rule"], problem["payment_failure"]) == ("payment_failed", "sandbox: declined (test party)")
+        kept = (await http.client.get(f"/pledges/{problem['pledge_id']}", headers=http.as_(backer(1)))).json()
+        assert (kept["state"], kept["payment_failure"]) == ("cancelled", "sandbox: declined (test party)")

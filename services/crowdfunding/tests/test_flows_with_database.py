@@ -12,15 +12,14 @@ from typing import Any
 
 import pytest
 from crowdfunding import flows, jobs
-from crowdfunding.handlers import campaigns, equity, payouts, placing, pledges
-from crowdfunding.models import Campaign, Payout, Pledge, RewardTier, RiskFlag
+from crowdfunding.handlers import campaigns, equity, payouts, placing, pledges, reissue_requests
+from crowdfunding.models import Campaign, Payout, Pledge, ReissueRequest, RewardTier, RiskFlag
 from sqlalchemy import text
 from sqlmodel import select
 
 from shared.auth import Principal
 from shared.ledger import balances
-from shared.money import Money
-from shared.payments import PaymentKind, PaymentResult, Payments, SandboxPaymentProvider
+from shared.payments import Payments
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
 from shared.workdays import SHANGHAI, WorkingCalendar
@@ -28,6 +27,7 @@ from tests.support.crowdfunding import (
     DAY,
     FOUNDER,
     REVIEWER,
+    ClosedAccounts,
     assert_ledger_zero,
     backer,
     event_types,
@@ -287,15 +287,6 @@ async def test_review_uses_the_configured_false_advertising_phrases(ctx: flows.C
     assert refused.value.status == 422 and "包赚" in refused.value.detail
 
 
-class ClosedCards(SandboxPaymentProvider):
-    """The provider's view of closed cards: a refund to a party not ending in "-new" is declined (not executed)."""
-
-    async def execute(self, kind: PaymentKind, idempotency_key: str, amount: Money, party: str) -> PaymentResult:
-        if kind is PaymentKind.REFUND and not party.endswith("-new"):
-            party = f"{party}-declined"
-        return await super().execute(kind, idempotency_key, amount, party)
-
-
 async def provider_operations(ctx: flows.Context, campaign_id: str) -> list[tuple[str, str, int]]:
     async with ctx.db.reading() as session:
         rows = (await session.execute(text(
@@ -304,9 +295,10 @@ async def provider_operations(ctx: flows.Context, campaign_id: str) -> list[tupl
     return [(r.kind, r.status, int(r.amount)) for r in rows]
 
 
-async def test_a_declined_refund_is_issued_again_by_a_reviewer_and_paid_once(ctx: flows.Context) -> None:
+async def test_a_declined_refund_is_issued_again_once_and_redirected_by_four_eyes_and_paid_once(
+        ctx: flows.Context) -> None:
     ctx = flows.Context(ctx.db, ctx.clock, ctx.service, None,
-                        Payments(ctx.db, ClosedCards(ctx.db), backoff_seconds=0))
+                        Payments(ctx.db, ClosedAccounts(ctx.db), backoff_seconds=0))
     campaign, tier = await live_campaign(ctx, goal=100_000)
     paid = await pledge(ctx, campaign, tier, 1, party="card-old")
     assert paid.state == "paid"
@@ -318,39 +310,54 @@ async def test_a_declined_refund_is_issued_again_by_a_reviewer_and_paid_once(ctx
     now = ctx.clock.now()
     for who in (FOUNDER, backer(1)):  # a refund is re-issued by a reviewer only
         with pytest.raises(DomainError) as refused:
-            await run(ctx, payouts.reissue, who, declined.id, "card-old-new", "", now)
+            await run(ctx, payouts.reissue, who, declined.id, None, "", now)
         assert refused.value.status == 403
-    reviewers = [Principal(subject=f"reviewer-{n}", roles=frozenset({"reviewer"})) for n in (2, 3)]
+    reviewers = [Principal(subject=f"reviewer-{n}", roles=frozenset({"reviewer"})) for n in (2, 3, 4)]
 
-    async def reissue(reviewer: Principal) -> Payout:
-        return await flows.run(ctx, lambda uow: payouts.reissue(uow, reviewer, declined.id, "card-old-new",
-                                                                "the backer's new card", now))
+    async def reissue(reviewer: Principal) -> Payout:  # to the same (closed) card: one reviewer's act
+        return await flows.run(ctx, lambda uow: payouts.reissue(uow, reviewer, declined.id, None, "retry", now))
 
-    outcomes = await asyncio.gather(*(reissue(r) for r in reviewers), return_exceptions=True)
-    [new] = [o for o in outcomes if isinstance(o, Payout)]
+    outcomes = await asyncio.gather(*(reissue(r) for r in reviewers[:2]), return_exceptions=True)
+    [retried] = [o for o in outcomes if isinstance(o, Payout)]
     [lost] = [o for o in outcomes if isinstance(o, DomainError)]
     assert lost.status == 409 and lost.extra["current_state"] == "reissued"
-    assert (new.reissue_of, new.party, new.amount_fen) == (declined.id, "card-old-new", declined.amount_fen)
+    assert (retried.reissue_of, retried.party, retried.amount_fen) == (declined.id, "card-old", declined.amount_fen)
+    await flows.settle_campaign(ctx, campaign.id)  # the card is still closed: declined again
+
+    # to the backer's new card: a request, approved by one of two other reviewers at once
+    request = await run(ctx, payouts.reissue, reviewers[0], retried.id, "card-old-new", "the backer's new card", now)
+    assert isinstance(request, ReissueRequest) and request.state == "pending"
+
+    async def approve(reviewer: Principal) -> Payout:
+        return await flows.run(ctx, lambda uow: reissue_requests.approve(uow, reviewer, request.id, "", now))
+
+    outcomes = await asyncio.gather(*(approve(r) for r in reviewers[1:]), return_exceptions=True)
+    [new] = [o for o in outcomes if isinstance(o, Payout)]
+    [lost] = [o for o in outcomes if isinstance(o, DomainError)]
+    assert lost.status == 409 and lost.extra["current_state"] == "approved"
+    assert (new.reissue_of, new.party, new.amount_fen) == (retried.id, "card-old-new", declined.amount_fen)
     await flows.settle_campaign(ctx, campaign.id)
     async with ctx.db.reading() as session:
         rows = {p.id: p.status for p in (await session.execute(
             select(Payout).where(Payout.campaign_id == campaign.id))).scalars()}
         refunded = await session.get(Pledge, paid.id)
-    assert rows == {declined.id: "reissued", new.id: "paid"}
+    assert rows == {declined.id: "reissued", retried.id: "reissued", new.id: "paid"}
     assert refunded is not None and refunded.state == "refunded"
-    for again in (declined.id, new.id):  # neither the closed one nor the paid one is issued again
+    for again in (declined.id, retried.id, new.id):  # neither the closed ones nor the paid one is issued again
         with pytest.raises(DomainError) as twice:
             await run(ctx, payouts.reissue, reviewers[0], again, None, "", now)
         assert twice.value.status == 409
     await jobs.retry_payouts(ctx)
     assert await provider_operations(ctx, campaign.id) == [("charge", "succeeded", 10_000),
                                                            ("refund", "failed", 10_000),
+                                                           ("refund", "failed", 10_000),
                                                            ("refund", "succeeded", 10_000)]
-    assert [e["reissue_of"] for e in await events_of(ctx, "payout.reissued.v1")] == [declined.id]
+    assert [e["reissue_of"] for e in await events_of(ctx, "payout.reissued.v1")] == [declined.id, retried.id]
     await assert_ledger_zero(ctx, campaign.id)
 
 
-async def test_a_declined_founder_payout_is_issued_again_by_the_founder(ctx: flows.Context) -> None:
+async def test_a_declined_founder_payout_is_issued_again_to_a_new_account_once_a_reviewer_approves(
+        ctx: flows.Context) -> None:
     org = await organisation(ctx, FOUNDER.subject)
     now = ctx.clock.now()
     data = campaigns.CampaignInput(kind="reward", funding_mode="all_or_nothing", title="台灯", summary="护眼",
@@ -374,8 +381,9 @@ async def test_a_declined_founder_payout_is_issued_again_by_the_founder(ctx: flo
     with pytest.raises(DomainError) as not_theirs:
         await run(ctx, payouts.reissue, stranger, declined.id, "founder-2-account", "", ctx.clock.now())
     assert not_theirs.value.status == 403
-    new = await run(ctx, payouts.reissue, FOUNDER, declined.id, "founder-account-fixed", "new account",
-                    ctx.clock.now())
+    request = await run(ctx, payouts.reissue, FOUNDER, declined.id, "founder-account-fixed", "new account",
+                        ctx.clock.now())  # another account: a reviewer approves it
+    new = await run(ctx, reissue_requests.approve, REVIEWER, request.id, "account checked", ctx.clock.now())
     await flows.settle_campaign(ctx, campaign.id)
     async with ctx.db.reading() as session:
         assert (await session.get(Payout, new.id)).status == "paid"  # type: ignore[union-attr]

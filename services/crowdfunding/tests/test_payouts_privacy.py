@@ -1,6 +1,6 @@
 """Who sees a campaign's payouts and refunds, and how much of them (SQLite and PostgreSQL): the founder sees their
-own payouts in full and the backers' refunds without the backer's payment instrument and account; a reviewer or
-a regulator sees every row in full; a backer only their own rows."""
+own payouts in full and the backers' refunds without the backer's payment instrument, account and decline reason;
+a reviewer or a regulator sees every row in full; a backer only their own rows."""
 
 from __future__ import annotations
 
@@ -11,7 +11,18 @@ from crowdfunding.handlers import payouts, pledges
 
 from shared.auth import Principal
 from shared.problems import DomainError
-from tests.support.crowdfunding import DAY, FOUNDER, REVIEWER, backer, live_campaign, pledge, settle_all
+from tests.support.crowdfunding import (
+    DAY,
+    FOUNDER,
+    REVIEWER,
+    api,
+    backer,
+    closed_accounts,
+    declined_payout_and_refund,
+    live_campaign,
+    pledge,
+    settle_all,
+)
 
 REGULATOR = Principal(subject="regulator-1", roles=frozenset({"regulator"}))
 
@@ -52,3 +63,22 @@ async def test_the_founder_sees_backers_refunds_without_their_instrument_a_revie
     with pytest.raises(DomainError) as missing:
         await _seen(ctx, REVIEWER, "no-such-campaign")
     assert (missing.value.status, missing.value.field) == (404, "campaign_id")
+
+
+async def test_a_declined_payout_s_reason_is_shown_to_its_payee_and_supervisors_over_http(ctx: flows.Context) -> None:
+    """The provider's `failure` is kept on the declined payout or refund: the founder reads why their payout was
+    declined, the backer why their refund was; the founder does not see why a backer's card refused it."""
+    closed = closed_accounts(ctx)
+    declined = await declined_payout_and_refund(closed)
+    reason = "sandbox: declined (test party)"
+    path = f"/campaigns/{declined.campaign.id}/payouts"
+    async with api(closed) as http:
+        founder = {p["kind"]: p for p in (await http.client.get(path, headers=http.as_(FOUNDER))).json()}
+        assert (founder["payout"]["status"], founder["payout"]["failure"]) == ("failed", reason)
+        assert (founder["refund"]["status"], founder["refund"]["failure"], founder["refund"]["party"]) == (
+            "failed", None, None)
+        [own] = (await http.client.get(path, headers=http.as_(backer(1)))).json()
+        assert (own["kind"], own["failure"]) == ("refund", reason)
+        for supervisor in (REVIEWER, REGULATOR):
+            full = (await http.client.get(path, headers=http.as_(supervisor))).json()
+            assert [p["failure"] for p in full] == [reason, reason]

@@ -1,16 +1,13 @@
 """Pledge routes: pledging (unit taken, charged by idempotency key), the backer's own pledges, cancellation,
-refund requests after a missed delivery, delivery confirmation, risk flags for reviewers, and the CSV exports
-(a backer's own pledges; a founder's own campaign's backers)."""
+refund requests after a missed delivery, delivery confirmation and risk flags for reviewers (the CSV exports:
+`exports.py`)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, status
-from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -62,6 +59,7 @@ class PledgeView(BaseModel):
     state: str
     reason: str | None
     payment_reference: str | None
+    payment_failure: str | None  # the provider's reason for a declined charge: the backer's (and supervisors') only
     flagged: bool
     decision_rule: str | None
     policy_version: str
@@ -72,8 +70,13 @@ class PledgeView(BaseModel):
     delivery_confirmed_at: datetime | None
 
 
-def view(p: Pledge) -> PledgeView:
-    return PledgeView(**p.model_dump(include=set(PledgeView.model_fields)))
+def view(p: Pledge, viewer: Principal | None = None) -> PledgeView:
+    """The pledge as its backer sees it (`viewer` None: the backer's own routes), or as `viewer` may: a founder sees
+    a backer's pledge without why the backer's payment was declined (it is about the backer's instrument)."""
+    out = PledgeView(**p.model_dump(include=set(PledgeView.model_fields)))
+    if viewer is not None and viewer.subject != p.backer_id and not viewer.has_any(*READ_OVERRIDE):
+        out.payment_failure = None
+    return out
 
 
 @router.post("/campaigns/{campaign_id}/pledges", status_code=status.HTTP_201_CREATED, response_model=PledgeView)
@@ -86,7 +89,8 @@ async def pledge(campaign_id: ResourceId, body: PledgeCreate, ctx: MoneyContextD
     placed = await flows.pledge(ctx, principal, campaign_id, data, now)
     if placed.state == "cancelled":
         raise DomainError(402, "the payment was declined; the pledge is cancelled and its unit released",
-                          field="payment_party", pledge_id=placed.id, rule="payment_failed")
+                          field="payment_party", pledge_id=placed.id, rule="payment_failed",
+                          payment_failure=placed.payment_failure)
     return view(placed)
 
 
@@ -98,42 +102,6 @@ async def my_pledges(session: ReadSessionDep, principal: Holder, limit: Limit = 
     return [view(p) for p in rows.scalars()]
 
 
-CSV_FIELDS = ("pledge_id", "campaign_id", "tier_id", "backer_id", "currency", "amount_fen", "shipping_region",
-              "shipping_fen", "state", "reason", "placed_at", "paid_at", "delivery_confirmed_at")
-
-
-def _csv(rows: list[Pledge], filename: str) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_FIELDS)
-    for p in rows:
-        writer.writerow([p.id, p.campaign_id, p.tier_id or "", p.backer_id, p.currency, p.amount_fen,
-                         p.shipping_region or "", p.shipping_fen, p.state, p.reason or "", p.placed_at.isoformat(),
-                         p.paid_at.isoformat() if p.paid_at else "",
-                         p.delivery_confirmed_at.isoformat() if p.delivery_confirmed_at else ""])
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": f'attachment; filename="{filename}"'})
-
-
-@router.get("/pledges/export.csv", response_class=Response, tags=["exports"])
-async def export_my_pledges(session: ReadSessionDep, principal: Holder) -> Response:
-    """The backer's own pledges, and only those."""
-    rows = (await session.execute(select(Pledge).where(Pledge.backer_id == principal.subject)
-                                  .order_by(col(Pledge.placed_at), col(Pledge.id)).limit(100_000))).scalars().all()
-    return _csv(list(rows), "my-pledges.csv")
-
-
-@router.get("/campaigns/{campaign_id}/backers.csv", response_class=Response, tags=["exports"])
-async def export_backers(campaign_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal) -> Response:
-    """The founder's own campaign's pledges (for fulfilment), or a regulator or admin."""
-    campaign = await load_campaign(session, campaign_id)
-    if principal.subject != campaign.founder_id and not principal.has_any(*READ_OVERRIDE):
-        raise HTTPException(403, "not the founder of this campaign")
-    rows = (await session.execute(select(Pledge).where(Pledge.campaign_id == campaign_id)
-                                  .order_by(col(Pledge.placed_at), col(Pledge.id)).limit(100_000))).scalars().all()
-    return _csv(list(rows), f"backers-{campaign_id}.csv")
-
-
 @router.get("/campaigns/{campaign_id}/pledges", response_model=list[PledgeView])
 async def campaign_pledges(campaign_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal,
                            limit: Limit = 50, offset: Offset = 0) -> list[PledgeView]:
@@ -142,7 +110,7 @@ async def campaign_pledges(campaign_id: ResourceId, session: ReadSessionDep, pri
     if principal.subject != campaign.founder_id and not principal.has_any(*READ_OVERRIDE):
         query = query.where(Pledge.backer_id == principal.subject)  # a backer sees only their own
     rows = await session.execute(query.order_by(col(Pledge.placed_at), col(Pledge.id)).limit(limit).offset(offset))
-    return [view(p) for p in rows.scalars()]
+    return [view(p, principal) for p in rows.scalars()]
 
 
 @router.get("/pledges/{pledge_id}", response_model=PledgeView)
@@ -153,7 +121,7 @@ async def read_pledge(pledge_id: ResourceId, session: ReadSessionDep, principal:
     campaign = await load_campaign(session, found.campaign_id)
     if principal.subject not in (found.backer_id, campaign.founder_id) and not principal.has_any(*READ_OVERRIDE):
         raise HTTPException(403, "not your pledge")
-    return view(found)
+    return view(found, principal)
 
 
 @router.post("/pledges/{pledge_id}/cancel", response_model=PledgeView)

@@ -22,6 +22,7 @@ from shared.uow import UnitOfWork
 POLICY = DEFAULT_POLICY
 _RELEASE_UNIT = text("UPDATE reward_tiers SET units_taken = units_taken - 1 WHERE id = :id AND units_taken > 0")
 _RAISE = text("UPDATE campaigns SET raised_fen = raised_fen + :a WHERE id = :c")
+FAILURE_LENGTH = 300  # the provider's reason for a decline is kept up to this (the outcome is applied whatever)
 
 
 async def close_unpaid(uow: UnitOfWork, campaign: Campaign, pledge: Pledge, reason: str, actor: str,
@@ -42,7 +43,8 @@ async def close_unpaid(uow: UnitOfWork, campaign: Campaign, pledge: Pledge, reas
 
 async def record_payment(uow: UnitOfWork, pledge_id: str, succeeded: bool, reference: str | None,
                          failure: str | None, actor: str, now: datetime) -> Pledge:
-    """The provider's answer (from the pledge flow, or its callback, possibly repeated or late): applied once."""
+    """The provider's answer (from the pledge flow, or its callback, possibly repeated or late): applied once. A
+    decline keeps the provider's reason (`failure`) on the pledge, where its backer reads it."""
     campaign, pledge = await lock_pledge(uow, pledge_id)
     if pledge.state == "pending":
         if succeeded:
@@ -61,6 +63,8 @@ async def record_payment(uow: UnitOfWork, pledge_id: str, succeeded: bool, refer
                                                        raised_fen=campaign.raised_fen, goal_fen=campaign.goal_fen),
                             subject=campaign.id, actor=actor, partition_key=partition(campaign))
         else:
+            pledge.payment_reference = reference or None
+            pledge.payment_failure = failure[:FAILURE_LENGTH] if failure else None
             await close_unpaid(uow, campaign, pledge, "payment_failed", actor, now)
     elif succeeded and pledge.state == "cancelled" and pledge.paid_at is None:
         # a late success for a pledge already expired or cancelled: the money came in, so it goes straight back

@@ -1,0 +1,89 @@
+"""Deciding a request to re-issue a declined payout or refund to another payment party (four eyes; opened by
+`payouts.reissue`). Approval is a second reviewer's (never the requester's): it closes the declined payout and opens
+the new one in the same transaction, and tells the owner (`payout.redirected`). The request moves out of `pending`
+by a conditional UPDATE under the campaign's lock, so two approvals at once (or an approval racing a rejection)
+decide it once, and the money is paid once by the new payout's idempotency key."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from crowdfunding import contracts as ev
+from crowdfunding.domain import reissue as rules
+from crowdfunding.handlers.common import campaign_for_update, payout_facts
+from crowdfunding.handlers.payouts import issue_again, locked_payout
+from crowdfunding.models import Payout, ReissueRequest
+from shared.auth import Principal
+from shared.db import UTCDateTime
+from shared.problems import DomainError
+from shared.uow import UnitOfWork
+
+_DECIDE = text("UPDATE payout_reissue_requests SET state = :state, decided_by = :by, decided_at = :at, "
+               "decision_note = :note WHERE id = :id AND state = 'pending'"
+               ).bindparams(bindparam("at", type_=UTCDateTime()))
+
+
+async def _locked_request(uow: UnitOfWork, request_id: str) -> ReissueRequest:
+    campaign_id = (await uow.session.execute(select(ReissueRequest.campaign_id).where(
+        ReissueRequest.id == request_id))).scalar()
+    if campaign_id is None:
+        raise DomainError(404, f"re-issue request {request_id} not found", field="request_id")
+    await campaign_for_update(uow, campaign_id)  # the campaign before its rows, as everywhere
+    return (await uow.session.execute(select(ReissueRequest).where(ReissueRequest.id == request_id)
+                                      .with_for_update())).scalars().one()
+
+
+async def _decide(uow: UnitOfWork, request: ReissueRequest, state: str, by: str, note: str, now: datetime) -> None:
+    if request.state != "pending":
+        raise DomainError(409, f"the re-issue request is {request.state!r}; it was decided already",
+                          current_state=request.state)
+    decided = await uow.session.execute(_DECIDE, {"state": state, "by": by, "at": now, "note": note,
+                                                  "id": request.id})
+    if decided.rowcount != 1:  # type: ignore[attr-defined]
+        raise DomainError(409, "the re-issue request was decided meanwhile", current_state="decided")
+    await uow.session.refresh(request)
+
+
+async def approve(uow: UnitOfWork, principal: Principal, request_id: str, note: str, now: datetime) -> Payout:
+    """A second reviewer approves: the new payout to the requested party, and the owner's notice."""
+    request = await _locked_request(uow, request_id)
+    if not rules.may_approve(principal.roles, principal.subject, request.requested_by):
+        raise DomainError(403, "a re-issue to another party is approved by a second reviewer, not its requester")
+    await _decide(uow, request, "approved", principal.subject, note, now)
+    _, old = await locked_payout(uow, request.payout_id)
+    new = await issue_again(uow, old, request.party, request.why, principal.subject, now)
+    request.new_payout_id = new.id
+    uow.publish(ev.PayoutRedirected(**payout_facts(new), request_id=request.id, reissue_of=old.id,
+                                    requested_by=request.requested_by, approved_by=principal.subject,
+                                    from_party_masked=rules.mask_instrument(request.from_party),
+                                    to_party_masked=rules.mask_instrument(request.party), why=request.why),
+                subject=new.campaign_id, actor=principal.subject, partition_key=new.party_id)
+    await uow.commit()
+    return new
+
+
+async def reject(uow: UnitOfWork, principal: Principal, request_id: str, note: str,
+                 now: datetime) -> ReissueRequest:
+    """A reviewer rejects, or the requester withdraws: nothing moves; the payout may be re-issued again."""
+    request = await _locked_request(uow, request_id)
+    if not rules.may_reject(principal.roles, principal.subject, request.requested_by):
+        raise DomainError(403, "a re-issue request is rejected by a reviewer or withdrawn by its requester")
+    await _decide(uow, request, "rejected", principal.subject, note, now)
+    uow.publish(ev.PayoutReissueRejected(request_id=request.id, payout_id=request.payout_id,
+                                         campaign_id=request.campaign_id, kind=request.kind,
+                                         party_id=request.party_id, why=note),
+                subject=request.campaign_id, actor=principal.subject, partition_key=request.party_id)
+    await uow.commit()
+    return request
+
+
+async def requests(session: AsyncSession, state: str, limit: int, offset: int) -> list[ReissueRequest]:
+    """The requests in `state`, oldest first (the second reviewers' queue)."""
+    rows = await session.execute(select(ReissueRequest).where(ReissueRequest.state == state)
+                                 .order_by(col(ReissueRequest.requested_at), col(ReissueRequest.id))
+                                 .limit(limit).offset(offset))
+    return list(rows.scalars())
