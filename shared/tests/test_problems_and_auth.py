@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from shared.auth import CurrentPrincipal, Principal, authorise_owner, issue_token, require_roles
+from shared.auth import ROLES, CurrentPrincipal, Principal, Role, authorise_owner, issue_token, require_roles
 from shared.problems import PROBLEM, BodySizeLimit, install_problem_handlers
 
 SECRET = "s" * 40
@@ -110,3 +110,11 @@ async def test_tokens_with_malformed_claims_are_401_not_500(client: httpx.AsyncC
     body = {"iss": "sizhong-gateway", "sub": "p1", "roles": ["regulator"], "iat": now, "exp": now + 60, **claims}
     headers = {"Authorization": f"Bearer {jwt.encode(body, SECRET, algorithm='HS256')}"}
     assert (await client.get("/things/p1", headers=headers)).status_code == 401
+
+
+def test_the_role_type_is_the_role_list() -> None:
+    """`Role` (request models) and `ROLES` (checks) are one list: DESIGN §5's roles and `institute`."""
+    assert len(get_args(Role)) == len(ROLES) == 15
+    assert set(get_args(Role)) == ROLES == {
+        "enterprise", "solver", "founder", "backer", "investor", "space_operator", "resident", "mentor", "provider",
+        "agency", "reviewer", "mediator", "regulator", "admin", "institute"}

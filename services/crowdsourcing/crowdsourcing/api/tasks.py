@@ -26,7 +26,7 @@ from crowdsourcing.api.common import (
     _viewed,
 )
 from crowdsourcing.domain.policy import DEFAULT_POLICY
-from crowdsourcing.domain.task import TaskKind, TaskMode, TaskState
+from crowdsourcing.domain.task import PosterKind, TaskKind, TaskMode, TaskState
 from crowdsourcing.models import Task
 from shared.auth import CurrentPrincipal
 from shared.money import Fen
@@ -51,7 +51,7 @@ class TaskCreate(Strict):
     kind: TaskKind
     title: Title
     description: Annotated[PlainText, Field(max_length=8000)] = ""
-    poster_type: Literal["enterprise", "institute", "agency"] | None = Field(
+    poster_type: PosterKind | None = Field(
         default=None, description="the kind of poster; by default the one poster role the caller holds")
     organisation_id: Id | None = None
     milestones: list[MilestoneCreate] = Field(default=[], max_length=DEFAULT_POLICY.max_milestones)
