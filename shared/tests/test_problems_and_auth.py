@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from shared.auth import ROLES, CurrentPrincipal, Principal, Role, authorise_owner, issue_token, require_roles
 from shared.problems import PROBLEM, BodySizeLimit, install_problem_handlers
+from shared.validation import Limit, Offset, Strict
 
 SECRET = "s" * 40
 
@@ -18,6 +19,10 @@ SECRET = "s" * 40
 class Body(BaseModel):
     name: str = Field(min_length=2)
     count: int
+
+
+class StrictBody(Strict):
+    name: str
 
 
 def make_app() -> FastAPI:
@@ -34,6 +39,10 @@ def make_app() -> FastAPI:
     async def read(owner: str, principal: CurrentPrincipal) -> dict[str, str]:
         authorise_owner(principal, owner, "regulator")
         return {"owner": owner}
+
+    @app.post("/strict")
+    async def strict(body: StrictBody, limit: Limit = 50, offset: Offset = 0) -> dict[str, object]:
+        return {"name": body.name, "limit": limit, "offset": offset}
 
     @app.get("/boom")
     async def boom() -> None:
@@ -62,6 +71,21 @@ async def test_invalid_bodies_name_the_field(client: httpx.AsyncClient, body: di
     assert response.status_code == status
     assert response.headers["content-type"] == PROBLEM
     assert field in {error["field"] for error in response.json()["errors"]}
+
+
+@pytest.mark.parametrize(("query", "body", "field"), [
+    ("limit=0", {"name": "x"}, "query.limit"), ("limit=201", {"name": "x"}, "query.limit"),
+    ("offset=-1", {"name": "x"}, "query.offset"), ("offset=1000001", {"name": "x"}, "query.offset"),
+    ("", {"name": "x", "extra": 1}, "extra"),
+])
+async def test_shared_paging_and_strict_bodies_name_the_field(client: httpx.AsyncClient, query: str,
+                                                              body: dict[str, object], field: str) -> None:
+    response = await client.post(f"/strict?{query}", json=body)
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+    assert field in {error["field"] for error in response.json()["errors"]}, response.text
+    fine = await client.post("/strict?limit=200&offset=1000000", json={"name": "x"})
+    assert fine.json() == {"name": "x", "limit": 200, "offset": 1_000_000}
+    assert (await client.post("/strict", json={"name": "x"})).json() == {"name": "x", "limit": 50, "offset": 0}
 
 
 async def test_malformed_json_is_a_400(client: httpx.AsyncClient) -> None:

@@ -12,13 +12,10 @@ from crowdsourcing import flows, handlers
 from crowdsourcing.api.common import (
     Ctx,
     Id,
-    Limit,
     Moment,
     Note,
-    Offset,
     Poster,
     Reviewer,
-    Strict,
     TaskView,
     Title,
     _task,
@@ -32,7 +29,7 @@ from shared.auth import CurrentPrincipal
 from shared.money import Fen
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import PlainText, ResourceId
+from shared.validation import Limit, Offset, PlainText, ResourceId, Strict
 
 router = APIRouter()
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Query
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from shared.auth import Principal, require_roles
-from shared.validation import ID_PATTERN, PlainText
+from shared.validation import ID_PATTERN, PlainText, Strict
 
 AGENCY_ROLES = ("agency", "admin")
 ENTERPRISE_ROLES = ("enterprise",)
@@ -32,8 +31,6 @@ Holder = Annotated[Principal, require_roles(*HOLDER_ROLES)]
 Voider = Annotated[Principal, require_roles(*VOIDER_ROLES)]
 Staff = Annotated[Principal, require_roles(*STAFF_ROLES)]
 
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Name = Annotated[PlainText, Field(min_length=1, max_length=200)]
 Text = Annotated[PlainText, Field(max_length=4000)]
@@ -52,10 +49,6 @@ def _plausible(moment: datetime) -> datetime:
 
 
 Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Slot(Strict):

@@ -13,14 +13,11 @@ from crowdsupport.api.common import (
     READERS,
     Booker,
     Label,
-    Limit,
     Moment,
     Name,
-    Offset,
     Provider,
     Region,
     Slot,
-    Strict,
     ZoneName,
 )
 from crowdsupport.handlers import instruments
@@ -30,7 +27,7 @@ from shared.booking.models import Booking
 from shared.booking.rules import Interval
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import ResourceId
+from shared.validation import Limit, Offset, ResourceId, Strict
 
 router = APIRouter(tags=["instruments"])
 
