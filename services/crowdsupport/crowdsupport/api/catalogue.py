@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from crowdsupport.api.common import READERS, STAFF_ROLES, Holder, Id, Label, Name, Staff, Text
+from crowdsupport.api.common import READERS, STAFF_ROLES, Holder, Id, Label, Name, PatentHolder, Staff, Text
 from crowdsupport.domain.policy import DEFAULT_POLICY
 from crowdsupport.handlers import patents, requests
 from crowdsupport.models import LicenceRequest, LicenceRequestFields, Patent, ServiceRequest
@@ -83,7 +83,7 @@ class LicenceDecision(Strict):
 
 @router.post("/licence-requests/{request_id}/decision", response_model=LicenceRequest, tags=["patents"])
 async def decide_licence(request_id: ResourceId, body: LicenceDecision, uow: UnitOfWorkDep, now: Now,
-                         principal: Holder) -> LicenceRequest:
+                         principal: PatentHolder) -> LicenceRequest:
     return await patents.decide_licence(uow, principal, request_id, body.grant, body.reason, now)
 
 

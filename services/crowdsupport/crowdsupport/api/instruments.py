@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from crowdsupport.api.common import (
     READERS,
     Booker,
+    InstrumentOwner,
     Label,
     Moment,
     Name,
@@ -93,17 +94,19 @@ class Decision(Strict):
 
 @router.post("/instrument-bookings/{booking_id}/decision", response_model=BookingPublic)
 async def decide(booking_id: ResourceId, body: Decision, uow: UnitOfWorkDep, now: Now,
-                 principal: Provider) -> BookingPublic:
+                 principal: InstrumentOwner) -> BookingPublic:
     return BookingPublic.of(await instruments.approve(uow, principal, booking_id, body.approve, now))
 
 
 @router.post("/instrument-bookings/{booking_id}/check-in", response_model=InstrumentUsage)
-async def check_in(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: Provider) -> InstrumentUsage:
+async def check_in(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now,
+                   principal: InstrumentOwner) -> InstrumentUsage:
     return await instruments.check_in_user(uow, principal, booking_id, now)
 
 
 @router.post("/instrument-bookings/{booking_id}/check-out", response_model=InstrumentUsage)
-async def check_out(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: Provider) -> InstrumentUsage:
+async def check_out(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now,
+                    principal: InstrumentOwner) -> InstrumentUsage:
     return await instruments.check_out_user(uow, principal, booking_id, now)
 
 
