@@ -6,7 +6,7 @@ The gateway issues the tokens; every service verifies them itself, so the gatewa
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import jwt
 from fastapi import Depends, HTTPException, Request, status
@@ -16,10 +16,13 @@ from pydantic import BaseModel, StrictStr, ValidationError
 from shared.api_keys import resolve_key
 from shared.ids import utcnow
 
-ROLES = frozenset({
+# DESIGN §5's roles (and `institute`, a research institute posting tasks): the one list. Request models type a
+# role field as `Role`, so a new role is offered by every API at once; `ROLES` is the same list as a set.
+Role = Literal[
     "enterprise", "solver", "founder", "backer", "investor", "space_operator", "resident", "mentor", "provider",
     "agency", "reviewer", "mediator", "regulator", "admin", "institute",
-})
+]
+ROLES: frozenset[str] = frozenset(get_args(Role))
 SERVICE_ROLE = "service"  # machine role held only by tokens the services mint for each other
 ALGORITHM = "HS256"
 

@@ -148,6 +148,39 @@ async def test_every_mutating_endpoint_refuses_wrong_roles_and_wrong_owners(plat
         assert decided.status_code == 200 and decided.json()["state"] == "confirmed", decided.text
 
 
+async def test_an_admin_acts_for_owners_mentors_and_holders_but_not_as_a_subject(
+        platform: PlatformUnderTest) -> None:
+    """README's role table: an admin decides, checks in and out, and grants for the owner side (the check-in
+    window still applies to it), while applying, booking, listing and keeping a profile stay with the subject."""
+    admin = platform.admin
+    async with platform.client("crowdsupport") as client:
+        ids = await _scenario(client)
+        decided = await client.post(f"/instrument-bookings/{ids['booking']}/decision", headers=admin,
+                                    json={"approve": True})
+        assert decided.status_code == 200 and decided.json()["state"] == "confirmed", decided.text
+        for path in (f"/instrument-bookings/{ids['booking']}/check-in", f"/mentor-sessions/{ids['session']}/check-in"):
+            early = await client.post(path, headers=admin)  # past the role and owner checks, to the engine's window
+            assert early.status_code == 409 and early.json()["rule"] == "check_in_window", (path, early.text)
+        not_in = await client.post(f"/instrument-bookings/{ids['booking']}/check-out", headers=admin)
+        assert not_in.status_code == 409 and not_in.json()["current_state"] == "not_checked_in", not_in.text
+        granted = await client.post(f"/licence-requests/{ids['licence']}/decision", headers=admin,
+                                    json={"grant": True})
+        assert granted.status_code == 200 and granted.json()["state"] == "granted", granted.text
+        programme: Programme = ids["programme"]
+        for method, path, body in (
+            ("POST", f"/programmes/{programme.id}/vouchers", {"face_fen": 1, "use": "testing"}),
+            ("POST", f"/vouchers/{ids['voucher']}/redemption", {
+                "contract_no": "C", "contract_amount_fen": 100_000, "invoice_no": "I", "payment_proof": "P"}),
+            ("POST", f"/instruments/{ids['instrument']}/bookings", next_slot(4)),
+            ("POST", "/instruments", {}),
+            ("PUT", "/mentors/me", {}),
+            ("POST", f"/mentor-sessions/{ids['session']}/feedback", {"rating": 5}),
+            ("POST", "/patents", {}),
+        ):
+            response = await client.request(method, path, headers=admin, json=body)
+            assert response.status_code == 403 and response.headers["content-type"] == PROBLEM, (path, response.text)
+
+
 PROGRAMME = {"name": "X", "region_code": "110108", "budget_fen": 1_000, "permitted_uses": ["testing"]}
 
 

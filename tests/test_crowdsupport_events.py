@@ -171,12 +171,14 @@ async def test_the_bookings_sweep_records_no_shows_and_expires_undecided_booking
         listed = {name: (await cs.post("/instruments", owner, {
             "institution": "Institute", "name": name, "category": "lab", "location": "Haidian",
             "region_code": "110108", "hourly_rate_fen": 10_000, "requires_approval": name == "gated"},
-            status=201))["id"] for name in ("missed", "gated", "used")}
+            status=201))["id"] for name in ("missed", "gated", "used", "admin_used")}
         _, user = who("enterprise")
         missed = (await cs.post(f"/instruments/{listed['missed']}/bookings", user, slot, 201))["id"]
         undecided = await cs.post(f"/instruments/{listed['gated']}/bookings", user, slot, 201)
         assert undecided["state"] == "pending"
         used = (await cs.post(f"/instruments/{listed['used']}/bookings", who("enterprise")[1], slot, 201))["id"]
+        admin_used = (await cs.post(f"/instruments/{listed['admin_used']}/bookings", who("enterprise")[1], slot,
+                                    201))["id"]
         sessions, mentors, startups = [], [], []
         for _ in range(2):
             mentor_id, mentor = who("mentor")
@@ -194,6 +196,7 @@ async def test_the_bookings_sweep_records_no_shows_and_expires_undecided_booking
         await cs.move_to(start - timedelta(minutes=1))  # check-in opens; nothing is due yet
         assert await cs.run() == 0
         await cs.post(f"/instrument-bookings/{used}/check-in", owner)
+        await cs.post(f"/instrument-bookings/{admin_used}/check-in", clocked.admin)  # an admin acts for the owner
         refused = await client.post(f"/mentor-sessions/{attended}/check-in", headers=mentors[1])  # not its mentor
         assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM, refused.text
         assert (await cs.post(f"/mentor-sessions/{attended}/check-in", mentors[0]))["state"] == "checked_in"
@@ -216,6 +219,9 @@ async def test_the_bookings_sweep_records_no_shows_and_expires_undecided_booking
             assert too_late.status_code == 409 and too_late.json()["current_state"] == "no_show", too_late.text
 
         await cs.move_to(start + timedelta(hours=1, minutes=1))  # the sessions have ended
+        metered = await cs.post(f"/instrument-bookings/{admin_used}/check-out", clocked.admin)
+        # from start - 1 min to start + 61 min on the service clock, plus the real seconds the test took (rounded up)
+        assert metered["checked_out_at"] and 62 <= metered["actual_minutes"] <= 63, metered
         no_feedback = await client.post(f"/mentor-sessions/{skipped}/feedback", headers=startups[1],
                                         json={"rating": 1})
         assert no_feedback.status_code == 409 and no_feedback.json()["current_state"] == "no_show"
@@ -225,5 +231,6 @@ async def test_the_bookings_sweep_records_no_shows_and_expires_undecided_booking
     assert no_shows == sorted([missed, skipped]), events  # once each; never the checked-in ones
     assert [subject for subject, kind in events if kind == "booking.expired.v1"] == [undecided["id"]]
     assert (used, "instrument.checked_in.v1") in events
+    assert {(admin_used, "instrument.checked_in.v1"), (admin_used, "instrument.used.v1")} <= set(events)
     assert (attended, "mentor_session.checked_in.v1") in events
     assert (attended, "mentor_session.feedback_given.v1") in events

@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from gateway.domain.roles import ADMIN_GRANTED, SELF_SERVICE
 from gateway.routing import end_to_end
 
+from shared.auth import ROLES
 from tests.support.platform import PlatformUnderTest, eventually, start_platform
 
 
@@ -85,6 +87,24 @@ async def test_a_regulators_api_key_reads_the_audit_log_until_revoked(platform: 
 
     await eventually(refused, within=2.0)
     assert time.monotonic() - revoked_at < 2.0
+
+
+async def test_an_admin_issues_a_key_with_every_role_to_a_person_holding_them_all(
+        platform: PlatformUnderTest) -> None:
+    person_id, _ = await platform.person(*sorted(SELF_SERVICE))  # sign-up takes every self-service role at once
+    async with platform.client("gateway") as gateway:
+        for role in sorted(ADMIN_GRANTED):
+            granted = await gateway.post(f"/people/{person_id}/roles", headers=platform.admin, json={"role": role})
+            assert granted.status_code == 200, granted.text
+        issued = await gateway.post("/api-keys", headers=platform.admin,
+                                    json={"subject_id": person_id, "roles": sorted(ROLES)})
+        assert issued.status_code == 201, issued.text
+        assert issued.json()["roles"] == sorted(ROLES)
+        me = await gateway.get("/auth/me", headers={"X-API-Key": issued.json()["api_key"]})
+        assert sorted(me.json()["roles"]) == sorted(ROLES), me.text
+        too_many = await gateway.post("/api-keys", headers=platform.admin,
+                                      json={"subject_id": person_id, "roles": [*sorted(ROLES), "admin"]})
+        assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "roles", too_many.text
 
 
 async def test_routing_passes_the_callers_credentials_to_the_service(platform: PlatformUnderTest) -> None:

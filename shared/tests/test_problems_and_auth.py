@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from shared.auth import CurrentPrincipal, Principal, authorise_owner, issue_token, require_roles
+from shared.auth import ROLES, CurrentPrincipal, Principal, Role, authorise_owner, issue_token, require_roles
 from shared.problems import PROBLEM, BodySizeLimit, install_problem_handlers
+from shared.validation import Limit, Offset, Strict
 
 SECRET = "s" * 40
 
@@ -18,6 +19,10 @@ SECRET = "s" * 40
 class Body(BaseModel):
     name: str = Field(min_length=2)
     count: int
+
+
+class StrictBody(Strict):
+    name: str
 
 
 def make_app() -> FastAPI:
@@ -34,6 +39,10 @@ def make_app() -> FastAPI:
     async def read(owner: str, principal: CurrentPrincipal) -> dict[str, str]:
         authorise_owner(principal, owner, "regulator")
         return {"owner": owner}
+
+    @app.post("/strict")
+    async def strict(body: StrictBody, limit: Limit = 50, offset: Offset = 0) -> dict[str, object]:
+        return {"name": body.name, "limit": limit, "offset": offset}
 
     @app.get("/boom")
     async def boom() -> None:
@@ -62,6 +71,21 @@ async def test_invalid_bodies_name_the_field(client: httpx.AsyncClient, body: di
     assert response.status_code == status
     assert response.headers["content-type"] == PROBLEM
     assert field in {error["field"] for error in response.json()["errors"]}
+
+
+@pytest.mark.parametrize(("query", "body", "field"), [
+    ("limit=0", {"name": "x"}, "query.limit"), ("limit=201", {"name": "x"}, "query.limit"),
+    ("offset=-1", {"name": "x"}, "query.offset"), ("offset=1000001", {"name": "x"}, "query.offset"),
+    ("", {"name": "x", "extra": 1}, "extra"),
+])
+async def test_shared_paging_and_strict_bodies_name_the_field(client: httpx.AsyncClient, query: str,
+                                                              body: dict[str, object], field: str) -> None:
+    response = await client.post(f"/strict?{query}", json=body)
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+    assert field in {error["field"] for error in response.json()["errors"]}, response.text
+    fine = await client.post("/strict?limit=200&offset=1000000", json={"name": "x"})
+    assert fine.json() == {"name": "x", "limit": 200, "offset": 1_000_000}
+    assert (await client.post("/strict", json={"name": "x"})).json() == {"name": "x", "limit": 50, "offset": 0}
 
 
 async def test_malformed_json_is_a_400(client: httpx.AsyncClient) -> None:
@@ -110,3 +134,11 @@ async def test_tokens_with_malformed_claims_are_401_not_500(client: httpx.AsyncC
     body = {"iss": "sizhong-gateway", "sub": "p1", "roles": ["regulator"], "iat": now, "exp": now + 60, **claims}
     headers = {"Authorization": f"Bearer {jwt.encode(body, SECRET, algorithm='HS256')}"}
     assert (await client.get("/things/p1", headers=headers)).status_code == 401
+
+
+def test_the_role_type_is_the_role_list() -> None:
+    """`Role` (request models) and `ROLES` (checks) are one list: DESIGN §5's roles and `institute`."""
+    assert len(get_args(Role)) == len(ROLES) == 15
+    assert set(get_args(Role)) == ROLES == {
+        "enterprise", "solver", "founder", "backer", "investor", "space_operator", "resident", "mentor", "provider",
+        "agency", "reviewer", "mediator", "regulator", "admin", "institute"}

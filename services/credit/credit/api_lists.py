@@ -7,8 +7,8 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -21,19 +21,13 @@ from shared.masking import mask_person_name, mask_personal_numbers, mask_text
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
 from shared.uow import UnitOfWork
-from shared.validation import PlainText, ResourceId
+from shared.validation import Limit, Offset, PlainText, ResourceId, Strict
 
 router = APIRouter(tags=["lists"])
 Row = TypeVar("Row", CreditObjection, CreditRepair)
 Reviewer = Annotated[Principal, require_roles("reviewer", "admin")]
 READERS = ("regulator", "admin", "reviewer", SERVICE_ROLE)
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Text = Annotated[PlainText, Field(min_length=1, max_length=4000)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PublicEntry(BaseModel):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
-from credit.api_lists import Limit, Strict, listing_out, owner_of
+from credit.api_lists import listing_out, owner_of
 from credit.contracts import ConsentChanged
 from credit.domain.policy import DEFAULT_POLICY
 from credit.models import (
@@ -28,7 +28,7 @@ from shared.ids import new_id
 from shared.masking import mask_personal_numbers
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import ID_PATTERN, PlainText, ResourceId
+from shared.validation import ID_PATTERN, Limit, PlainText, ResourceId, Strict
 
 router = APIRouter(tags=["reports"])
 Exporter = Annotated[Principal, require_roles("regulator", "admin")]

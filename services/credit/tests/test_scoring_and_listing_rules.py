@@ -39,6 +39,15 @@ def test_the_fact_table_reads_each_crowds_events() -> None:
     assert facts_of("cn.sizhong.crowdsourcing.task.rated.v1", "e3", T0, {}) == []
 
 
+def test_every_kind_the_policy_scores_or_lists_on_is_one_the_fact_table_makes() -> None:
+    """Points for a kind no event maps to are dead policy that reads as if it were enforced (`refund_defaulted`
+    was one); a generated history of every crowd's scored events makes each kind at least once."""
+    made = {f.kind for e in history(3000, subjects=60, seed=3) for f in facts_of(e.type, e.id, e.time, e.data)}
+    assert made == set(P.points)
+    for rule in P.rules:
+        assert {kind for kind, _ in rule.at_least} | set(rule.none_of) <= made, rule.name
+
+
 @pytest.mark.parametrize(("kind", "expected"), [("instrument", [("member", "no_show")]), ("mentor", [])])
 def test_a_crowd_support_no_show_counts_for_instruments_only(kind: str, expected: list[tuple[str, str]]) -> None:
     """Mentor sessions are checked in by the mentor alone: a missing check-in may be the mentor's absence."""

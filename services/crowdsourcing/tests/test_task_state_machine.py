@@ -14,6 +14,7 @@ from crowdsourcing.domain.policy import DEFAULT_POLICY
 from crowdsourcing.domain.settlement import check_ranks, dispute_split, pieces, prizes, ranked_prizes, release
 from crowdsourcing.domain.task import (
     DROPPED_AT_CONTRACT_DEADLINE,
+    POSTER_KINDS,
     TaskMode,
     TaskState,
     TerminalReason,
@@ -27,6 +28,7 @@ from crowdsourcing.domain.task import (
     step,
 )
 
+from shared.auth import ROLES
 from shared.money import Money
 from shared.problems import DomainError
 
@@ -257,6 +259,7 @@ def test_a_general_contract_that_ends_without_a_completed_sub_task_says_why() ->
 
 
 def test_the_poster_kind_is_a_poster_role_the_caller_holds() -> None:
+    assert POSTER_KINDS == ("enterprise", "agency", "institute") and set(POSTER_KINDS) <= ROLES
     assert poster_kind(frozenset({"institute"}), None) == "institute"
     assert poster_kind(frozenset({"agency", "solver"}), None) == "agency"
     assert poster_kind(frozenset({"enterprise", "institute"}), "enterprise") == "enterprise"

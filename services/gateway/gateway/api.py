@@ -11,13 +11,12 @@ from fastapi.security import OAuth2PasswordRequestForm, OAuth2PasswordRequestFor
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import handlers
+from gateway.domain.roles import SELF_SERVICE, SelfServiceRole
 from gateway.models import Organisation
 from shared.auth import CurrentPrincipal, Principal, authorise_owner, issue_token, require_roles
 from shared.service_app import ReadSessionDep, UnitOfWorkDep
 from shared.validation import PlainText, ResourceId
 
-SelfAssignableRole = Literal["enterprise", "solver", "founder", "backer", "investor", "resident", "mentor",
-                             "provider", "institute"]  # gateway.domain.roles.SELF_SERVICE
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 ORGANISATION_ROLES = ("enterprise", "founder", "provider", "agency", "space_operator", "institute", "admin")
 
@@ -27,7 +26,7 @@ class SignUp(BaseModel):
     username: str = Field(min_length=3, max_length=64, pattern=USERNAME.pattern)
     password: str = Field(min_length=8, max_length=128)
     display_name: PlainText = Field(min_length=1, max_length=100)
-    roles: list[SelfAssignableRole] = Field(min_length=1, max_length=8)
+    roles: list[SelfServiceRole] = Field(min_length=1, max_length=len(SELF_SERVICE))
 
 
 class PersonPublic(BaseModel):

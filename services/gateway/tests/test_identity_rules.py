@@ -7,12 +7,14 @@ from typing import get_args
 
 import pytest
 from cryptography.fernet import InvalidToken
-from gateway.api import SelfAssignableRole
+from gateway.api import SignUp
+from gateway.api_identity import ApiKeyCreate, RoleGrant
 from gateway.domain import api_keys
 from gateway.domain.passwords import open_number, seal_number
 from gateway.domain.resident_id import InvalidResidentId, check_digit, parse_resident_id
-from gateway.domain.roles import ADMIN_GRANTED, SELF_SERVICE, may_grant
+from gateway.domain.roles import ADMIN_GRANTED, SELF_SERVICE, SelfServiceRole, may_grant
 from gateway.verification import SandboxRealNameVerifier, VerifierUnavailable
+from pydantic import ValidationError
 
 from shared.auth import ROLES
 
@@ -61,7 +63,27 @@ def test_born_today_is_accepted() -> None:
 def test_roles_split_into_self_service_and_admin_granted() -> None:
     assert SELF_SERVICE | ADMIN_GRANTED == ROLES and not SELF_SERVICE & ADMIN_GRANTED
     assert {"reviewer", "mediator", "regulator", "admin"} <= ADMIN_GRANTED
-    assert set(get_args(SelfAssignableRole)) == SELF_SERVICE  # sign-up offers exactly the self-service roles
+    assert set(get_args(SelfServiceRole)) == SELF_SERVICE  # sign-up offers exactly the self-service roles
+
+
+def test_an_api_key_may_carry_every_role_and_no_more_entries_than_there_are_roles() -> None:
+    every = sorted(ROLES)
+    assert ApiKeyCreate.model_validate({"roles": every}).roles == every
+    with pytest.raises(ValidationError) as refused:
+        ApiKeyCreate.model_validate({"roles": [*every, "admin"]})
+    assert [e["loc"] for e in refused.value.errors()] == [("roles",)]
+    with pytest.raises(ValidationError):
+        ApiKeyCreate.model_validate({"roles": ["superuser"]})
+    assert {RoleGrant.model_validate({"role": role}).role for role in ROLES} == ROLES
+
+
+def test_sign_up_may_take_every_self_service_role_and_no_other() -> None:
+    person = {"username": "alice", "password": "password123", "display_name": "Alice"}
+    every = sorted(SELF_SERVICE)
+    assert SignUp.model_validate({**person, "roles": every}).roles == every
+    for role in ADMIN_GRANTED:
+        with pytest.raises(ValidationError):
+            SignUp.model_validate({**person, "roles": [role]})
 
 
 @pytest.mark.parametrize(("granter", "roles", "grantee", "role", "allowed"), [

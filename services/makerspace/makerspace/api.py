@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from sqlmodel import col, select
 
 from makerspace import handlers
@@ -28,7 +28,7 @@ from shared.booking.rules import PLATFORM_ZONE, BookingState, Interval, add_mont
 from shared.listings import fast_track, fast_track_first
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import ID_PATTERN, PlainText, ResourceId
+from shared.validation import ID_PATTERN, Limit, Offset, PlainText, ResourceId, Strict
 
 OPERATOR_ROLES = ("space_operator", "admin")
 BOOKER_ROLES = ("resident", "founder", "enterprise", "solver", "mentor", "provider", "space_operator")
@@ -38,8 +38,6 @@ READ_OVERRIDE = ("admin", "regulator")
 Operator = Annotated[Principal, require_roles(*OPERATOR_ROLES)]
 Booker = Annotated[Principal, require_roles(*BOOKER_ROLES)]
 Applicant = Annotated[Principal, require_roles(*APPLICANT_ROLES)]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Name = Annotated[PlainText, Field(min_length=1, max_length=200)]
 ZoneName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")]
@@ -57,10 +55,6 @@ def _plausible(moment: datetime) -> datetime:
 Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
 WallTime = Annotated[datetime, AfterValidator(_plausible)]
 router = APIRouter()
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # ---------------------------------------------------------------- spaces

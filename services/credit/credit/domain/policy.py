@@ -63,7 +63,9 @@ class CreditPolicy:
         "general": TierTerms(published=True, publication_days=365, repair_after_days=90),
         "serious": TierTerms(published=True, publication_days=3 * 365, repair_after_days=365),
     })
-    # each kind of credit fact: the dimension it moves and by how many points at full weight
+    # each kind of credit fact (credit.domain.facts makes them): the dimension it moves and by how many points at
+    # full weight. No kind moves `payments` yet: refunds are paid from custody (众筹) and escrow (众包) by the
+    # platform, so no subject defaults on one, and a declined claw-back from a provider is re-issued, not a default.
     points: dict[str, tuple[str, int]] = field(default_factory=lambda: {
         "work_accepted": ("delivery", 15),
         "late_delivery": ("delivery", -10),
@@ -71,7 +73,6 @@ class CreditPolicy:
         "delivery_escalated": ("delivery", -40),
         "dispute_lost": ("disputes", -80),
         "dispute_won": ("disputes", 10),
-        "refund_defaulted": ("payments", -60),
         "voucher_fraud": ("compliance", -300),
         "campaign_successful": ("fulfilment", 20),
         "campaign_fulfilled": ("fulfilment", 40),

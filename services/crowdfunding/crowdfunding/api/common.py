@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -17,6 +17,9 @@ from crowdfunding.domain.policy import CrowdfundingPolicy
 from crowdfunding.models import Campaign, Pledge, RewardTier
 from shared.auth import Principal, require_roles, verify_token
 from shared.validation import ID_PATTERN, PlainText
+from shared.validation import Limit as Limit
+from shared.validation import Offset as Offset
+from shared.validation import Strict as Strict
 
 READ_OVERRIDE = ("admin", "regulator")
 Founder = Annotated[Principal, require_roles("founder")]
@@ -25,8 +28,6 @@ Investor = Annotated[Principal, require_roles("investor")]
 Reviewer = Annotated[Principal, require_roles("reviewer")]
 Supervisor = Annotated[Principal, require_roles("reviewer", "regulator")]
 Auditor = Annotated[Principal, require_roles(*READ_OVERRIDE)]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 IntendedAmount = Annotated[int | None, Query(ge=1, le=10**15, description="equity (CN): the amount the investor "
                                              "intends to invest in one offering, in minor units")]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -62,10 +63,6 @@ def _maybe_principal(request: Request,
 
 
 MaybePrincipal = Annotated[Principal | None, Depends(_maybe_principal)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TierView(BaseModel):

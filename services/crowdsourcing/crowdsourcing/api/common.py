@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import HTTPException, Query
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import HTTPException
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -31,8 +31,6 @@ Mediator = Annotated[Principal, require_roles("mediator")]
 Admin = Annotated[Principal, require_roles("admin")]
 Supervisor = Annotated[Principal, require_roles(*READ_OVERRIDE)]
 Person = Annotated[Principal, require_roles(*PERSON_ROLES)]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Title = Annotated[PlainText, Field(min_length=1, max_length=200)]
 Note = Annotated[PlainText, Field(max_length=2000)]
@@ -49,10 +47,6 @@ Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 Ctx = MoneyContextDep
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # ---------------------------------------------------------------- views

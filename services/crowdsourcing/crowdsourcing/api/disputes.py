@@ -16,18 +16,15 @@ from crowdsourcing.api.common import (
     Admin,
     Ctx,
     Id,
-    Limit,
     Mediator,
-    Offset,
     Party,
     Percent,
-    Strict,
     Supervisor,
 )
 from crowdsourcing.models import Dispute, DisputeEvidence
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import PlainText, ResourceId
+from shared.validation import Limit, Offset, PlainText, ResourceId, Strict
 
 router = APIRouter()
 

@@ -14,13 +14,10 @@ from crowdsourcing.api.common import (
     Admin,
     Ctx,
     Id,
-    Limit,
     Note,
-    Offset,
     Party,
     Person,
     Reviewer,
-    Strict,
     Supervisor,
     _task,
 )
@@ -29,7 +26,7 @@ from crowdsourcing.models import Payout, Rating, Report, Task
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.ledger import balances, money_trail, trial_balance
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import PlainText, ResourceId
+from shared.validation import Limit, Offset, PlainText, ResourceId, Strict
 
 router = APIRouter()
 

@@ -12,13 +12,10 @@ from crowdsourcing import flows, handlers
 from crowdsourcing.api.common import (
     Ctx,
     Id,
-    Limit,
     Moment,
     Note,
-    Offset,
     Poster,
     Reviewer,
-    Strict,
     TaskView,
     Title,
     _task,
@@ -26,13 +23,13 @@ from crowdsourcing.api.common import (
     _viewed,
 )
 from crowdsourcing.domain.policy import DEFAULT_POLICY
-from crowdsourcing.domain.task import TaskKind, TaskMode, TaskState
+from crowdsourcing.domain.task import PosterKind, TaskKind, TaskMode, TaskState
 from crowdsourcing.models import Task
 from shared.auth import CurrentPrincipal
 from shared.money import Fen
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import PlainText, ResourceId
+from shared.validation import Limit, Offset, PlainText, ResourceId, Strict
 
 router = APIRouter()
 
@@ -51,7 +48,7 @@ class TaskCreate(Strict):
     kind: TaskKind
     title: Title
     description: Annotated[PlainText, Field(max_length=8000)] = ""
-    poster_type: Literal["enterprise", "institute", "agency"] | None = Field(
+    poster_type: PosterKind | None = Field(
         default=None, description="the kind of poster; by default the one poster role the caller holds")
     organisation_id: Id | None = None
     milestones: list[MilestoneCreate] = Field(default=[], max_length=DEFAULT_POLICY.max_milestones)

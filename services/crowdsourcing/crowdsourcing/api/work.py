@@ -13,11 +13,8 @@ from crowdsourcing.api.common import (
     READ_OVERRIDE,
     Ctx,
     Id,
-    Limit,
-    Offset,
     Poster,
     Solver,
-    Strict,
     TaskView,
     _task,
     _viewed,
@@ -27,7 +24,7 @@ from crowdsourcing.models import Bid, Submission, Task
 from shared.auth import CurrentPrincipal
 from shared.money import Fen
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import PlainText, ResourceId
+from shared.validation import Limit, Offset, PlainText, ResourceId, Strict
 
 router = APIRouter()
 

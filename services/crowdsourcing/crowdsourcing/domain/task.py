@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal, get_args
 
 from shared.problems import DomainError
 
@@ -213,7 +214,9 @@ def needs_review(mode: TaskMode | str, budget_fen: int, poster_verified: bool, t
     return TaskMode(mode) in COMPETITIVE_MODES and budget_fen < threshold_fen
 
 
-POSTER_KINDS = ("enterprise", "agency", "institute")  # DOMAIN 众包: enterprises, agencies (政府购买服务), institutes
+# DOMAIN 众包: enterprises, agencies (政府购买服务), institutes; roles (shared.auth.Role), in the order tried below
+PosterKind = Literal["enterprise", "agency", "institute"]
+POSTER_KINDS: tuple[str, ...] = get_args(PosterKind)
 ACTS_FOR_POSTERS = "admin"
 
 

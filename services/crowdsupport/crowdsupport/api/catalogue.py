@@ -9,14 +9,14 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from crowdsupport.api.common import READERS, STAFF_ROLES, Holder, Id, Label, Limit, Name, Offset, Staff, Strict, Text
+from crowdsupport.api.common import READERS, STAFF_ROLES, Holder, Id, Label, Name, PatentHolder, Staff, Text
 from crowdsupport.domain.policy import DEFAULT_POLICY
 from crowdsupport.handlers import patents, requests
 from crowdsupport.models import LicenceRequest, LicenceRequestFields, Patent, ServiceRequest
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.listings import fast_track, fast_track_first
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import ResourceId
+from shared.validation import Limit, Offset, ResourceId, Strict
 
 router = APIRouter()
 Requester = Annotated[Principal, require_roles("enterprise", "founder", "solver", "provider", "resident")]
@@ -83,7 +83,7 @@ class LicenceDecision(Strict):
 
 @router.post("/licence-requests/{request_id}/decision", response_model=LicenceRequest, tags=["patents"])
 async def decide_licence(request_id: ResourceId, body: LicenceDecision, uow: UnitOfWorkDep, now: Now,
-                         principal: Holder) -> LicenceRequest:
+                         principal: PatentHolder) -> LicenceRequest:
     return await patents.decide_licence(uow, principal, request_id, body.grant, body.reason, now)
 
 

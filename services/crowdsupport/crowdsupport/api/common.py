@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Query
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from shared.auth import Principal, require_roles
-from shared.validation import ID_PATTERN, PlainText
+from shared.validation import ID_PATTERN, PlainText, Strict
 
 AGENCY_ROLES = ("agency", "admin")
 ENTERPRISE_ROLES = ("enterprise",)
@@ -21,6 +20,10 @@ HOLDER_ROLES = ("provider", "enterprise")  # public-welfare institutions (as pro
 VOIDER_ROLES = ("agency", "reviewer", "admin")
 STAFF_ROLES = ("reviewer", "admin")
 READERS = ("admin", "regulator")
+# An admin acts for the owner side of a record (DESIGN §5: admin is a role; the handlers check ownership with
+# `owner_or_admin`): an instrument's owner, a session's mentor, a patent's holder. What a subject does as itself
+# (apply, redeem, book, list, keep a profile) stays with the subject.
+ACTS_FOR_OWNERS = ("admin",)
 
 Agency = Annotated[Principal, require_roles(*AGENCY_ROLES)]
 Enterprise = Annotated[Principal, require_roles(*ENTERPRISE_ROLES)]
@@ -31,9 +34,10 @@ Booker = Annotated[Principal, require_roles(*BOOKER_ROLES)]
 Holder = Annotated[Principal, require_roles(*HOLDER_ROLES)]
 Voider = Annotated[Principal, require_roles(*VOIDER_ROLES)]
 Staff = Annotated[Principal, require_roles(*STAFF_ROLES)]
+InstrumentOwner = Annotated[Principal, require_roles(*PROVIDER_ROLES, *ACTS_FOR_OWNERS)]
+SessionMentor = Annotated[Principal, require_roles(*MENTOR_ROLES, *ACTS_FOR_OWNERS)]
+PatentHolder = Annotated[Principal, require_roles(*HOLDER_ROLES, *ACTS_FOR_OWNERS)]
 
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Name = Annotated[PlainText, Field(min_length=1, max_length=200)]
 Text = Annotated[PlainText, Field(max_length=4000)]
@@ -52,10 +56,6 @@ def _plausible(moment: datetime) -> datetime:
 
 
 Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Slot(Strict):

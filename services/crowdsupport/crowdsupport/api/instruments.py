@@ -12,15 +12,13 @@ from sqlmodel import col, select
 from crowdsupport.api.common import (
     READERS,
     Booker,
+    InstrumentOwner,
     Label,
-    Limit,
     Moment,
     Name,
-    Offset,
     Provider,
     Region,
     Slot,
-    Strict,
     ZoneName,
 )
 from crowdsupport.handlers import instruments
@@ -30,7 +28,7 @@ from shared.booking.models import Booking
 from shared.booking.rules import Interval
 from shared.problems import DomainError
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import ResourceId
+from shared.validation import Limit, Offset, ResourceId, Strict
 
 router = APIRouter(tags=["instruments"])
 
@@ -96,17 +94,19 @@ class Decision(Strict):
 
 @router.post("/instrument-bookings/{booking_id}/decision", response_model=BookingPublic)
 async def decide(booking_id: ResourceId, body: Decision, uow: UnitOfWorkDep, now: Now,
-                 principal: Provider) -> BookingPublic:
+                 principal: InstrumentOwner) -> BookingPublic:
     return BookingPublic.of(await instruments.approve(uow, principal, booking_id, body.approve, now))
 
 
 @router.post("/instrument-bookings/{booking_id}/check-in", response_model=InstrumentUsage)
-async def check_in(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: Provider) -> InstrumentUsage:
+async def check_in(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now,
+                   principal: InstrumentOwner) -> InstrumentUsage:
     return await instruments.check_in_user(uow, principal, booking_id, now)
 
 
 @router.post("/instrument-bookings/{booking_id}/check-out", response_model=InstrumentUsage)
-async def check_out(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: Provider) -> InstrumentUsage:
+async def check_out(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now,
+                    principal: InstrumentOwner) -> InstrumentUsage:
     return await instruments.check_out_user(uow, principal, booking_id, now)
 
 

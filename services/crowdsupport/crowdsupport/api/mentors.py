@@ -9,7 +9,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel import col, select
 
-from crowdsupport.api.common import Label, Limit, MentorRole, Name, Offset, Slot, Startup, Strict, Text, ZoneName
+from crowdsupport.api.common import Label, MentorRole, Name, SessionMentor, Slot, Startup, Text, ZoneName
 from crowdsupport.api.instruments import BookingPublic
 from crowdsupport.domain.matching import Needs, Window, match
 from crowdsupport.domain.policy import DEFAULT_POLICY
@@ -19,7 +19,7 @@ from crowdsupport.models import Mentor, MentorSession
 from shared.auth import CurrentPrincipal
 from shared.booking.rules import Interval
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import ResourceId
+from shared.validation import Limit, Offset, ResourceId, Strict
 
 router = APIRouter(tags=["mentors"])
 
@@ -155,8 +155,9 @@ async def feedback(booking_id: ResourceId, body: FeedbackBody, uow: UnitOfWorkDe
 
 
 @router.post("/mentor-sessions/{booking_id}/check-in", response_model=BookingPublic)
-async def check_in(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: MentorRole) -> BookingPublic:
-    """The mentor checks the start-up in, inside the check-in window (15 minutes either side of the start)."""
+async def check_in(booking_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: SessionMentor) -> BookingPublic:
+    """The mentor (or an admin for it) checks the start-up in, inside the check-in window (15 minutes either side
+    of the start)."""
     return BookingPublic.of(await mentors.check_in_startup(uow, principal, booking_id, now))
 
 

@@ -16,13 +16,10 @@ from crowdsupport.api.common import (
     Enterprise,
     Id,
     Label,
-    Limit,
     Name,
-    Offset,
     PositiveFen,
     Provider,
     Region,
-    Strict,
     Voider,
 )
 from crowdsupport.domain.vouchers import VoucherState
@@ -34,7 +31,7 @@ from shared.ledger import money_trail
 from shared.listings import fast_track, fast_track_first
 from shared.money import CURRENCIES
 from shared.service_app import Now, ReadSessionDep, UnitOfWorkDep
-from shared.validation import PlainText, ResourceId
+from shared.validation import Limit, Offset, PlainText, ResourceId, Strict
 
 router = APIRouter(tags=["vouchers"])
 Reason = Annotated[PlainText, Field(min_length=1, max_length=500)]

@@ -118,8 +118,7 @@ async def give_feedback(uow: UnitOfWork, principal: Principal, booking_id: str, 
 
 async def check_in_startup(uow: UnitOfWork, principal: Principal, booking_id: str, now: datetime) -> Booking:
     """The session's mentor checks the start-up in, inside the engine's check-in window: the session takes place.
-    A session nobody checked in becomes a no-show (the bookings sweep). The route admits the mentor role only, so
-    the admin override of `owner_or_admin` is not reachable over HTTP."""
+    A session nobody checked in becomes a no-show (the bookings sweep). An admin may act for the mentor."""
     session = await found(uow, MentorSession, booking_id, "booking_id")
     owner_or_admin(principal, session.mentor_id, "booking_id", "the session's mentor")
     placed = await store.load_for_update(uow.session, booking_id)

@@ -7,10 +7,14 @@ hand out desks and public money) are granted by an admin only.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from shared.auth import ROLES
 
-SELF_SERVICE = frozenset({"enterprise", "solver", "founder", "backer", "investor", "resident", "mentor",
-                          "provider", "institute"})  # institute: a research institute posting tasks (众包)
+# institute: a research institute posting tasks (众包). Sign-up offers exactly these (`SignUp.roles`).
+SelfServiceRole = Literal["enterprise", "solver", "founder", "backer", "investor", "resident", "mentor", "provider",
+                          "institute"]
+SELF_SERVICE: frozenset[str] = frozenset(get_args(SelfServiceRole))
 ADMIN_GRANTED = ROLES - SELF_SERVICE  # space_operator, agency, reviewer, mediator, regulator, admin
 
 

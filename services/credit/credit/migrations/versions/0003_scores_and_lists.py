@@ -92,6 +92,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Everything `upgrade` added, tables and columns, so that upgrading again adds it again. The columns go by
+    `ALTER TABLE ... DROP COLUMN` (SQLite has it since 3.35): a batch copy of `credit_records` would drop a table
+    that `credit_record_changes` references, which SQLite's foreign keys refuse once there are changes."""
     for table in ("credit_consents", "credit_repairs", "credit_objections", "credit_listings", "credit_facts",
                   "holiday_calendar"):
         op.drop_table(table)
+    for column in ("dimensions", "cause_event_ids"):
+        op.drop_column("credit_record_changes", column)
+    for column in ("registration_number_masked", "name", "as_of", "dimensions"):
+        op.drop_column("credit_records", column)
