@@ -168,6 +168,15 @@ def closed_accounts(ctx: flows.Context) -> flows.Context:
                                                                         backoff_seconds=0))
 
 
+async def provider_operations(ctx: flows.Context, campaign_id: str) -> list[tuple[str, str, str, int]]:
+    """What the sandbox provider was asked to do for the campaign (kind, party, status, amount), in order."""
+    async with ctx.db.reading() as session:
+        rows = (await session.execute(text(
+            "SELECT kind, party, status, amount FROM sandbox_provider_operations WHERE idempotency_key LIKE :p "
+            "ORDER BY executed_at, idempotency_key"), {"p": f"cf:{campaign_id}:%"})).all()
+    return [(r.kind, r.party, r.status, int(r.amount)) for r in rows]
+
+
 @dataclass(frozen=True)
 class Declined:
     campaign: Campaign

@@ -331,6 +331,24 @@ class PayoutRedirected(_PayoutFacts):
     why: str
 
 
+class CampaignPayoutAccountChanged(EventData):
+    """The founder's payout account moved by an approved re-issue of a founder payout to another account
+    (`request_id`): the campaign's later payouts (the held tranche, re-issues) go there. The founder's notice;
+    instruments masked (last four characters)."""
+
+    event_type = f"{PREFIX}.campaign.payout_account_changed.v1"
+
+    campaign_id: str
+    founder_id: str
+    request_id: str
+    payout_id: str  # the approved re-issue, paid to the new account
+    requested_by: str
+    approved_by: str
+    from_party_masked: str
+    to_party_masked: str
+    why: str
+
+
 class PayoutReissueRejected(EventData):
     """A request to re-issue to another party was rejected (or withdrawn by its requester): nothing moved."""
 

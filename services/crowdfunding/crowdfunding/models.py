@@ -40,7 +40,11 @@ class Campaign(SQLModel, table=True):
     goal_fen: int = Field(sa_column=_money())
     minimum_goal_fen: int | None = Field(default=None, sa_column=_money(nullable=True))
     duration_days: int
-    payout_party: str = Field(max_length=120)
+    payout_party: str = Field(max_length=120)  # where the founder is paid: set at creation, or moved by ...
+    # ... an approved re-issue of a founder payout to another account (four eyes): that request, its approver, when
+    payout_party_request_id: str | None = Field(default=None, max_length=64)
+    payout_party_approved_by: str | None = Field(default=None, max_length=200)
+    payout_party_changed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     state: str = Field(max_length=20, index=True)
     state_since: datetime = Field(sa_column=utc_column())
     round: int = 1

@@ -6,24 +6,21 @@ the requester, approves once, even two at once) and the owner's notice; paid onc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from crowdfunding import flows
-from sqlalchemy import text
 
 from shared.auth import Principal
 from tests.support.crowdfunding import (
     FOUNDER,
     REVIEWER,
     Api,
-    api,
     assert_ledger_zero,
     backer,
-    closed_accounts,
     declined_payout_and_refund,
     events_of,
     payouts_of,
+    provider_operations,
+    state_of,
 )
 
 PROBLEM = "application/problem+json"
@@ -32,17 +29,6 @@ INVESTOR = Principal(subject="investor-1", roles=frozenset({"investor"}))
 SECOND = Principal(subject="reviewer-2", roles=frozenset({"reviewer"}))
 THIRD = Principal(subject="reviewer-3", roles=frozenset({"reviewer"}))
 BACKER = Principal(subject=backer(1).subject, roles=frozenset({"backer"}))  # the refunded backer
-
-
-@pytest.fixture
-async def closed(ctx: flows.Context) -> flows.Context:
-    return closed_accounts(ctx)
-
-
-@pytest.fixture
-async def http(closed: flows.Context) -> AsyncIterator[Api]:
-    async with api(closed) as client:
-        yield client
 
 
 async def test_reissue_refuses_wrong_roles_and_owners_over_http(closed: flows.Context, http: Api) -> None:
@@ -84,14 +70,6 @@ async def test_reissue_refuses_wrong_roles_and_owners_over_http(closed: flows.Co
         assert by_reviewer.json()["reissue_of"] == reissued_id
     statuses = [p.status for p in (await payouts_of(closed, declined.campaign.id)).values()]
     assert sorted(statuses) == ["failed", "failed", "reissued", "reissued", "reissued"]
-
-
-async def provider_operations(ctx: flows.Context, campaign_id: str) -> list[tuple[str, str, str, int]]:
-    async with ctx.db.reading() as session:
-        rows = (await session.execute(text(
-            "SELECT kind, party, status, amount FROM sandbox_provider_operations WHERE idempotency_key LIKE :p "
-            "ORDER BY executed_at, idempotency_key"), {"p": f"cf:{campaign_id}:%"})).all()
-    return [(r.kind, r.party, r.status, int(r.amount)) for r in rows]
 
 
 async def test_a_refund_to_another_card_waits_for_a_second_reviewer_tells_the_backer_and_pays_once(
@@ -188,7 +166,13 @@ async def test_a_founder_payout_to_another_account_is_rejected_or_approved_by_a_
     assert (notice["party_id"], notice["requested_by"], notice["approved_by"]) == (
         FOUNDER.subject, FOUNDER.subject, REVIEWER.subject)
 
+    moved = await state_of(closed, declined.campaign.id)  # the founder's payouts go to the approved account now
+    assert (moved.payout_party, moved.payout_party_request_id, moved.payout_party_approved_by) == (
+        "founder-account-new", second.json()["id"], REVIEWER.subject)
+
     refund = await http.client.post(f"/payouts/{declined.refund.id}/reissue", headers=http.as_(REVIEWER),
                                     json={"payment_party": "card-of-backer-1-new"})
     await http.client.post(f"/reissue-requests/{refund.json()['id']}/approve", headers=http.as_(SECOND), json={})
+    assert (await state_of(closed, declined.campaign.id)).payout_party == "founder-account-new"  # a refund: not it
+    assert len(await events_of(closed, "campaign.payout_account_changed.v1")) == 1
     await assert_ledger_zero(closed, declined.campaign.id)  # both paid once: nothing owed, held or in custody

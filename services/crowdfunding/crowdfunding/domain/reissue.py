@@ -4,6 +4,8 @@ The platform holds the money in custody for its owner (the founder for a payout,
 again to the party the declined payout was owed to changes nothing about where it goes, so it is one person's act:
 a reviewer, or the founder for the campaign's own payout. Sending it to another payment party redirects someone
 else's money: it becomes a request that a second reviewer (not the requester) approves, and the owner is told.
+An approved redirection of a founder's payout also becomes the campaign's payout account: the later payouts (the
+held tranche) and re-issues of the founder's other declined payouts go there without another request.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ def may_reissue(roles: Set[str], subject: str, kind: str, owner_id: str, founder
     if REVIEWER in roles:
         return True
     return kind == "payout" and subject == founder_id and owner_id == founder_id
+
+
+def owed_to(kind: str, declined_party: str, payout_account: str) -> str:
+    """Where a re-issue pays unless another party is asked for: a founder's payout to the campaign's payout account
+    as it stands (the founder's own at creation, or one a second reviewer approved since); a refund to the
+    instrument it was owed to."""
+    return payout_account if kind == "payout" else declined_party
+
+
+def becomes_payout_account(kind: str) -> bool:
+    """An approved redirection of a founder's payout is where the founder is paid from then on (the campaign's
+    payout account); a backer's refund is about one pledge and changes nothing else."""
+    return kind == "payout"
 
 
 def redirected(owed_to: str, party: str | None) -> bool:

@@ -5,7 +5,8 @@ Only one payout of such a chain can ever be executed: the others are declined (n
 
 Who (`domain/reissue.py`): the founder re-issues the campaign's payouts to the founder; a reviewer re-issues refunds
 (the backer's corrected instrument comes through support) and may also re-issue a founder payout. To the party the
-declined payout was owed to, that is one person's act; to another payment party it is a request
+declined payout was owed to (a founder's payout: the campaign's payout account as it stands, which an approved
+redirection may have moved since), that is one person's act; to another payment party it is a request
 (`ReissueRequest`, `payout.reissue_requested`, the owner's notice) that a second reviewer approves
 (`handlers/reissue_requests.py`). While one is pending the payout is not re-issued otherwise.
 
@@ -90,8 +91,9 @@ async def reissue(uow: UnitOfWork, principal: Principal, payout_id: str, party: 
     if pending is not None:
         raise DomainError(409, "a re-issue of this payout to another party awaits a second reviewer: approve or "
                                "reject it first", current_state="reissue_requested", request_id=pending.id)
-    if party is None or not rules.redirected(old.party, party):
-        new = await issue_again(uow, old, old.party, why, principal.subject, now)
+    owed = rules.owed_to(old.kind, old.party, campaign.payout_party)
+    if party is None or not rules.redirected(owed, party):
+        new = await issue_again(uow, old, owed, why, principal.subject, now)
         await uow.commit()
         return new
     request = ReissueRequest(id=new_id(), payout_id=old.id, campaign_id=old.campaign_id, kind=old.kind,

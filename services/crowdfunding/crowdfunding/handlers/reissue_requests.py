@@ -1,6 +1,8 @@
 """Deciding a request to re-issue a declined payout or refund to another payment party (four eyes; opened by
 `payouts.reissue`). Approval is a second reviewer's (never the requester's): it closes the declined payout and opens
-the new one in the same transaction, and tells the owner (`payout.redirected`). The request moves out of `pending`
+the new one in the same transaction, and tells the owner (`payout.redirected`). An approved founder payout also moves
+the campaign's payout account (`payout_party`, with the request and its approver), so the held tranche released later
+goes to the new account, not the closed one (`campaign.payout_account_changed`). The request moves out of `pending`
 by a conditional UPDATE under the campaign's lock, so two approvals at once (or an approval racing a rejection)
 decide it once, and the money is paid once by the new payout's idempotency key."""
 
@@ -14,9 +16,9 @@ from sqlmodel import col, select
 
 from crowdfunding import contracts as ev
 from crowdfunding.domain import reissue as rules
-from crowdfunding.handlers.common import campaign_for_update, payout_facts
+from crowdfunding.handlers.common import campaign_for_update, partition, payout_facts
 from crowdfunding.handlers.payouts import issue_again, locked_payout
-from crowdfunding.models import Payout, ReissueRequest
+from crowdfunding.models import Campaign, Payout, ReissueRequest
 from shared.auth import Principal
 from shared.db import UTCDateTime
 from shared.problems import DomainError
@@ -27,14 +29,14 @@ _DECIDE = text("UPDATE payout_reissue_requests SET state = :state, decided_by = 
                ).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
-async def _locked_request(uow: UnitOfWork, request_id: str) -> ReissueRequest:
+async def _locked_request(uow: UnitOfWork, request_id: str) -> tuple[Campaign, ReissueRequest]:
     campaign_id = (await uow.session.execute(select(ReissueRequest.campaign_id).where(
         ReissueRequest.id == request_id))).scalar()
     if campaign_id is None:
         raise DomainError(404, f"re-issue request {request_id} not found", field="request_id")
-    await campaign_for_update(uow, campaign_id)  # the campaign before its rows, as everywhere
-    return (await uow.session.execute(select(ReissueRequest).where(ReissueRequest.id == request_id)
-                                      .with_for_update())).scalars().one()
+    campaign = await campaign_for_update(uow, campaign_id)  # the campaign before its rows, as everywhere
+    return campaign, (await uow.session.execute(select(ReissueRequest).where(ReissueRequest.id == request_id)
+                                                .with_for_update())).scalars().one()
 
 
 async def _decide(uow: UnitOfWork, request: ReissueRequest, state: str, by: str, note: str, now: datetime) -> None:
@@ -50,7 +52,7 @@ async def _decide(uow: UnitOfWork, request: ReissueRequest, state: str, by: str,
 
 async def approve(uow: UnitOfWork, principal: Principal, request_id: str, note: str, now: datetime) -> Payout:
     """A second reviewer approves: the new payout to the requested party, and the owner's notice."""
-    request = await _locked_request(uow, request_id)
+    campaign, request = await _locked_request(uow, request_id)
     if not rules.may_approve(principal.roles, principal.subject, request.requested_by):
         raise DomainError(403, "a re-issue to another party is approved by a second reviewer, not its requester")
     await _decide(uow, request, "approved", principal.subject, note, now)
@@ -62,14 +64,32 @@ async def approve(uow: UnitOfWork, principal: Principal, request_id: str, note: 
                                     from_party_masked=rules.mask_instrument(request.from_party),
                                     to_party_masked=rules.mask_instrument(request.party), why=request.why),
                 subject=new.campaign_id, actor=principal.subject, partition_key=new.party_id)
+    if rules.becomes_payout_account(request.kind) and campaign.payout_party != request.party:
+        _move_payout_account(uow, campaign, request, new, principal.subject, now)
     await uow.commit()
     return new
+
+
+def _move_payout_account(uow: UnitOfWork, campaign: Campaign, request: ReissueRequest, new: Payout, approver: str,
+                         now: datetime) -> None:
+    """The approved account is where the founder is paid from now on (the held tranche, later re-issues), recorded
+    with the request and its approver; the founder is told."""
+    before = campaign.payout_party
+    campaign.payout_party, campaign.payout_party_request_id = request.party, request.id
+    campaign.payout_party_approved_by, campaign.payout_party_changed_at, campaign.updated_at = approver, now, now
+    uow.publish(ev.CampaignPayoutAccountChanged(campaign_id=campaign.id, founder_id=campaign.founder_id,
+                                                request_id=request.id, payout_id=new.id,
+                                                requested_by=request.requested_by, approved_by=approver,
+                                                from_party_masked=rules.mask_instrument(before),
+                                                to_party_masked=rules.mask_instrument(request.party),
+                                                why=request.why),
+                subject=campaign.id, actor=approver, partition_key=partition(campaign))
 
 
 async def reject(uow: UnitOfWork, principal: Principal, request_id: str, note: str,
                  now: datetime) -> ReissueRequest:
     """A reviewer rejects, or the requester withdraws: nothing moves; the payout may be re-issued again."""
-    request = await _locked_request(uow, request_id)
+    _, request = await _locked_request(uow, request_id)
     if not rules.may_reject(principal.roles, principal.subject, request.requested_by):
         raise DomainError(403, "a re-issue request is rejected by a reviewer or withdrawn by its requester")
     await _decide(uow, request, "rejected", principal.subject, note, now)
