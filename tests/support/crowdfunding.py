@@ -81,7 +81,8 @@ async def pledge(ctx: flows.Context, campaign: Campaign, tier_id: str | None, n:
 
 
 async def settle_all(ctx: flows.Context) -> None:
-    for job in (jobs.deadlines, jobs.payment_expiry, jobs.delivery, jobs.reconfirmations, jobs.retry_payouts):
+    for job in (jobs.deadlines, jobs.payment_expiry, jobs.delivery, jobs.reconfirmations, jobs.retry_payouts,
+                jobs.reissue_expiry):
         await job(ctx)
 
 

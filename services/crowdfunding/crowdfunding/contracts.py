@@ -362,6 +362,24 @@ class PayoutReissueRejected(EventData):
     why: str
 
 
+class PayoutReissueExpired(EventData):
+    """A request to re-issue to another party was not decided within the policy's working days and lapsed: nothing
+    moved, the payout stays declined and owed (re-issue it again, or ask anew). The owner's notice (`party_id`)."""
+
+    event_type = f"{PREFIX}.payout.reissue_expired.v1"
+
+    request_id: str
+    payout_id: str
+    campaign_id: str
+    kind: str
+    party_id: str
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+    working_days: int
+    policy_version: str
+
+
 class RiskFlagReviewed(EventData):
     """A reviewer's decision on a risk flag: cleared (no action) or confirmed (the anomaly stands)."""
 

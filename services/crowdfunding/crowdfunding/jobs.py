@@ -1,7 +1,7 @@
-"""Scheduled jobs: deadlines (settlement), delivery, payment expiry, reconfirmations and payouts. Each decides from
-stored state and the service clock, acts on each campaign or pledge in its own transaction and is idempotent:
-a second run, or a run on another replica, finds nothing left to do. Run one at once with
-POST /testing/jobs/<name>/run (on a test platform)."""
+"""Scheduled jobs: deadlines (settlement), delivery, payment expiry, reconfirmations, payouts and the expiry of
+re-issue requests. Each decides from stored state and the service clock, acts on each campaign, pledge or request
+in its own transaction and is idempotent: a second run, or a run on another replica, finds nothing left to do.
+Run one at once with POST /testing/jobs/<name>/run (on a test platform)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from sqlmodel import col, or_, select
 from crowdfunding import flows
 from crowdfunding.domain.campaign import CampaignState
 from crowdfunding.domain.policy import DEFAULT_POLICY
-from crowdfunding.handlers import equity, settlement
-from crowdfunding.models import Campaign, Payout, Pledge
+from crowdfunding.handlers import equity, reissue_requests, settlement
+from crowdfunding.models import Campaign, Payout, Pledge, ReissueRequest
 from shared.problems import DomainError
 from shared.scheduler import Job
 from shared.uow import UnitOfWork
@@ -38,6 +38,7 @@ def crowdfunding_jobs(app: FastAPI) -> list[Job]:
         Job("delivery", bound(delivery), every_seconds=300),
         Job("reconfirmations", bound(reconfirmations), every_seconds=300),
         Job("payouts", bound(retry_payouts), every_seconds=30),
+        Job("reissue-expiry", bound(reissue_expiry), every_seconds=300),
     ]
 
 
@@ -111,3 +112,14 @@ async def retry_payouts(ctx: flows.Context) -> int:
     for payout_id in ids:
         settled += await flows.settle_payout(ctx, payout_id)
     return settled
+
+
+async def reissue_expiry(ctx: flows.Context) -> int:
+    """Re-issue requests still pending past their deadline lapse (or have none yet: it is set)."""
+    now = ctx.clock.now()
+    async with ctx.db.reading() as session:
+        rows = (await session.execute(select(ReissueRequest.campaign_id, ReissueRequest.id).where(
+            ReissueRequest.state == "pending",
+            or_(col(ReissueRequest.expires_at).is_(None), col(ReissueRequest.expires_at) < now))
+            .order_by(col(ReissueRequest.requested_at)).limit(1000))).all()
+    return await _each(ctx, [(c, r) for c, r in rows], _transaction(ctx, reissue_requests.expire), "reissue-expiry")

@@ -165,8 +165,8 @@ class Payout(SQLModel, table=True):
 
 class ReissueRequest(SQLModel, table=True):
     """A declined payout or refund to be issued again to another payment party than it was owed to: pending until a
-    second reviewer (not the requester) approves it (a new payout, `new_payout_id`) or someone rejects it. At most one
-    is pending per payout (`ux_reissue_requests_pending`)."""
+    second reviewer (not the requester) approves it (a new payout, `new_payout_id`), someone rejects it, or it lapses
+    undecided (`expires_at`). At most one is pending per payout (`ux_reissue_requests_pending`)."""
 
     __tablename__ = "payout_reissue_requests"
     __table_args__ = (Index("ux_reissue_requests_pending", "payout_id", unique=True,
@@ -182,9 +182,11 @@ class ReissueRequest(SQLModel, table=True):
     currency: str = Field(max_length=3)
     amount_fen: int = Field(sa_column=_money())
     why: str = Field(max_length=2000)
-    state: str = Field(default="pending", max_length=10, index=True)  # pending | approved | rejected
+    state: str = Field(default="pending", max_length=10, index=True)  # pending | approved | rejected | expired
     requested_by: str = Field(max_length=200)
     requested_at: datetime = Field(sa_column=utc_column())
+    # the end of the policy's last working day to decide it; past it the request lapses (`expired`, by the system)
+    expires_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     decided_by: str | None = Field(default=None, max_length=200)
     decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     decision_note: str | None = Field(default=None, max_length=2000)

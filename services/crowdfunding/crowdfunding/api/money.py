@@ -79,6 +79,7 @@ class ReissueRequestView(BaseModel):
     state: str
     requested_by: str
     requested_at: datetime
+    expires_at: datetime | None  # past it, undecided, the request lapses (`expired`)
     decided_by: str | None
     decided_at: datetime | None
     decision_note: str | None
@@ -117,7 +118,8 @@ async def reissue_payout(payout_id: ResourceId, body: Reissue, ctx: MoneyContext
 
 @router.get("/reissue-requests", response_model=list[ReissueRequestView], tags=["settlement"])
 async def reissue_requests(session: ReadSessionDep, _supervisor: Supervisors,
-                           state: Literal["pending", "approved", "rejected"] = "pending", limit: Limit = 50,
+                           state: Literal["pending", "approved", "rejected", "expired"] = "pending",
+                           limit: Limit = 50,
                            offset: Offset = 0) -> list[ReissueRequestView]:
     """Re-issues to another party, oldest first: the second reviewers' queue (reviewers, regulators, admins)."""
     return [ReissueRequestView(**r.model_dump()) for r in await reissue_requests_handlers.requests(

@@ -42,6 +42,7 @@ class CrowdfundingPolicy:
     payment_expiry: timedelta = timedelta(minutes=30)  # a pledge still unpaid this long after placing releases
     refund_start_within: timedelta = timedelta(hours=1)  # failure -> refunds started within 1 hour of deadline
     refund_complete_working_days: int = 5
+    reissue_request_working_days: int = 5  # a re-issue to another party not decided by a second reviewer lapses
     first_tranche: Fraction = Fraction(70, 100)  # released to the founder on success (within 3 days)
     first_tranche_within: timedelta = timedelta(days=3)
     confirmation_window: timedelta = timedelta(days=14)  # after delivery is recorded, silence confirms it

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Set
 
 REVIEWER = "reviewer"
-REQUEST_STATES = ("pending", "approved", "rejected")
+REQUEST_STATES = ("pending", "approved", "rejected", "expired")
 
 
 def may_reissue(roles: Set[str], subject: str, kind: str, owner_id: str, founder_id: str) -> bool:

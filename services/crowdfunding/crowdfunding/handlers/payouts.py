@@ -8,7 +8,8 @@ Who (`domain/reissue.py`): the founder re-issues the campaign's payouts to the f
 declined payout was owed to (a founder's payout: the campaign's payout account as it stands, which an approved
 redirection may have moved since), that is one person's act; to another payment party it is a request
 (`ReissueRequest`, `payout.reissue_requested`, the owner's notice) that a second reviewer approves
-(`handlers/reissue_requests.py`). While one is pending the payout is not re-issued otherwise.
+(`handlers/reissue_requests.py`). While one is pending the payout is not re-issued otherwise; one not decided in
+time lapses (`handlers/reissue_deadlines.py`).
 
 Who sees them (`campaign_payouts`): reviewers, regulators and admins every row in full; the founder every row of
 the campaign (their own payouts in full, with the provider's `failure` of a declined one), but a backer's refund
@@ -27,6 +28,7 @@ from sqlmodel import col, select
 from crowdfunding import contracts as ev
 from crowdfunding.domain import reissue as rules
 from crowdfunding.handlers.common import campaign_for_update, payout_facts
+from crowdfunding.handlers.reissue_deadlines import deadline, lapse_if_due
 from crowdfunding.models import Campaign, Payout, ReissueRequest
 from shared.auth import Principal
 from shared.db import UTCDateTime
@@ -58,9 +60,13 @@ def must_be_declined(payout: Payout) -> None:
                           current_state=payout.status)
 
 
-async def _pending_request(uow: UnitOfWork, payout_id: str) -> ReissueRequest | None:
-    return (await uow.session.execute(select(ReissueRequest).where(
-        ReissueRequest.payout_id == payout_id, ReissueRequest.state == "pending"))).scalars().first()
+async def _pending_request(uow: UnitOfWork, payout_id: str, now: datetime) -> ReissueRequest | None:
+    """The payout's request still pending; one past its deadline lapses here (in this transaction) instead."""
+    pending = (await uow.session.execute(select(ReissueRequest).where(
+        ReissueRequest.payout_id == payout_id, ReissueRequest.state == "pending").with_for_update())).scalars().first()
+    if pending is not None and await lapse_if_due(uow, pending, now):
+        return None
+    return pending
 
 
 async def issue_again(uow: UnitOfWork, old: Payout, party: str, why: str, actor: str, now: datetime) -> Payout:
@@ -87,7 +93,7 @@ async def reissue(uow: UnitOfWork, principal: Principal, payout_id: str, party: 
     if not rules.may_reissue(principal.roles, principal.subject, old.kind, old.party_id, campaign.founder_id):
         raise DomainError(403, "a refund is re-issued by a reviewer; a payout by its founder or a reviewer")
     must_be_declined(old)
-    pending = await _pending_request(uow, old.id)
+    pending = await _pending_request(uow, old.id, now)
     if pending is not None:
         raise DomainError(409, "a re-issue of this payout to another party awaits a second reviewer: approve or "
                                "reject it first", current_state="reissue_requested", request_id=pending.id)
@@ -98,7 +104,8 @@ async def reissue(uow: UnitOfWork, principal: Principal, payout_id: str, party: 
         return new
     request = ReissueRequest(id=new_id(), payout_id=old.id, campaign_id=old.campaign_id, kind=old.kind,
                              party_id=old.party_id, from_party=old.party, party=party, currency=old.currency,
-                             amount_fen=old.amount_fen, why=why, requested_by=principal.subject, requested_at=now)
+                             amount_fen=old.amount_fen, why=why, requested_by=principal.subject, requested_at=now,
+                             expires_at=await deadline(uow, now))
     uow.session.add(request)
     uow.publish(ev.PayoutReissueRequested(**payout_facts(old), request_id=request.id,
                                           from_party_masked=rules.mask_instrument(old.party),

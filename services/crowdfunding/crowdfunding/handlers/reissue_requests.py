@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -18,15 +17,11 @@ from crowdfunding import contracts as ev
 from crowdfunding.domain import reissue as rules
 from crowdfunding.handlers.common import campaign_for_update, partition, payout_facts
 from crowdfunding.handlers.payouts import issue_again, locked_payout
+from crowdfunding.handlers.reissue_deadlines import POLICY, decide, lapse_if_due
 from crowdfunding.models import Campaign, Payout, ReissueRequest
 from shared.auth import Principal
-from shared.db import UTCDateTime
 from shared.problems import DomainError
 from shared.uow import UnitOfWork
-
-_DECIDE = text("UPDATE payout_reissue_requests SET state = :state, decided_by = :by, decided_at = :at, "
-               "decision_note = :note WHERE id = :id AND state = 'pending'"
-               ).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
 async def _locked_request(uow: UnitOfWork, request_id: str) -> tuple[Campaign, ReissueRequest]:
@@ -40,14 +35,21 @@ async def _locked_request(uow: UnitOfWork, request_id: str) -> tuple[Campaign, R
 
 
 async def _decide(uow: UnitOfWork, request: ReissueRequest, state: str, by: str, note: str, now: datetime) -> None:
-    if request.state != "pending":
-        raise DomainError(409, f"the re-issue request is {request.state!r}; it was decided already",
-                          current_state=request.state)
-    decided = await uow.session.execute(_DECIDE, {"state": state, "by": by, "at": now, "note": note,
-                                                  "id": request.id})
-    if decided.rowcount != 1:  # type: ignore[attr-defined]
-        raise DomainError(409, "the re-issue request was decided meanwhile", current_state="decided")
-    await uow.session.refresh(request)
+    """A person's decision, once; an overdue request lapses instead (committed: the expiry stands) and it is a 409."""
+    if await lapse_if_due(uow, request, now):
+        await uow.commit()
+        raise DomainError(409, f"the re-issue request expired at {request.expires_at:%Y-%m-%dT%H:%M:%S%z} (not "
+                               f"decided within {POLICY.reissue_request_working_days} working days); nothing "
+                               "moved: re-issue the payout again", current_state="expired")
+    await decide(uow, request, state, by, note, now)
+
+
+async def expire(uow: UnitOfWork, request_id: str, now: datetime) -> int:
+    """The `reissue-expiry` job's command: the request lapses if it is still pending past its deadline."""
+    _, request = await _locked_request(uow, request_id)
+    lapsed = await lapse_if_due(uow, request, now)
+    await uow.commit()  # a request made before deadlines existed keeps the deadline it was given
+    return int(lapsed)
 
 
 async def approve(uow: UnitOfWork, principal: Principal, request_id: str, note: str, now: datetime) -> Payout:
