@@ -1,6 +1,6 @@
-"""Pledge routes: pledging (unit taken, charged by idempotency key), the backer's own pledges, cancellation,
-refund requests after a missed delivery, delivery confirmation and risk flags for reviewers (the CSV exports:
-`exports.py`)."""
+"""Pledge routes: pledging (unit taken, charged by idempotency key), the backer's own pledges, a campaign's pledges
+(supervisors in full, the founder the fulfilment view: `FulfilmentView`), cancellation, refund requests after a
+missed delivery, delivery confirmation and risk flags for reviewers (the CSV exports: `exports.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crowdfunding import flows
@@ -26,7 +27,7 @@ from crowdfunding.api.common import (
 )
 from crowdfunding.handlers import pledges as handlers
 from crowdfunding.handlers.placing import PledgeInput
-from crowdfunding.models import Pledge, RiskFlag
+from crowdfunding.models import Pledge, RewardTier, RiskFlag
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.context import MoneyContextDep
 from shared.problems import DomainError
@@ -36,6 +37,9 @@ from shared.validation import ResourceId
 router = APIRouter(tags=["pledges"])
 Party = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:@-]{1,120}$", description="payment instrument (sandbox party)")]
 Holder = Annotated[Principal, require_roles("backer", "investor")]
+# Who sees every pledge of a campaign in full (risk review, re-issues, supervision); the founder sees the fulfilment
+# view, a backer their own pledges.
+SEE_ALL_PLEDGES = ("reviewer", *READ_OVERRIDE)
 
 
 class PledgeCreate(Strict):
@@ -70,13 +74,55 @@ class PledgeView(BaseModel):
     delivery_confirmed_at: datetime | None
 
 
-def view(p: Pledge, viewer: Principal | None = None) -> PledgeView:
-    """The pledge as its backer sees it (`viewer` None: the backer's own routes), or as `viewer` may: a founder sees
-    a backer's pledge without why the backer's payment was declined (it is about the backer's instrument)."""
-    out = PledgeView(**p.model_dump(include=set(PledgeView.model_fields)))
-    if viewer is not None and viewer.subject != p.backer_id and not viewer.has_any(*READ_OVERRIDE):
-        out.payment_failure = None
-    return out
+class FulfilmentView(BaseModel):
+    """A backer's pledge as the campaign's founder sees it: what fulfilment needs, by an allow-list (the founder's
+    `backers.csv` has the same columns, `exports.FULFILMENT_COLUMNS`, made from this): the pledge, the backer's
+    platform account id, the tier, the amount, the shipping region and fee, the state and its dates. Nothing about
+    how the backer paid (payment reference, decline reason, why it was cancelled), no risk flag or equity decision,
+    no organisation: a field added to pledges appears here only once someone decides it belongs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    backer_id: str
+    tier_id: str | None
+    tier_title: str | None
+    currency: str
+    amount_fen: int
+    shipping_region: str | None
+    shipping_fen: int
+    state: str
+    placed_at: datetime
+    paid_at: datetime | None
+    delivery_confirmed_at: datetime | None
+
+
+def view(p: Pledge) -> PledgeView:
+    """The pledge in full: its backer's view, and supervisors' (`SEE_ALL_PLEDGES`)."""
+    return PledgeView(**p.model_dump(include=set(PledgeView.model_fields)))
+
+
+def fulfilment(p: Pledge, tier_title: str | None) -> FulfilmentView:
+    return FulfilmentView(**p.model_dump(include=set(FulfilmentView.model_fields)), tier_title=tier_title)
+
+
+def shown_to(viewer: Principal, p: Pledge, tier_title: str | None) -> PledgeView | FulfilmentView:
+    """In full to its backer and to supervisors; to anyone else let read it (the campaign's founder), the fulfilment
+    view."""
+    if viewer.subject == p.backer_id or viewer.has_any(*SEE_ALL_PLEDGES):
+        return view(p)
+    return fulfilment(p, tier_title)
+
+
+async def with_tier_titles(session: AsyncSession, campaign_id: str, backer_id: str | None, limit: int,
+                           offset: int) -> list[tuple[Pledge, str | None]]:
+    """The campaign's pledges (only `backer_id`'s, if given), oldest first, each with its tier's title."""
+    query = (select(Pledge, RewardTier.title).outerjoin(RewardTier, col(RewardTier.id) == col(Pledge.tier_id))
+             .where(Pledge.campaign_id == campaign_id))
+    if backer_id is not None:
+        query = query.where(Pledge.backer_id == backer_id)
+    rows = await session.execute(query.order_by(col(Pledge.placed_at), col(Pledge.id)).limit(limit).offset(offset))
+    return [(p, title) for p, title in rows.all()]
 
 
 @router.post("/campaigns/{campaign_id}/pledges", status_code=status.HTTP_201_CREATED, response_model=PledgeView)
@@ -102,26 +148,29 @@ async def my_pledges(session: ReadSessionDep, principal: Holder, limit: Limit = 
     return [view(p) for p in rows.scalars()]
 
 
-@router.get("/campaigns/{campaign_id}/pledges", response_model=list[PledgeView])
+@router.get("/campaigns/{campaign_id}/pledges", response_model=list[PledgeView | FulfilmentView])
 async def campaign_pledges(campaign_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal,
-                           limit: Limit = 50, offset: Offset = 0) -> list[PledgeView]:
+                           limit: Limit = 50, offset: Offset = 0) -> list[PledgeView | FulfilmentView]:
+    """Reviewers, regulators, admins: every pledge in full; the founder: every pledge as the fulfilment list
+    (`FulfilmentView`, the fields of `backers.csv`); anyone else: their own pledges, in full."""
     campaign = await load_campaign(session, campaign_id)
-    query = select(Pledge).where(Pledge.campaign_id == campaign_id)
-    if principal.subject != campaign.founder_id and not principal.has_any(*READ_OVERRIDE):
-        query = query.where(Pledge.backer_id == principal.subject)  # a backer sees only their own
-    rows = await session.execute(query.order_by(col(Pledge.placed_at), col(Pledge.id)).limit(limit).offset(offset))
-    return [view(p, principal) for p in rows.scalars()]
+    everyone = principal.subject == campaign.founder_id or principal.has_any(*SEE_ALL_PLEDGES)
+    rows = await with_tier_titles(session, campaign_id, None if everyone else principal.subject, limit, offset)
+    return [shown_to(principal, p, title) for p, title in rows]
 
 
-@router.get("/pledges/{pledge_id}", response_model=PledgeView)
-async def read_pledge(pledge_id: ResourceId, session: ReadSessionDep, principal: CurrentPrincipal) -> PledgeView:
+@router.get("/pledges/{pledge_id}", response_model=PledgeView | FulfilmentView)
+async def read_pledge(pledge_id: ResourceId, session: ReadSessionDep,
+                      principal: CurrentPrincipal) -> PledgeView | FulfilmentView:
+    """Its backer and supervisors in full; the campaign's founder the fulfilment view; anyone else 403."""
     found = await session.get(Pledge, pledge_id)
     if found is None:
         raise HTTPException(404, f"pledge {pledge_id} not found")
     campaign = await load_campaign(session, found.campaign_id)
-    if principal.subject not in (found.backer_id, campaign.founder_id) and not principal.has_any(*READ_OVERRIDE):
+    if principal.subject not in (found.backer_id, campaign.founder_id) and not principal.has_any(*SEE_ALL_PLEDGES):
         raise HTTPException(403, "not your pledge")
-    return view(found, principal)
+    tier = await session.get(RewardTier, found.tier_id) if found.tier_id is not None else None
+    return shown_to(principal, found, tier.title if tier is not None else None)
 
 
 @router.post("/pledges/{pledge_id}/cancel", response_model=PledgeView)
