@@ -86,11 +86,19 @@ def listing_out(listing: CreditListing) -> dict[str, Any]:
 @router.get("/subjects/{subject_id}/listings")
 async def subject_listings(subject_id: ResourceId, session: ReadSessionDep,
                            principal: CurrentPrincipal) -> list[dict[str, Any]]:
-    """The subject (or its organisation's owner) and reviewers/regulators: every listing, ended ones too."""
+    """The subject (or its organisation's owner) and reviewers/regulators: every listing, ended ones too, each
+    with its objections and repair requests (their deadlines, whether one was missed, and the decisions)."""
     authorise_owner(principal, await owner_of(session, subject_id), *READERS)
     rows = (await session.execute(select(CreditListing).where(CreditListing.subject_id == subject_id)
                                   .order_by(col(CreditListing.notified_at)))).scalars().all()
-    return [listing_out(row) for row in rows]
+    out = {row.id: listing_out(row) | {"objections": [], "repairs": []} for row in rows}
+    for model, key, filed in ((CreditObjection, "objections", CreditObjection.filed_at),
+                              (CreditRepair, "repairs", CreditRepair.requested_at)):
+        for item in (await session.execute(select(model).where(model.subject_id == subject_id)
+                                           .order_by(col(filed), col(model.id)))).scalars():
+            if item.listing_id in out:
+                out[item.listing_id][key].append(item.model_dump(mode="json"))
+    return list(out.values())
 
 
 async def _found(uow: UnitOfWork, model: type[Row], row_id: str, what: str) -> Row:
@@ -160,13 +168,3 @@ async def decide_repair(repair_id: ResourceId, body: RepairDecision, uow: UnitOf
     await lists.decide_repair(uow, repair, body.approved, principal.subject, body.note, now, DEFAULT_POLICY)
     await uow.commit()
     return repair
-
-
-@router.get("/objections/pending", response_model=list[CreditObjection])
-async def pending_objections(session: ReadSessionDep, _principal: Reviewer, limit: Limit = 50,
-                             offset: Offset = 0) -> list[CreditObjection]:
-    """The reviewers' queue, oldest feedback deadline first."""
-    return list((await session.execute(
-        select(CreditObjection).where(CreditObjection.state == "pending")
-        .order_by(col(CreditObjection.feedback_due), col(CreditObjection.id)).limit(limit).offset(offset)
-    )).scalars().all())

@@ -90,6 +90,20 @@ class ObjectionDecided(EventData):
     note: str
 
 
+class ObjectionOverdue(EventData):
+    """No feedback on an objection by `feedback_due` (10 working days): published once per objection, when the
+    `overdue` job finds it still pending after the deadline, or by its decision if that comes late and first."""
+
+    event_type = f"{PREFIX}.objection.overdue.v1"
+
+    objection_id: str
+    listing_id: str
+    subject_id: str
+    filed_at: datetime
+    feedback_due: datetime
+    overdue_at: datetime  # the service clock when it was found overdue
+
+
 class RepairRequested(EventData):
     event_type = f"{PREFIX}.repair.requested.v1"
 
@@ -108,6 +122,20 @@ class RepairDecided(EventData):
     approved: bool
     reviewer_id: str
     note: str
+
+
+class RepairOverdue(EventData):
+    """No decision on a repair request by `decide_by` (3 working days): published once per request, as
+    `ObjectionOverdue` is."""
+
+    event_type = f"{PREFIX}.repair.overdue.v1"
+
+    repair_id: str
+    listing_id: str
+    subject_id: str
+    requested_at: datetime
+    decide_by: datetime
+    overdue_at: datetime
 
 
 class ConsentChanged(EventData):

@@ -4,6 +4,9 @@ on an adjustable clock.
 - `listings`: a notified entry whose notice period is over is listed; a listed entry whose window has closed
   expires (a compensating event: the row stays). Each entry in its own transaction; decided from stored state
   and the clock, so a second run finds nothing to do.
+- `overdue`: an objection still pending after its feedback deadline (10 working days) or a repair request after
+  its decision deadline (3 working days) is marked overdue and announced (`objection.overdue`, `repair.overdue`),
+  once per item: the mark is stored, and only an unmarked row can be marked (`lists.mark_overdue`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from sqlmodel import col, select
 from credit import lists
 from credit.domain.listings import ListingState
 from credit.domain.policy import DEFAULT_POLICY
-from credit.models import CreditListing
+from credit.models import CreditListing, CreditObjection, CreditRepair
 from shared.context import ServiceContext
 from shared.scheduler import Job
 
@@ -25,7 +28,8 @@ BATCH = 500
 
 
 def credit_jobs(app: FastAPI) -> list[Job]:
-    return [Job("listings", lambda: advance_listings(ServiceContext.of(app)), every_seconds=30)]
+    return [Job("listings", lambda: advance_listings(ServiceContext.of(app)), every_seconds=30),
+            Job("overdue", lambda: mark_overdue(ServiceContext.of(app)), every_seconds=60)]
 
 
 async def advance_listings(ctx: ServiceContext) -> int:
@@ -56,4 +60,27 @@ async def advance_listings(ctx: ServiceContext) -> int:
                 acted += 1
         except Exception:
             log.exception("listing job failed on an entry; carrying on", extra={"listing": listing_id})
+    return acted
+
+
+async def mark_overdue(ctx: ServiceContext) -> int:
+    """Objections and repair requests past their deadline and still pending, oldest deadline first; each in its
+    own transaction, so one that fails is logged and retried at the next run without holding back the rest."""
+    now = ctx.clock.now()
+    acted = 0
+    for model, due in ((CreditObjection, CreditObjection.feedback_due), (CreditRepair, CreditRepair.decide_by)):
+        async with ctx.db.reading() as session:
+            ids = list((await session.execute(
+                select(model.id).where(model.state == "pending", col(model.overdue_at).is_(None), col(due) < now)
+                .order_by(col(due), col(model.id)).limit(BATCH))).scalars())
+        for row_id in ids:
+            try:
+                async with ctx.uow() as uow:
+                    row = await uow.session.get(model, row_id)
+                    if row is None or not await lists.mark_overdue(uow, row, now):
+                        continue  # decided or marked meanwhile
+                    await uow.commit()
+                    acted += 1
+            except Exception:
+                log.exception("overdue job failed on an item; carrying on", extra={"item": row_id})
     return acted

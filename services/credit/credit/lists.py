@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from credit import contracts as ev
@@ -20,6 +22,7 @@ from credit.domain.listings import (
     ensure_may_object,
     ensure_may_repair,
     ensure_pending,
+    overdue,
     published,
 )
 from credit.domain.policy import CreditPolicy
@@ -167,9 +170,12 @@ async def _pending(uow: UnitOfWork, model: type[CreditObjection] | type[CreditRe
 async def _decide(uow: UnitOfWork, row: CreditObjection | CreditRepair, what: str, outcome: str, reviewer: str,
                   note: str, now: datetime, event: EventData, end_reason: str | None, ends_from: tuple[str, ...],
                   policy: CreditPolicy) -> None:
-    """A reviewer's decision; a favourable one ends the listing with its compensating event."""
+    """A reviewer's decision; a favourable one ends the listing with its compensating event. A decision after the
+    deadline is taken all the same, recorded as late (and announced overdue first if the job had not yet)."""
     ensure_pending(what, row.state)
+    await mark_overdue(uow, row, now)
     row.state, row.decided_by, row.decided_at, row.note = outcome, reviewer, now, note
+    row.decided_late = overdue(due_of(row), now)
     uow.publish(event, subject=row.id, actor=reviewer, partition_key=row.subject_id)
     listing = await listing_for(uow, row.listing_id)
     if end_reason is not None and listing.state in ends_from:
@@ -221,3 +227,33 @@ async def decide_repair(uow: UnitOfWork, repair: CreditRepair, approved: bool, r
     await _decide(uow, repair, "repair request", "approved" if approved else "refused", reviewer, note, now, event,
                   "repaired" if approved else None, (ListingState.LISTED.value,), policy)
     return repair
+
+
+def due_of(row: CreditObjection | CreditRepair) -> datetime:
+    """The working-day deadline stored when it was filed: feedback on an objection, a decision on a repair."""
+    return row.feedback_due if isinstance(row, CreditObjection) else row.decide_by
+
+
+def _overdue_event(row: CreditObjection | CreditRepair, now: datetime) -> EventData:
+    if isinstance(row, CreditObjection):
+        return ev.ObjectionOverdue(objection_id=row.id, listing_id=row.listing_id, subject_id=row.subject_id,
+                                   filed_at=row.filed_at, feedback_due=row.feedback_due, overdue_at=now)
+    return ev.RepairOverdue(repair_id=row.id, listing_id=row.listing_id, subject_id=row.subject_id,
+                            requested_at=row.requested_at, decide_by=row.decide_by, overdue_at=now)
+
+
+async def mark_overdue(uow: UnitOfWork, row: CreditObjection | CreditRepair, now: datetime) -> bool:
+    """Mark a pending objection or repair request past its deadline as overdue and announce it, once: the
+    conditional UPDATE lets one writer win (a job run, another replica's run, a late decision) and the others
+    find it marked, so a rerun or a restart never announces it twice."""
+    if row.state != "pending" or row.overdue_at is not None or not overdue(due_of(row), now):
+        return False
+    model = type(row)
+    marked = await uow.session.execute(
+        update(model).where(col(model.id) == row.id, col(model.state) == "pending", col(model.overdue_at).is_(None))
+        .values(overdue_at=now).execution_options(synchronize_session=False))
+    if marked.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(row, "overdue_at", now)
+    uow.publish(_overdue_event(row, now), subject=row.id, actor=ACTOR, partition_key=row.subject_id)
+    return True

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from credit import api, api_lists, api_reports
+from credit import api, api_deadlines, api_lists, api_reports
 from credit.consumers import credit_subscriptions
 from credit.contracts import LISTINGS_TOPIC, ListingCurrent
 from credit.jobs import credit_jobs
@@ -35,7 +35,8 @@ def create_app(settings: CreditSettings | None = None) -> FastAPI:
     definition = ServiceDefinition(
         name="credit", title="Sizhong credit: records, scores, red and black lists",
         migrations=str(Path(__file__).parent / "migrations"),
-        routers=[api.router, api_lists.router, api_reports.router], subscriptions=credit_subscriptions(clock),
+        routers=[api.router, api_lists.router, api_deadlines.router, api_reports.router],
+        subscriptions=credit_subscriptions(clock),
         also_publish={ListingCurrent.event_type: LISTINGS_TOPIC}, jobs=credit_jobs,
     )
     clock.app = build_app(definition, settings or CreditSettings())

@@ -88,6 +88,9 @@ class CreditObjection(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     note: str = Field(default="", max_length=4000)
+    # when it was found past `feedback_due` undecided (job `overdue`, or a late decision that came first)
+    overdue_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    decided_late: bool = False  # decided after `feedback_due`: allowed, and recorded
 
 
 class CreditRepair(SQLModel, table=True):
@@ -104,6 +107,9 @@ class CreditRepair(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     note: str = Field(default="", max_length=4000)
+    # when it was found past `decide_by` undecided (job `overdue`, or a late decision that came first)
+    overdue_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    decided_late: bool = False  # decided after `decide_by`: allowed, and recorded
 
 
 class CreditConsent(SQLModel, table=True):

@@ -86,3 +86,31 @@ async def test_0003_downgrades_to_0002_and_upgrades_again_keeping_the_records(db
             "SELECT score, dimensions, name FROM credit_records WHERE subject_id = 's1'"))).one()
         changes = (await session.execute(sa.text("SELECT count(*) FROM credit_record_changes"))).scalar_one()
     assert tuple(record) == (640, "{}", "") and changes == 1  # the row kept; the re-added columns at their defaults
+
+
+async def test_the_overdue_marks_are_backfilled_for_late_decisions_and_go_down_to_0003(db: Database) -> None:
+    head = await _schema(db)
+    added = {"overdue_at", "decided_late"}
+    await _alembic(db, "downgrade", "0003")
+    below = await _schema(db)
+    for table in ("credit_objections", "credit_repairs"):
+        assert added <= head[table] and below[table] == head[table] - added, table
+    async with db.write_engine.begin() as connection:  # two answered objections at 0003: one late, one on time
+        await connection.execute(sa.text(
+            "INSERT INTO credit_listings (id, subject_id, list_kind, tier, state, rule, reasons, basis, "
+            "cause_event_ids, policy_version, notified_at, notice_ends_at) VALUES ('l1', 's1', 'black', 'general', "
+            "'listed', 'r', '[]', 'b', '[]', 'credit-2026.2', '2026-03-01 00:00:00+00:00', "
+            "'2026-03-06 15:59:59.999999+00:00')"))
+        for row_id, decided in (("late", "2026-03-21 01:00:00+00:00"), ("on-time", "2026-03-20 15:00:00+00:00")):
+            await connection.execute(sa.text(  # the moments inline: PostgreSQL casts a literal, not a parameter
+                "INSERT INTO credit_objections (id, listing_id, subject_id, grounds, filed_at, feedback_due, state, "
+                "decided_by, decided_at, note) VALUES (:id, 'l1', 's1', 'g', '2026-03-06 02:00:00+00:00', "
+                f"'2026-03-20 15:59:59.999999+00:00', 'dismissed', 'r1', '{decided}', '')"), {"id": row_id})
+
+    await _alembic(db, "upgrade", "head")
+    assert await _schema(db) == head
+    async with db.reading() as session:
+        rows = {row.id: (row.decided_late, row.overdue_at) for row in await session.execute(sa.text(
+            "SELECT id, decided_late, overdue_at FROM credit_objections"))}
+    assert rows["on-time"] == (False, None)
+    assert bool(rows["late"][0]) and rows["late"][1] is not None  # overdue at its decision

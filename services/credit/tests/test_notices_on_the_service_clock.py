@@ -38,8 +38,9 @@ def end_of_day(day: str) -> datetime:
     return shanghai(f"{day}T23:59:59.999999").astimezone(UTC)
 
 
-def crowdsourcing_events(solver: str) -> list[CloudEvent]:
-    """Two disputes the solver lost and a missed delivery, in September 2026: the general black-list rule."""
+def crowdsourcing_events(solver: str, month: str = "2026-09") -> list[CloudEvent]:
+    """Two disputes the solver lost and a missed delivery, from the 14th of `month` (September 2026 by default):
+    the general black-list rule."""
     def dispute(n: int) -> EventData:
         return cs.DisputeResolved(dispute_id=f"d-{n}", task_id=f"t-{n}", milestone_id="m", poster_id=f"p-{n}",
                                   solver_id=solver, stage="resolved", resolved_by="mediator-1",
@@ -47,9 +48,9 @@ def crowdsourcing_events(solver: str) -> list[CloudEvent]:
                                   poster_fen=0, lost_by="solver", policy_version="p")
 
     data = [dispute(1), dispute(2), cs.AbandonmentWarned(task_id="t-3", milestone_id="m", solver_id=solver,
-                                                         due_at=shanghai("2026-09-18T18:00"))]
+                                                         due_at=shanghai(f"{month}-18T18:00"))]
     return [CloudEvent(id=f"ev-{solver}-{n}", source="/sizhong/crowdsourcing", type=item.event_type,
-                       time=shanghai(f"2026-09-{14 + n}T10:00"), subject=f"t-{n}", data=item.model_dump(mode="json"),
+                       time=shanghai(f"{month}-{14 + n}T10:00"), subject=f"t-{n}", data=item.model_dump(mode="json"),
                        sequence=n + 1, partitionkey=solver, actor="test") for n, item in enumerate(data)]
 
 

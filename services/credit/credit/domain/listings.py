@@ -60,6 +60,12 @@ def ensure_may_repair(state: str, list_kind: str, tier: str, listed_at: datetime
                           earliest=earliest.isoformat())
 
 
+def overdue(due: datetime, now: datetime) -> bool:
+    """An objection's feedback or a repair's decision is overdue once its deadline (the end of the last working
+    day, stored when it was filed) has passed with it still undecided; at the deadline itself it is on time."""
+    return now > due
+
+
 def ensure_pending(kind: str, state: str) -> None:
     if state != "pending":
         raise DomainError(409, f"the {kind} has been decided already ({state})", state=state)

@@ -103,6 +103,10 @@ async def choose_bid(uow: UnitOfWork, principal: Principal, bid_id: str, now: da
 
 
 async def answer_hire(uow: UnitOfWork, principal: Principal, task_id: str, accept: bool, now: datetime) -> Task:
+    """The named solver accepts (a black-listed one may not: new work, as a bid is) or declines (always: the
+    poster is not left waiting)."""
+    if accept:
+        await ensure_not_blacklisted(uow.session, principal.subject, f"accepting a direct hire ({task_id})")
     task = await task_for_update(uow, task_id)
     if task.mode != TaskMode.DIRECT_HIRE or task.direct_solver_id != principal.subject:
         raise DomainError(403, "only the solver named in a direct hire answers it", field="task_id")
@@ -125,7 +129,9 @@ async def answer_hire(uow: UnitOfWork, principal: Principal, task_id: str, accep
 
 async def submit(uow: UnitOfWork, principal: Principal, task_id: str, content: str, now: datetime) -> Submission:
     """Work delivered: its SHA-256 and time are kept as evidence; a copy of another solver's work is flagged as a
-    duplicate (and can never win); the same solver delivering the same content twice is refused."""
+    duplicate (and can never win); the same solver delivering the same content twice is refused. A black-listed
+    solver takes part in no open round (bounty, contest, piece-rate), as it places no bid; work it was assigned
+    before the listing (bid, direct hire) it still delivers."""
     task = await task_for_update(uow, task_id)
     await task_may_take_part(uow, task.id, principal.subject)
     mode = TaskMode(task.mode)
@@ -142,6 +148,8 @@ async def submit(uow: UnitOfWork, principal: Principal, task_id: str, content: s
         if task.state not in (S.IN_PROGRESS, S.REVISION_REQUESTED):
             step(mode, task.state, S.SUBMITTED)  # 409 naming the state
     else:
+        await ensure_not_blacklisted(uow.session, principal.subject,
+                                     f"submitting to a {mode.value.replace('_', '-')} task ({task.id})")
         if not may_take_part(principal.subject, task):
             raise DomainError(403, "this task is not open to you", field="task_id")
         closes = task.deadline if mode is TaskMode.PIECE_RATE else milestone.due_at
