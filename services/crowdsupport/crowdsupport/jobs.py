@@ -8,7 +8,8 @@ POST /testing/jobs/<name>/run.
   confirmed one nobody checked in to is a no-show once its check-in window has closed; one still pending the
   owner's approval when its slot starts expires and its slot is released. Each booking is swept in its own
   transaction, decided from stored state and the clock, so a second run (or another replica) does nothing
-  twice; a failure on one booking is logged and the job carries on.
+  twice; a failure on one booking is logged and the job carries on. Bookings that had started before the sweep
+  existed (`cs_unswept_bookings`, migration `support_fixes_unswept`) are never judged.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import logging
 from fastapi import FastAPI
 
 from crowdsupport import flows
-from crowdsupport.handlers.attendance import sweep_booking
-from shared.booking import store
-from shared.booking.rules import BookingState
+from crowdsupport.handlers.attendance import due_ids, sweep_booking
 from shared.context import MoneyContext, ServiceContext
 from shared.problems import DomainError
 from shared.scheduler import Job
@@ -35,10 +34,10 @@ def crowdsupport_jobs(app: FastAPI) -> list[Job]:
 
 
 async def sweep_bookings(ctx: ServiceContext) -> int:
-    """Sweep every pending or confirmed booking whose slot has started; returns how many were acted on."""
+    """Sweep every tracked pending or confirmed booking whose slot has started; returns how many were acted on."""
     now = ctx.clock.now()
     async with ctx.db.reading() as session:
-        started = await store.started_ids(session, [BookingState.PENDING, BookingState.CONFIRMED], now, BATCH)
+        started = await due_ids(session, now, BATCH)
     acted = 0
     for booking_id in started:
         try:

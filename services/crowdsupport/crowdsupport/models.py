@@ -150,6 +150,17 @@ class InstrumentUsage(SQLModel, table=True):
     actual_minutes: int = 0
 
 
+class UnsweptBooking(SQLModel, table=True):
+    """A booking the bookings sweep never judges: it had started before the sweep existed, when a missing check-in
+    meant nothing (mentor sessions had no check-in at all). Written once, by migration `support_fixes_unswept`."""
+
+    __tablename__ = "cs_unswept_bookings"
+
+    booking_id: str = Field(primary_key=True, foreign_key="bookings.id", max_length=64)
+    reason: str = Field(max_length=200)
+    recorded_at: datetime = Field(sa_column=utc_column())
+
+
 class Mentor(SQLModel, table=True):
     __tablename__ = "cs_mentors"
 

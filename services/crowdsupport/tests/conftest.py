@@ -31,5 +31,11 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def ctx(db: Database) -> MoneyContext:
-    return MoneyContext(db, FixedClock(NOW), "crowdsupport", None, Payments(db, SandboxPaymentProvider(db)))
+def clock() -> FixedClock:
+    """The service clock of `ctx`, at NOW; a test moves it by setting `moment`."""
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def ctx(db: Database, clock: FixedClock) -> MoneyContext:
+    return MoneyContext(db, clock, "crowdsupport", None, Payments(db, SandboxPaymentProvider(db)))

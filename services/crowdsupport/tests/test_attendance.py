@@ -44,3 +44,11 @@ def test_an_owner_decides_only_before_the_slot_starts_so_the_sweep_and_a_decisio
     assert not decision_open(START, START)
     for now in (START - MIN, START):
         assert decision_open(START, now) != (sweep_action("pending", START, RULES, now) is SweepAction.EXPIRE)
+
+
+@pytest.mark.parametrize("state", ["pending", "confirmed"])
+def test_a_booking_the_sweep_does_not_track_is_never_judged(state: str) -> None:
+    """Started before the sweep existed (migration support_fixes_unswept): no expiry, no no-show, however late."""
+    for now in (START, START + 15 * MIN, START + timedelta(days=400)):
+        assert sweep_action(state, START, RULES, now, tracked=False) is None
+    assert sweep_action(state, START, RULES, START + timedelta(days=400)) is not None

@@ -11,7 +11,9 @@ an instrument no-show against the member; a mentor session's is not scored (only
   engine's `cancelled`, decided by the service) and its slot is released. An owner decides before the start
   (`decision_open`), so the sweep and a late decision never race for the same booking.
 Every other state (checked in, cancelled, rejected, no-show) is final: the sweep leaves it alone, so a second
-run finds nothing to do.
+run finds nothing to do. A booking the sweep does not track is never judged: one that had started before the sweep
+existed (mentor sessions had no check-in then, and nobody was told a missing one would count), recorded by the
+migration `support_fixes_unswept` in `cs_unswept_bookings`.
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ def decision_open(start: datetime, now: datetime) -> bool:
     return now < start
 
 
-def sweep_action(state: str, start: datetime, rules: ResourceRules, now: datetime) -> SweepAction | None:
-    """What the sweep does to a booking in `state` starting at `start`, at `now` (None: nothing, yet or ever)."""
+def sweep_action(state: str, start: datetime, rules: ResourceRules, now: datetime, *,
+                 tracked: bool = True) -> SweepAction | None:
+    """What the sweep does to a booking in `state` starting at `start`, at `now` (None: nothing, yet or ever);
+    an untracked booking (started before the sweep existed) is left alone for good."""
+    if not tracked:
+        return None
     if state == BookingState.PENDING and not decision_open(start, now):
         return SweepAction.EXPIRE
     if state == BookingState.CONFIRMED and now >= no_show_due(start, rules):

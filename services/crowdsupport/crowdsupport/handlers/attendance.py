@@ -4,19 +4,38 @@ the stored booking, locked, and writes its event to the outbox in the same trans
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from crowdsupport import contracts as ev
 from crowdsupport.domain.attendance import SweepAction, no_show_due, sweep_action
 from crowdsupport.domain.policy import DEFAULT_POLICY
 from crowdsupport.handlers.common import SYSTEM, found
-from crowdsupport.models import InstrumentUsage, MentorSession
+from crowdsupport.models import InstrumentUsage, MentorSession, UnsweptBooking
 from shared.booking import store
-from shared.booking.models import BookableResource
+from shared.booking.models import BookableResource, Booking
 from shared.booking.rules import BookingState, no_show, transition
 from shared.uow import UnitOfWork
 
 EXPIRED_REASON = "not decided by the owner before the slot started"
+
+
+SWEPT_STATES: Sequence[BookingState] = (BookingState.PENDING, BookingState.CONFIRMED)
+
+
+async def due_ids(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    """The bookings the sweep decides on: pending or confirmed, started by `now`, and tracked (not in
+    `cs_unswept_bookings`), earliest first. The untracked ones never leave those states, so they are left out
+    here rather than after the limit, where they would fill every batch and starve the newer bookings."""
+    unswept = exists().where(col(UnsweptBooking.booking_id) == col(Booking.id))
+    return list((await session.execute(
+        select(col(Booking.id)).where(col(Booking.state).in_([state.value for state in SWEPT_STATES]),
+                                 col(Booking.start_at) <= now, ~unswept)
+        .order_by(col(Booking.start_at), col(Booking.id)).limit(limit))).scalars())
 
 
 async def sweep_booking(uow: UnitOfWork, booking_id: str, now: datetime) -> SweepAction | None:
@@ -25,7 +44,8 @@ async def sweep_booking(uow: UnitOfWork, booking_id: str, now: datetime) -> Swee
     placed = await store.load_for_update(uow.session, booking_id)
     resource = await found(uow, BookableResource, placed.resource_id, "resource_id")
     rules = resource.rules()
-    action = sweep_action(placed.state, placed.start_at, rules, now)
+    tracked = await uow.session.get(UnsweptBooking, booking_id) is None
+    action = sweep_action(placed.state, placed.start_at, rules, now, tracked=tracked)
     if action is None:
         return None
     kind, owner_id = await _side(uow, booking_id)
