@@ -17,7 +17,7 @@ from crowdsupport import budget
 from crowdsupport import contracts as ev
 from crowdsupport.domain.vouchers import VoucherState
 from crowdsupport.handlers import vouchers
-from crowdsupport.handlers.common import SYSTEM
+from crowdsupport.handlers.common import SYSTEM, publish_voucher_event
 from crowdsupport.models import Voucher, VoucherPayment
 from shared.auth import Principal
 from shared.context import MoneyContext
@@ -104,11 +104,10 @@ async def settle(ctx: MoneyContext, payment_id: str) -> int:
         else:
             if result.succeeded:
                 await budget.recovered(uow, row, voucher.programme_id, result.reference)
-            uow.publish(ev.ClawbackSettled(voucher_id=voucher.id, programme_id=voucher.programme_id,
-                                           provider_id=row.party_id, currency=row.currency, amount_fen=row.amount_fen,
-                                           status=row.status, idempotency_key=row.idempotency_key,
-                                           reference=result.reference if result.succeeded else None),
-                        subject=voucher.id, actor=SYSTEM, partition_key=row.party_id)
+            publish_voucher_event(uow, voucher, SYSTEM, ev.ClawbackSettled(
+                voucher_id=voucher.id, programme_id=voucher.programme_id, provider_id=row.party_id,
+                currency=row.currency, amount_fen=row.amount_fen, status=row.status,
+                idempotency_key=row.idempotency_key, reference=result.reference if result.succeeded else None))
         await uow.commit()
     return 1
 
@@ -118,18 +117,14 @@ async def _payout_settled(uow: UnitOfWork, row: VoucherPayment, voucher: Voucher
     if not succeeded:  # nothing paid: the voucher stays approved, the amount stays in the provider's payable
         payable = budget.provider_payable(row.party_id)
         owed = await balance(uow.session, payable, row.currency)
-        uow.publish(ev.VoucherPayoutDeclined(voucher_id=voucher.id, programme_id=voucher.programme_id,
-                                             agency_id=voucher.agency_id, provider_id=row.party_id,
-                                             payment_id=row.id, currency=row.currency, amount_fen=row.amount_fen,
-                                             payable_account=payable, payable_fen=owed.minor,
-                                             idempotency_key=row.idempotency_key, failure=row.failure),
-                    subject=voucher.id, actor=SYSTEM, partition_key=row.party_id)
+        publish_voucher_event(uow, voucher, SYSTEM, ev.VoucherPayoutDeclined(
+            voucher_id=voucher.id, programme_id=voucher.programme_id, agency_id=voucher.agency_id,
+            provider_id=row.party_id, payment_id=row.id, currency=row.currency, amount_fen=row.amount_fen,
+            payable_account=payable, payable_fen=owed.minor, idempotency_key=row.idempotency_key, failure=row.failure))
         return
     transaction = await budget.paid(uow, row, voucher.programme_id, reference)
     voucher.state, voucher.paid_fen = VoucherState.PAID.value, row.amount_fen
-    uow.publish(ev.VoucherPaid(voucher_id=voucher.id, programme_id=voucher.programme_id, agency_id=voucher.agency_id,
-                               enterprise_id=voucher.enterprise_id, provider_id=row.party_id,
-                               currency=row.currency, amount_fen=row.amount_fen,
-                               idempotency_key=row.idempotency_key, reference=reference,
-                               ledger_transaction=transaction),
-                subject=voucher.id, actor=SYSTEM, partition_key=voucher.enterprise_id)
+    publish_voucher_event(uow, voucher, SYSTEM, ev.VoucherPaid(
+        voucher_id=voucher.id, programme_id=voucher.programme_id, agency_id=voucher.agency_id,
+        enterprise_id=voucher.enterprise_id, provider_id=row.party_id, currency=row.currency, amount_fen=row.amount_fen,
+        idempotency_key=row.idempotency_key, reference=reference, ledger_transaction=transaction))

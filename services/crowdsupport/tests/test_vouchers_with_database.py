@@ -266,7 +266,7 @@ async def test_a_declined_payout_is_reissued_by_its_agency_under_a_new_key(db: D
         payment = (await session.execute(select(VoucherPayment))).scalars().one()
     [declined_event] = await events(db, "voucher.payout_declined.v1")
     assert (declined_event["payment_id"], declined_event["payable_fen"], declined_event["_key"]) == (
-        payment.id, 70_000, "prov-declined")
+        payment.id, 70_000, "ent-1")  # the voucher's key: its holder, not the provider
     other_agency = Principal(subject="agency-sh", roles=frozenset({"agency"}))
     for outsider in (other_agency, declined):
         with pytest.raises(DomainError) as refused:
@@ -333,3 +333,30 @@ async def test_a_reissued_payout_pays_the_provider_exactly_once_even_when_reissu
     assert trail["accounts"].get("payable/provider/prov-1", 0) == 0 and trail["sum"] == {"CNY": 0}
     assert len(await events(db, "voucher.paid.v1")) == 1
     assert len(await events(db, "voucher.payout_declined.v1")) == 1
+
+
+async def test_every_event_of_a_voucher_carries_its_enterprise_as_partition_key(
+        db: Database, ctx: MoneyContext) -> None:
+    """One partition per voucher, so a consumer sees its events in order: a decline never before the approval,
+    the re-issue after the decline, the claw-back after the voiding."""
+    ctx = replace(ctx, payments=Payments(db, DeclinesFirstCall()))
+    programme = await a_programme(db)
+    voucher = await run(db, vouchers.apply, enterprise(1), programme.id, 80_000, "testing", NOW)
+    await run(db, vouchers.redeem, PROVIDER, voucher.id, REDEMPTION, NOW)
+    await run(db, vouchers.reject_redemption, AGENCY, voucher.id, "invoice unreadable", NOW)
+    await run(db, vouchers.redeem, PROVIDER, voucher.id, REDEMPTION, NOW)
+    assert (await flows.approve(ctx, AGENCY, voucher.id, NOW)).state == "approved"  # the payout declined
+    async with db.reading() as session:
+        declined = (await session.execute(select(VoucherPayment))).scalars().one()
+    assert (await flows.reissue(ctx, AGENCY, declined.id, NOW)).status == "done"
+    voided = await flows.void(ctx, REVIEWER, voucher.id, vouchers.Voiding("forged invoice", True, []), NOW)
+    assert voided.clawed_back_fen == 70_000
+    async with db.reading() as session:
+        feed, _ = await read_feed(session, 0, 5000)
+    lifecycle = [(event.type.removeprefix("cn.sizhong.crowdsupport."), event.partitionkey) for event in feed
+                 if event.data.get("voucher_id") == voucher.id]
+    assert [kind for kind, _ in lifecycle] == [
+        "voucher.issued.v1", "voucher.redeemed.v1", "voucher.redemption_rejected.v1", "voucher.redeemed.v1",
+        "voucher.approved.v1", "voucher.payout_declined.v1", "voucher.payment_reissued.v1", "voucher.paid.v1",
+        "voucher.voided.v1", "voucher.clawback_settled.v1"]
+    assert {key for _, key in lifecycle} == {"ent-1"}

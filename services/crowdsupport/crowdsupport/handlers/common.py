@@ -7,10 +7,11 @@ from typing import TypeVar
 
 from sqlmodel import SQLModel
 
+from crowdsupport.models import VoucherFields
 from shared.auth import Principal
 from shared.booking.rules import PLATFORM_ZONE
 from shared.problems import DomainError
-from shared.uow import UnitOfWork
+from shared.uow import EventData, UnitOfWork
 
 SYSTEM = "system:crowdsupport"
 ADMIN = ("admin",)
@@ -37,3 +38,10 @@ async def found(uow: UnitOfWork, model: type[M], key: str, field: str, *, lock: 
 def owner_or_admin(principal: Principal, owner_id: str, field: str, what: str) -> None:
     if principal.subject != owner_id and not principal.has_any(*ADMIN):
         raise DomainError(403, f"only {what} may do this", field=field)
+
+
+def publish_voucher_event(uow: UnitOfWork, voucher: VoucherFields, actor: str, data: EventData) -> None:
+    """Every event of one voucher is keyed by its holder, the enterprise (whose credit record it may touch), never
+    by the provider: one partition, so a consumer sees them in order (an approval before its payout's decline, the
+    decline before its re-issue, a claw-back after the voiding)."""
+    uow.publish(data, subject=voucher.id, actor=actor, partition_key=voucher.enterprise_id)

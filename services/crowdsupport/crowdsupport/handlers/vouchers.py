@@ -19,7 +19,7 @@ from crowdsupport import budget, guards
 from crowdsupport import contracts as ev
 from crowdsupport.domain.policy import DEFAULT_POLICY
 from crowdsupport.domain.vouchers import ProgrammeView, VoucherState, coverage, may_redeem, step
-from crowdsupport.handlers.common import ADMIN, found, lines, local_year
+from crowdsupport.handlers.common import ADMIN, found, lines, local_year, publish_voucher_event
 from crowdsupport.models import Programme, ProgrammeProvider, Voucher, VoucherPayment
 from shared.auth import Principal
 from shared.ids import new_id
@@ -121,11 +121,10 @@ async def apply(uow: UnitOfWork, principal: Principal, programme_id: str, face_f
                       expires_at=now + timedelta(days=DEFAULT_POLICY.voucher_validity_days),
                       policy_version=DEFAULT_POLICY.version)
     uow.session.add(voucher)
-    uow.publish(ev.VoucherIssued(voucher_id=voucher.id, programme_id=programme.id, agency_id=programme.agency_id,
-                                 enterprise_id=voucher.enterprise_id, currency=voucher.currency, face_fen=face_fen,
-                                 use=use, year=year, issued_in_year_fen=issued_in_year, expires_at=voucher.expires_at,
-                                 policy_version=voucher.policy_version),
-                subject=voucher.id, actor=principal.subject, partition_key=voucher.enterprise_id)
+    publish_voucher_event(uow, voucher, principal.subject, ev.VoucherIssued(
+        voucher_id=voucher.id, programme_id=programme.id, agency_id=programme.agency_id,
+        enterprise_id=voucher.enterprise_id, currency=voucher.currency, face_fen=face_fen, use=use, year=year,
+        issued_in_year_fen=issued_in_year, expires_at=voucher.expires_at, policy_version=voucher.policy_version))
     await uow.commit()
     return voucher
 
@@ -186,15 +185,12 @@ async def redeem(uow: UnitOfWork, principal: Principal, voucher_id: str, data: R
     voucher.contract_no, voucher.contract_amount_fen = data.contract_no, data.contract_amount_fen
     voucher.invoice_no, voucher.payment_proof = data.invoice_no, data.payment_proof
     voucher.voucher_fen, voucher.copay_fen, voucher.redeemed_at = covered.voucher_fen, covered.copay_fen, now
-    uow.publish(ev.VoucherRedeemed(voucher_id=voucher.id, programme_id=programme.id,
-                                   enterprise_id=voucher.enterprise_id, provider_id=principal.subject,
-                                   redeemed_via=via, contract_no=data.contract_no,
-                                   contract_amount_fen=data.contract_amount_fen, voucher_fen=covered.voucher_fen,
-                                   copay_fen=covered.copay_fen, currency=voucher.currency,
-                                   policy_version=DEFAULT_POLICY.version,
-                                   fast_tracked=await fast_tracked(uow.session, voucher.enterprise_id,
-                                                                   principal.subject)),
-                subject=voucher.id, actor=principal.subject, partition_key=voucher.enterprise_id)
+    publish_voucher_event(uow, voucher, principal.subject, ev.VoucherRedeemed(
+        voucher_id=voucher.id, programme_id=programme.id, enterprise_id=voucher.enterprise_id,
+        provider_id=principal.subject, redeemed_via=via, contract_no=data.contract_no,
+        contract_amount_fen=data.contract_amount_fen, voucher_fen=covered.voucher_fen, copay_fen=covered.copay_fen,
+        currency=voucher.currency, policy_version=DEFAULT_POLICY.version,
+        fast_tracked=await fast_tracked(uow.session, voucher.enterprise_id, principal.subject)))
     await uow.commit()
     return voucher
 
@@ -213,10 +209,9 @@ async def reject_redemption(uow: UnitOfWork, principal: Principal, voucher_id: s
     voucher.provider_id = voucher.redeemed_via = voucher.contract_no = voucher.invoice_no = None
     voucher.payment_proof = voucher.contract_amount_fen = voucher.redeemed_at = None
     voucher.voucher_fen = voucher.copay_fen = 0
-    uow.publish(ev.RedemptionRejected(voucher_id=voucher.id, programme_id=programme.id,
-                                      enterprise_id=voucher.enterprise_id, provider_id=provider_id, reason=reason,
-                                      released_fen=released),
-                subject=voucher.id, actor=principal.subject, partition_key=voucher.enterprise_id)
+    publish_voucher_event(uow, voucher, principal.subject, ev.RedemptionRejected(
+        voucher_id=voucher.id, programme_id=programme.id, enterprise_id=voucher.enterprise_id, provider_id=provider_id,
+        reason=reason, released_fen=released))
     await uow.commit()
     return voucher
 
@@ -231,11 +226,11 @@ async def approve(uow: UnitOfWork, principal: Principal, voucher_id: str, now: d
     voucher.decided_at, voucher.decided_by = now, principal.subject
     payment, transaction = await budget.spend(uow, voucher, now)
     assert voucher.provider_id is not None
-    uow.publish(ev.VoucherApproved(voucher_id=voucher.id, programme_id=programme.id, agency_id=programme.agency_id,
-                                   enterprise_id=voucher.enterprise_id, provider_id=voucher.provider_id,
-                                   currency=voucher.currency, amount_fen=payment.amount_fen, payment_id=payment.id,
-                                   idempotency_key=payment.idempotency_key, ledger_transaction=transaction),
-                subject=voucher.id, actor=principal.subject, partition_key=voucher.enterprise_id)
+    publish_voucher_event(uow, voucher, principal.subject, ev.VoucherApproved(
+        voucher_id=voucher.id, programme_id=programme.id, agency_id=programme.agency_id,
+        enterprise_id=voucher.enterprise_id, provider_id=voucher.provider_id, currency=voucher.currency,
+        amount_fen=payment.amount_fen, payment_id=payment.id, idempotency_key=payment.idempotency_key,
+        ledger_transaction=transaction))
     await uow.commit()
     return payment
 
@@ -275,11 +270,10 @@ async def void(uow: UnitOfWork, principal: Principal, voucher_id: str, data: Voi
         voucher.clawed_back_fen = voucher.paid_fen
     voucher.state, voucher.reason = VoucherState.VOIDED.value, data.reason
     voucher.decided_at, voucher.decided_by = now, principal.subject
-    uow.publish(ev.VoucherVoided(voucher_id=voucher.id, programme_id=programme.id, agency_id=programme.agency_id,
-                                 enterprise_id=voucher.enterprise_id, provider_id=voucher.provider_id,
-                                 reason=data.reason, fraud=data.fraud, fraud_by=fraud_by,
-                                 clawed_back_fen=voucher.clawed_back_fen, currency=voucher.currency),
-                subject=voucher.id, actor=principal.subject, partition_key=voucher.enterprise_id)
+    publish_voucher_event(uow, voucher, principal.subject, ev.VoucherVoided(
+        voucher_id=voucher.id, programme_id=programme.id, agency_id=programme.agency_id,
+        enterprise_id=voucher.enterprise_id, provider_id=voucher.provider_id, reason=data.reason, fraud=data.fraud,
+        fraud_by=fraud_by, clawed_back_fen=voucher.clawed_back_fen, currency=voucher.currency))
     await uow.commit()
     return payment
 
@@ -303,10 +297,9 @@ async def reissue_payment(uow: UnitOfWork, principal: Principal, payment_id: str
                              idempotency_key=f"{original}/retry-{len(earlier) + 1}", created_at=now)
     old.status = "reissued"
     uow.session.add(payment)
-    uow.publish(ev.VoucherPaymentReissued(voucher_id=old.voucher_id, payment_id=payment.id, kind=payment.kind,
-                                          party_id=payment.party_id, currency=payment.currency,
-                                          amount_fen=payment.amount_fen, idempotency_key=payment.idempotency_key,
-                                          replaces_payment_id=old.id, reissued_by=principal.subject),
-                subject=old.voucher_id, actor=principal.subject, partition_key=payment.party_id)
+    publish_voucher_event(uow, voucher, principal.subject, ev.VoucherPaymentReissued(
+        voucher_id=old.voucher_id, payment_id=payment.id, kind=payment.kind, party_id=payment.party_id,
+        currency=payment.currency, amount_fen=payment.amount_fen, idempotency_key=payment.idempotency_key,
+        replaces_payment_id=old.id, reissued_by=principal.subject))
     await uow.commit()
     return payment
