@@ -3,7 +3,8 @@ credit's `listing.current` events, and the guards its commands call. Never a cal
 a crowd service keeps enforcing the lists while credit is down.
 
 - `ensure_not_blacklisted(session, subject_id, action)` refuses with a 403 problem whose body names the listing
-  (id, tier, rule, basis, until) and how to object (a POST on the credit service).
+  (id, tier, rule, basis, until) and how to object (a POST on the credit service, feedback within
+  `OBJECTION_FEEDBACK_WORKING_DAYS`, the number credit's policy uses).
 - `red_list_benefits(session, subject_id)` gives a red-listed subject's fast-track review and commission relief,
   with the numbers credit's policy put on the event.
 - `fast_tracked(session, *subject_ids)` and its SQL twin `fast_track(*subject_columns)` say whether an item a
@@ -29,6 +30,12 @@ from shared.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from credit.contracts import ListingCurrent
+
+
+OBJECTION_FEEDBACK_WORKING_DAYS = 10
+"""Feedback on an objection (异议) is due within this many working days (DOMAIN.md). Credit's policy takes its
+`objection_working_days` from here (shared cannot import a service), so the deadline credit works to and the one
+a refusal here tells the subject are one number."""
 
 
 class ListingReplica(SQLModel, table=True):
@@ -103,8 +110,14 @@ async def ensure_not_blacklisted(session: AsyncSession, subject_id: str, action:
         403, f"{subject_id} is on the black list ({row.black_tier} tier): {action} is refused", rule="blacklisted",
         listing={"id": row.black_listing_id, "tier": row.black_tier, "rule": row.black_rule,
                  "reason": row.black_basis, "until": row.black_until.isoformat() if row.black_until else None},
-        objection={"service": "credit", "method": "POST", "path": row.objection_url,
-                   "how": "file an objection (异议) with your grounds; feedback within 10 working days"})
+        objection=objection_route(row.objection_url))
+
+
+def objection_route(objection_url: str) -> dict[str, str]:
+    """How a refused subject objects: a POST on credit, and when feedback is due (credit's policy's number)."""
+    return {"service": "credit", "method": "POST", "path": objection_url,
+            "how": "file an objection (异议) with your grounds; feedback within "
+                   f"{OBJECTION_FEEDBACK_WORKING_DAYS} working days"}
 
 
 async def is_blacklisted(session: AsyncSession, subject_id: str) -> bool:

@@ -4,10 +4,14 @@ books neither an instrument nor a mentor; each refusal names the listing and how
 
 from __future__ import annotations
 
+import pytest
+from credit.domain.policy import DEFAULT_POLICY
 from crowdsupport.handlers import instruments, mentors, vouchers
 
+from shared import listings as shared_listings
 from shared.auth import Principal
 from shared.db import Database
+from shared.problems import DomainError
 from tests.support.listings import record_listing
 from tests.support.listings import refused_for_listing as refused
 
@@ -51,3 +55,18 @@ async def test_a_blacklisted_subject_books_neither_an_instrument_nor_a_mentor_un
     assert (await run(db, instruments.book, booker, instrument.id, hours(2), NOW)).state == "confirmed"
     session = await run(db, mentors.book_session, booker, MENTOR.subject, "pitch", hours(2, 1), NOW)
     assert session.startup_id == booker.subject
+
+
+async def test_the_refusal_gives_credits_own_objection_deadline(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The number in "how to object" is the one credit's policy works to, read where it is kept, not written out."""
+    programme = await a_programme(db)
+    listed = await listing(db, "ent-2", 1, black=True)
+    error = await refused(run(db, vouchers.apply, enterprise(2), programme.id, 80_000, "testing", NOW),
+                          "applying for an innovation voucher", listed)
+    assert DEFAULT_POLICY.objection_working_days == shared_listings.OBJECTION_FEEDBACK_WORKING_DAYS
+    assert error.extra["objection"]["how"] == ("file an objection (异议) with your grounds; feedback within "
+                                               f"{DEFAULT_POLICY.objection_working_days} working days")
+    monkeypatch.setattr(shared_listings, "OBJECTION_FEEDBACK_WORKING_DAYS", 7)  # were the policy to say 7
+    with pytest.raises(DomainError) as caught:
+        await run(db, vouchers.apply, enterprise(2), programme.id, 80_000, "testing", NOW)
+    assert caught.value.extra["objection"]["how"].endswith("feedback within 7 working days")

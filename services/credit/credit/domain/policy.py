@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from shared.listings import OBJECTION_FEEDBACK_WORKING_DAYS
+
 DIMENSIONS = ("delivery", "disputes", "payments", "compliance", "fulfilment")
 TIERS = ("minor", "general", "serious")
 
@@ -56,7 +58,7 @@ class CreditPolicy:
     decay: tuple[DecayBand, ...] = (DecayBand(183, 100), DecayBand(365, 50), DecayBand(730, 25))
     # between the notice (with reasons, basis, rights) and the listing itself: to the end of the 5th working day
     notice_working_days: int = 5
-    objection_working_days: int = 10
+    objection_working_days: int = OBJECTION_FEEDBACK_WORKING_DAYS  # one number with the crowd services' refusals
     repair_decision_working_days: int = 3
     tiers: dict[str, TierTerms] = field(default_factory=lambda: {
         "minor": TierTerms(published=False, publication_days=90, repair_after_days=0),
