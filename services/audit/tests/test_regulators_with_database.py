@@ -8,17 +8,20 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from audit.domain.statistics import UNKNOWN_REGION, increments, local_day, success_rate
 from audit.gaps import missing_runs, scan_gaps
 from audit.handlers import append_to_log
+from audit.main import create_app
 from audit.models import SequenceGap, StatisticRow, SupervisionOrder
+from audit.settings import AuditSettings
 from audit.stream import stream_message
 from audit.supervision import flag_overdue, issue_order
 from sqlalchemy import text
 from sqlmodel import select
 
-from shared.auth import Principal
+from shared.auth import Principal, issue_token
 from shared.db import Database
 from shared.envelope import CloudEvent
 from shared.ids import new_id
@@ -48,6 +51,9 @@ def test_rules_days_and_rates() -> None:
     assert (inc.crowd, inc.metric, inc.key, inc.amount) == ("crowdfunding", "pledges_paid", "c", 500)
     assert increments("cn.sizhong.crowdfunding.pledge.paid.v1", {"amount_fen": True})[0].amount == 0
     assert increments("cn.sizhong.gateway.thing.done.v1", {}) == []
+    [jobs] = increments("cn.sizhong.makerspace.application.outcome_reported.v1",
+                        {"space_id": "s", "jobs_created": 9, "jobs_created_change": -2})
+    assert (jobs.crowd, jobs.metric, jobs.key, jobs.amount) == ("makerspace", "jobs_created", "s", -2)
     assert local_day(NOW) == date(2026, 3, 2)
     assert success_rate(3, 1) == 0.75 and success_rate(0, 0) is None
 
@@ -75,6 +81,56 @@ async def test_statistics_per_day_and_region_from_the_organisation(db: Database)
     assert rows == {("tasks_posted", date(2026, 3, 2), "440305"): (1, 20_000),
                     ("jobs_completed", date(2026, 3, 2), "440305"): (1, 0),
                     ("tasks_posted", date(2026, 3, 1), UNKNOWN_REGION): (1, 5_000)}
+
+
+async def statistics_over_http(db: Database, principal: Principal, **query: str) -> httpx.Response:
+    """GET /statistics on the audit app built as at start, its state pointed at `db` (no stream or jobs)."""
+    settings = AuditSettings(jwt_secret="audit-http-tests-" + "j" * 24)
+    app = create_app(settings)
+    app.state.db = db
+    token = issue_token(settings.jwt_secret, settings.jwt_issuer, principal.subject, principal.roles)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://audit") as client:
+        return await client.get("/statistics", params=query, headers={"authorization": f"Bearer {token}"})
+
+
+async def test_jobs_created_by_residents_are_counted_per_day_and_region(db: Database) -> None:
+    """Outcome reports carry cumulative totals and the change since the last report; the change is what counts,
+    so a correction downwards takes jobs off and nothing is counted twice."""
+    ms = "cn.sizhong.makerspace"
+
+    def outcome(space: str, total: int, change: int, sequence: int, time: datetime = NOW) -> CloudEvent:
+        return event("makerspace", f"{ms}.application.outcome_reported.v1",
+                     {"application_id": f"a-{space}", "space_id": space, "jobs_created": total,
+                      "funding_raised_fen": 0, "currency": "CNY", "jobs_created_change": change}, sequence, time)
+
+    await append(db,
+                 event("makerspace", f"{ms}.space.registered.v1",
+                       {"space_id": "s-sz", "region_code": "440305", "capacity": 40}, 1),
+                 event("makerspace", f"{ms}.space.registered.v1",
+                       {"space_id": "s-bj", "region_code": "110108", "capacity": 20}, 2),
+                 outcome("s-sz", 4, 4, 3, NOW - timedelta(hours=2)))  # 23:30 on 1 March in Shanghai
+    await append(db, outcome("s-sz", 11, 7, 4), outcome("s-sz", 9, -2, 5), outcome("s-bj", 3, 3, 6))
+    window = {"from": "2026-03-01", "to": "2026-03-02", "crowd": "makerspace", "metric": "jobs_created"}
+
+    response = await statistics_over_http(db, REGULATOR, **window)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["rows"] == [
+        {"crowd": "makerspace", "metric": "jobs_created", "day": "2026-03-01", "region": "440305", "count": 1,
+         "total": 4},
+        {"crowd": "makerspace", "metric": "jobs_created", "day": "2026-03-02", "region": "110108", "count": 1,
+         "total": 3},
+        {"crowd": "makerspace", "metric": "jobs_created", "day": "2026-03-02", "region": "440305", "count": 2,
+         "total": 5}]
+    assert body["totals"] == [{"crowd": "makerspace", "metric": "jobs_created", "count": 4, "total": 12}]
+
+    city = (await statistics_over_http(db, REGULATOR, **window, region="4403")).json()
+    assert city["totals"] == [{"crowd": "makerspace", "metric": "jobs_created", "count": 3, "total": 9}]
+    everything = (await statistics_over_http(db, REGULATOR, **{"from": "2026-03-02", "to": "2026-03-02"})).json()
+    assert {(t["metric"], t["total"]) for t in everything["totals"]} == {("spaces_registered", 60),
+                                                                          ("jobs_created", 8)}
+    resident = Principal(subject="resident-1", roles=frozenset({"resident", "space_operator"}))
+    assert (await statistics_over_http(db, resident, **window)).status_code == 403
 
 
 async def test_orders_are_confirmed_by_the_expected_services_and_flagged_when_late(db: Database) -> None:

@@ -131,3 +131,47 @@ async def test_a_tranche_declined_before_the_approval_is_re_issued_to_the_approv
                                       ("payout", NEW_ACCOUNT, "succeeded", 7_000),
                                       ("payout", NEW_ACCOUNT, "succeeded", 3_000)])
     await assert_ledger_zero(closed, done.campaign.id)
+
+
+REGULATOR = Principal(subject="regulator-1", roles=frozenset({"regulator"}))
+ADMIN = Principal(subject="admin-1", roles=frozenset({"admin"}))
+OTHER_FOUNDER = Principal(subject="founder-2", roles=frozenset({"founder", "backer"}))
+OLD_MASKED, NEW_MASKED = "*" * 11 + "ount", "*" * 15 + "-new"
+
+
+async def test_the_campaign_view_shows_the_payout_account_to_its_founder_and_supervisors_never_to_backers(
+        closed: flows.Context, http: Api) -> None:
+    done = await first_tranche_declined(closed)
+    path = f"/campaigns/{done.campaign.id}"
+    before = await http.client.get(path, headers=http.as_(FOUNDER))
+    assert before.status_code == 200, before.text
+    assert before.json()["payout_account"] == {"masked": OLD_MASKED, "changed_at": None, "approved_by": None,
+                                               "request_id": None, "redirections": []}
+
+    request_id, _ = await redirect(http, done.tranche_1.id)
+    changed_at = (await state_of(closed, done.campaign.id)).payout_party_changed_at
+    assert changed_at is not None
+    shown = {"masked": NEW_MASKED, "changed_at": changed_at.isoformat().replace("+00:00", "Z"),
+             "approved_by": REVIEWER.subject, "request_id": request_id,
+             "redirections": [{"request_id": request_id, "from_masked": OLD_MASKED, "to_masked": NEW_MASKED,
+                               "requested_by": FOUNDER.subject, "approved_by": REVIEWER.subject,
+                               "approved_at": changed_at.isoformat().replace("+00:00", "Z")}]}
+    for entitled in (FOUNDER, REVIEWER, REGULATOR, ADMIN):
+        seen = await http.client.get(path, headers=http.as_(entitled))
+        assert seen.status_code == 200, (entitled.subject, seen.text)
+        assert seen.json()["payout_account"] == shown, entitled.subject
+        assert NEW_ACCOUNT not in seen.text  # masked even to them, as the events are
+    mine = await http.client.get("/campaigns", params={"mine": "true"}, headers=http.as_(FOUNDER))
+    assert [c["payout_account"]["masked"] for c in mine.json()] == [NEW_MASKED]
+
+    # the campaign succeeded (fulfilling now), so anyone may browse it: its backer, another founder, an anonymous
+    # visitor; none of them sees where the founder is paid
+    for outsider in ({"headers": http.as_(backer(1))}, {"headers": http.as_(OTHER_FOUNDER)}, {}):
+        seen = await http.client.get(path, **outsider)  # type: ignore[arg-type]
+        assert seen.status_code == 200, seen.text
+        assert seen.json()["state"] == "fulfilling" and seen.json()["payout_account"] is None
+        listed = await http.client.get("/campaigns", **outsider)  # type: ignore[arg-type]
+        [item] = [c for c in listed.json() if c["id"] == done.campaign.id]
+        assert item["payout_account"] is None
+        for text in (seen.text, listed.text):
+            assert NEW_MASKED not in text and OLD_MASKED not in text and request_id not in text

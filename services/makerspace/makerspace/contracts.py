@@ -228,7 +228,11 @@ class WorkspaceReleased(EventData):
 
 
 class OutcomeReported(EventData):
-    """A start-up's incubation outcome: jobs created, funding raised (integer fen)."""
+    """A start-up's incubation outcome: jobs created, funding raised (integer fen), as cumulative totals.
+
+    `jobs_created_change` is the difference from the previous report (negative for a correction), so that a
+    reader summing reports per day (audit's statistics) counts each job once without keeping the totals itself.
+    """
 
     event_type = f"{PREFIX}.application.outcome_reported.v1"
 
@@ -237,6 +241,7 @@ class OutcomeReported(EventData):
     jobs_created: int
     funding_raised_fen: int
     currency: str = "CNY"
+    jobs_created_change: int = 0
 
 
 class ActivityScheduled(EventData):

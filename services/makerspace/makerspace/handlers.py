@@ -593,7 +593,7 @@ async def report_outcome(uow: UnitOfWork, principal: Principal, application_id: 
     application.jobs_created, application.funding_raised_fen, application.updated_at = (
         jobs_created, funding_raised_fen, now)
     uow.publish(ev.OutcomeReported(application_id=application.id, space_id=space.id, jobs_created=jobs_created,
-                                   funding_raised_fen=funding_raised_fen),
+                                   funding_raised_fen=funding_raised_fen, jobs_created_change=change["jobs_created"]),
                 subject=application.id, actor=principal.subject,
                 partition_key=application.organisation_id or application.applicant_id)
     await _bump_metrics(uow, space, change, "application.outcome_reported", principal.subject, now)

@@ -168,7 +168,10 @@ async def test_residency_desk_without_double_allocation_and_metrics(db: Database
 
     assert sum(await asyncio.gather(*(allocate(desks[n % 2].id) for n in range(10)))) == 1
     await run(db, handlers.move_application, OPERATOR, apps[0].id, "resident", None, None, NOW)
-    await run(db, handlers.report_outcome, founder, apps[0].id, 5, 1_000_000_00, NOW)
+    await run(db, handlers.report_outcome, founder, apps[0].id, 7, 1_000_000_00, NOW)
+    await run(db, handlers.report_outcome, founder, apps[0].id, 5, 1_000_000_00, NOW)  # a correction
+    reported = [e.data for e in await events(db) if e.type.endswith("outcome_reported.v1")]
+    assert [(r["jobs_created"], r["jobs_created_change"]) for r in reported] == [(7, 7), (5, -2)]
     await run(db, handlers.move_application, OPERATOR, apps[0].id, "graduated", None, None, NOW)
     metrics = [e.data for e in await events(db) if e.type.endswith("metrics.updated.v1")]
     assert metrics[-1] | {"cause": ""} == {

@@ -62,6 +62,9 @@ RULES: tuple[MetricRule, ...] = (
     MetricRule(f"{MS}.application.moved_in.v1", "makerspace", "residents_moved_in", "space_id"),
     MetricRule(f"{MS}.application.graduated.v1", "makerspace", "residents_graduated", "space_id"),
     MetricRule(f"{MS}.booking.placed.v1", "makerspace", "bookings_placed", "space_id"),
+    # outcome reports carry cumulative totals; the change since the previous report is what the day adds
+    MetricRule(f"{MS}.application.outcome_reported.v1", "makerspace", "jobs_created", "space_id",
+               "jobs_created_change"),
     MetricRule(f"{SU}.programme.created.v1", "crowdsupport", "programmes_created", "programme_id", "budget_fen"),
     MetricRule(f"{SU}.voucher.issued.v1", "crowdsupport", "vouchers_issued", "programme_id", "face_fen"),
     MetricRule(f"{SU}.voucher.redeemed.v1", "crowdsupport", "vouchers_redeemed", "programme_id", "voucher_fen"),

@@ -114,8 +114,8 @@ class EarlyCloseBody(Strict):
     deadline: Moment
 
 
-async def _viewed(session: AsyncSession, campaign_id: str) -> CampaignView:
-    return await campaign_view(session, await load_campaign(session, campaign_id))
+async def _viewed(session: AsyncSession, campaign_id: str, viewer: Principal) -> CampaignView:
+    return await campaign_view(session, await load_campaign(session, campaign_id), viewer)
 
 
 @router.post("/campaigns", status_code=status.HTTP_201_CREATED, response_model=CampaignView)
@@ -125,14 +125,14 @@ async def create_campaign(body: CampaignCreate, uow: UnitOfWorkDep, now: Now, pr
                                   kind=body.kind.value, funding_mode=body.funding_mode.value,
                                   equity_profile=body.equity_profile.value if body.equity_profile else None)
     campaign = await handlers.create_campaign(uow, principal, data, now)
-    return await _viewed(session, campaign.id)
+    return await _viewed(session, campaign.id, principal)
 
 
 @router.patch("/campaigns/{campaign_id}", response_model=CampaignView)
 async def edit_campaign(campaign_id: ResourceId, body: CampaignEdit, uow: UnitOfWorkDep, now: Now,
                         principal: Founder, session: ReadSessionDep) -> CampaignView:
     await handlers.edit(uow, principal, campaign_id, body.model_dump(exclude_unset=True), now)
-    return await _viewed(session, campaign_id)
+    return await _viewed(session, campaign_id, principal)
 
 
 @router.post("/campaigns/{campaign_id}/tiers", status_code=status.HTTP_201_CREATED, response_model=TierView)
@@ -146,7 +146,7 @@ async def add_tier(campaign_id: ResourceId, body: TierCreate, uow: UnitOfWorkDep
 async def submit(campaign_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: Founder,
                  session: ReadSessionDep, policy: Policy) -> CampaignView:
     await handlers.submit(uow, principal, campaign_id, now, policy)
-    return await _viewed(session, campaign_id)
+    return await _viewed(session, campaign_id, principal)
 
 
 class ReviewItem(CampaignView):
@@ -154,10 +154,10 @@ class ReviewItem(CampaignView):
 
 
 @router.get("/reviews/campaigns", response_model=list[ReviewItem], tags=["review"])
-async def review_queue(session: ReadSessionDep, _reviewer: Reviewer, limit: Limit = 50,
+async def review_queue(session: ReadSessionDep, reviewer: Reviewer, limit: Limit = 50,
                        offset: Offset = 0) -> list[ReviewItem]:
     """Fast-tracked campaigns first (联合激励), then oldest first."""
-    return [ReviewItem(**(await campaign_view(session, c)).model_dump(), fast_tracked=fast)
+    return [ReviewItem(**(await campaign_view(session, c, reviewer)).model_dump(), fast_tracked=fast)
             for c, fast in await handlers.review_queue(session, limit, offset)]
 
 
@@ -165,21 +165,21 @@ async def review_queue(session: ReadSessionDep, _reviewer: Reviewer, limit: Limi
 async def review(campaign_id: ResourceId, body: ReviewBody, uow: UnitOfWorkDep, now: Now, principal: Reviewer,
                  session: ReadSessionDep, policy: Policy) -> CampaignView:
     await handlers.review(uow, principal, campaign_id, body.decision, body.note, now, policy)
-    return await _viewed(session, campaign_id)
+    return await _viewed(session, campaign_id, principal)
 
 
 @router.post("/campaigns/{campaign_id}/launch", response_model=CampaignView)
 async def launch(campaign_id: ResourceId, uow: UnitOfWorkDep, now: Now, principal: Founder,
                  session: ReadSessionDep) -> CampaignView:
     await handlers.launch(uow, principal, campaign_id, now)
-    return await _viewed(session, campaign_id)
+    return await _viewed(session, campaign_id, principal)
 
 
 @router.post("/campaigns/{campaign_id}/cancel", response_model=CampaignView)
 async def cancel(campaign_id: ResourceId, body: CancelBody, uow: UnitOfWorkDep, now: Now, principal: Founder,
                  session: ReadSessionDep) -> CampaignView:
     await handlers.cancel(uow, principal, campaign_id, body.why, now)
-    return await _viewed(session, campaign_id)
+    return await _viewed(session, campaign_id, principal)
 
 
 @router.post("/campaigns/{campaign_id}/suspend", response_model=CampaignView, tags=["review"])
@@ -187,14 +187,14 @@ async def suspend(campaign_id: ResourceId, body: WhyBody, uow: UnitOfWorkDep, no
                   session: ReadSessionDep) -> CampaignView:
     """A reviewer, or a regulator's supervision order: a live campaign is suspended."""
     await handlers.suspend(uow, principal, campaign_id, body.why, now)
-    return await _viewed(session, campaign_id)
+    return await _viewed(session, campaign_id, principal)
 
 
 @router.post("/campaigns/{campaign_id}/reinstate", response_model=CampaignView, tags=["review"])
 async def reinstate(campaign_id: ResourceId, body: WhyBody, uow: UnitOfWorkDep, now: Now, principal: Supervisor,
                     session: ReadSessionDep) -> CampaignView:
     await handlers.reinstate(uow, principal, campaign_id, body.why, now)
-    return await _viewed(session, campaign_id)
+    return await _viewed(session, campaign_id, principal)
 
 
 @router.post("/campaigns/{campaign_id}/terminate", response_model=CampaignView, tags=["review"])
@@ -204,21 +204,21 @@ async def terminate(campaign_id: ResourceId, body: WhyBody, ctx: MoneyContextDep
     await flows.run(ctx, lambda uow: settlement.terminate(uow, principal, campaign_id, body.why, now))
     await flows.settle_campaign(ctx, campaign_id)
     async with ctx.db.reading() as session:
-        return await _viewed(session, campaign_id)
+        return await _viewed(session, campaign_id, principal)
 
 
 @router.post("/campaigns/{campaign_id}/updates", response_model=CampaignView)
 async def post_update(campaign_id: ResourceId, body: UpdateBody, uow: UnitOfWorkDep, now: Now, principal: Founder,
                       session: ReadSessionDep) -> CampaignView:
     await handlers.post_update(uow, principal, campaign_id, body.title, body.body, body.material, now)
-    return await _viewed(session, campaign_id)
+    return await _viewed(session, campaign_id, principal)
 
 
 @router.post("/campaigns/{campaign_id}/delivery", response_model=CampaignView, tags=["settlement"])
 async def record_delivery(campaign_id: ResourceId, body: DeliveryBody, uow: UnitOfWorkDep, now: Now,
                           principal: Founder, session: ReadSessionDep) -> CampaignView:
     await handlers.record_delivery(uow, principal, campaign_id, body.note, now)
-    return await _viewed(session, campaign_id)
+    return await _viewed(session, campaign_id, principal)
 
 
 @router.post("/campaigns/{campaign_id}/early-close", tags=["equity"])
@@ -251,7 +251,7 @@ async def list_campaigns(session: ReadSessionDep, principal: MaybePrincipal, lim
         query = query.where(Campaign.state == state.value)
     rows = await session.execute(query.order_by(col(Campaign.created_at).desc(), col(Campaign.id))
                                  .limit(limit).offset(offset))
-    return [await campaign_view(session, c) for c in rows.scalars().all()]
+    return [await campaign_view(session, c, principal) for c in rows.scalars().all()]
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignView)
@@ -261,13 +261,13 @@ async def read_campaign(campaign_id: ResourceId, session: ReadSessionDep, princi
     who intends to invest at least the single-project minimum in it qualifies by that (`intended_amount_fen`)."""
     campaign = await load_campaign(session, campaign_id)
     if _may_see(principal, campaign):
-        return await campaign_view(session, campaign)
+        return await campaign_view(session, campaign, principal)
     if principal is None:
         raise HTTPException(401, "a bearer token is required to see this campaign")
     if campaign.kind == CampaignKind.EQUITY and campaign.state in PUBLIC and principal.has_any("investor"):
         decision = await equity.visibility(session, principal, campaign, intended_amount_fen)
         if decision.allowed:
-            return await campaign_view(session, campaign)
+            return await campaign_view(session, campaign, principal)
         raise HTTPException(403, f"only qualified, real-name verified investors see equity offerings "
                                  f"({decision.rule}, policy {decision.policy_version})")
     raise HTTPException(403, "not visible to you")

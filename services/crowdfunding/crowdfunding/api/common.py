@@ -13,6 +13,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from crowdfunding.api.payout_account import PayoutAccountView, payout_account_view, sees_payout_account
 from crowdfunding.domain.policy import CrowdfundingPolicy
 from crowdfunding.models import Campaign, Pledge, RewardTier
 from shared.auth import Principal, require_roles, verify_token
@@ -112,6 +113,9 @@ class CampaignView(BaseModel):
     second_tranche_at: datetime | None
     policy_version: str
     tiers: list[TierView]
+    # the founder's payout account (masked) and its changes: the campaign's founder, reviewers, regulators and
+    # admins only; None for anyone else (api/payout_account.py)
+    payout_account: PayoutAccountView | None = None
 
 
 def tier_view(t: RewardTier) -> TierView:
@@ -121,7 +125,8 @@ def tier_view(t: RewardTier) -> TierView:
                     delivery_date=t.delivery_date, shipping=json.loads(t.shipping))
 
 
-async def campaign_view(session: AsyncSession, c: Campaign) -> CampaignView:
+async def campaign_view(session: AsyncSession, c: Campaign, viewer: Principal | None = None) -> CampaignView:
+    """The campaign as `viewer` sees it (no viewer: as the public does)."""
     from sqlalchemy import func
 
     tiers = (await session.execute(select(RewardTier).where(RewardTier.campaign_id == c.id)
@@ -132,8 +137,9 @@ async def campaign_view(session: AsyncSession, c: Campaign) -> CampaignView:
         Pledge.campaign_id == c.id, Pledge.state == "refund_requested"))).scalar_one()
     return CampaignView(
         **c.model_dump(include=set(CampaignView.model_fields) - {"tiers", "review_findings", "progress_percent",
-                                                                 "backers", "refunds_open"}),
+                                                                 "backers", "refunds_open", "payout_account"}),
         refunds_open=int(refunds_open),
+        payout_account=await payout_account_view(session, c) if sees_payout_account(viewer, c) else None,
         review_findings=json.loads(c.review_findings), progress_percent=c.raised_fen * 100 // c.goal_fen,
         backers=int(backers), tiers=[tier_view(t) for t in tiers])
 

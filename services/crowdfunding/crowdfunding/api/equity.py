@@ -80,7 +80,7 @@ async def offerings(session: ReadSessionDep, principal: Investor, limit: Limit =
     visible = []
     for campaign in rows:
         if (await handlers.visibility(session, principal, campaign, intended_amount_fen)).allowed:
-            visible.append(await campaign_view(session, campaign))
+            visible.append(await campaign_view(session, campaign, principal))
     return visible
 
 
