@@ -27,15 +27,21 @@ def _config(script_location: str, connection: Connection | None = None) -> Confi
 
 async def upgrade_to_head(db: Database, script_location: str) -> None:
     """Migrate the service's database to the newest revision (idempotent)."""
+    await migrate(db, script_location, "head")
 
-    def _upgrade(connection: Connection) -> None:
+
+async def migrate(db: Database, script_location: str, revision: str, *, downgrade: bool = False) -> None:
+    """`alembic upgrade <revision>` (or `downgrade`) on the service's own connection: at start to head, in
+    migration tests to a given revision."""
+
+    def _run(connection: Connection) -> None:
         if connection.dialect.name == "postgresql":
             # Replicas starting together migrate one at a time (released at commit).
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(4242001)"))
-        command.upgrade(_config(script_location, connection), "head")
+        (command.downgrade if downgrade else command.upgrade)(_config(script_location, connection), revision)
 
     async with db.write_engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        await connection.run_sync(_run)
 
 
 def run_env() -> None:

@@ -12,13 +12,13 @@ from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
 from sqlalchemy import Dialect, Index, Integer, String, bindparam, insert, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
 from shared.db import utc_column
 from shared.envelope import CloudEvent, EventData, source_for
 from shared.ids import ordered_ids, utcnow
-from shared.statements import Executor, Statement, execute_driver
+from shared.statements import Executor, Statement, connection_of, execute_driver
 from shared.tracing import child_traceparents
 
 
@@ -148,7 +148,7 @@ async def write_outbox(session: Executor, service: str, pending: list[PendingEve
     now = utcnow()
     ids = ordered_ids(len(pending))
     traces = child_traceparents([item.parent_trace for item in pending])
-    connection = session if isinstance(session, AsyncConnection) else await session.connection()
+    connection = await connection_of(session)
     sql, positional, to_database = _insert_statement(connection.dialect)
     created_at = to_database(now)
     time_text = now.isoformat().replace("+00:00", "Z")

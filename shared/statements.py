@@ -119,7 +119,7 @@ class Statement(Generic[StatementT]):
 
     async def rows(self, executor: Executor, values: Mapping[str, Any] | None = None) -> list[Any]:
         """Run it and return its rows (named tuples, converted as SQLAlchemy would)."""
-        connection = await _connection(executor)
+        connection = await connection_of(executor)
         compiled = self._for(connection.dialect)
         raw = await execute_driver(connection, compiled.sql, self._parameters(compiled, values or {}), fetch=True)
         return self._rows(compiled, raw) if compiled.row_type is not None else []
@@ -131,7 +131,7 @@ class Statement(Generic[StatementT]):
 
     async def run(self, executor: Executor, values: Mapping[str, Any] | None = None) -> None:
         """Run it for its effect."""
-        connection = await _connection(executor)
+        connection = await connection_of(executor)
         compiled = self._for(connection.dialect)
         await execute_driver(connection, compiled.sql, self._parameters(compiled, values or {}))
 
@@ -139,13 +139,14 @@ class Statement(Generic[StatementT]):
         """Run it once per set of values, as one executemany."""
         if not values:
             return
-        connection = await _connection(executor)
+        connection = await connection_of(executor)
         compiled = self._for(connection.dialect)
         await execute_driver(connection, compiled.sql, [self._parameters(compiled, each) for each in values],
                              many=True)
 
 
-async def _connection(executor: Executor) -> AsyncConnection:
+async def connection_of(executor: Executor) -> AsyncConnection:
+    """The connection a statement runs on: the executor itself, or its session's (begun if need be)."""
     return executor if isinstance(executor, AsyncConnection) else await executor.connection()
 
 

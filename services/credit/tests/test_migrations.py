@@ -9,12 +9,10 @@ from pathlib import Path
 import credit
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Connection
 
 from shared.db import Database
-from shared.migrations import upgrade_to_head
+from shared.migrations import migrate, upgrade_to_head
 
 MIGRATIONS = str(Path(credit.__file__).parent / "migrations")
 ADDED_BY_0003 = {
@@ -33,19 +31,6 @@ async def db(database_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
-
-
-async def _alembic(db: Database, step: str, revision: str) -> None:
-    """`alembic upgrade|downgrade <revision>` on the service's own connection, as `upgrade_to_head` runs it."""
-
-    def run(connection: Connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", MIGRATIONS)
-        config.attributes["connection"] = connection
-        getattr(command, step)(config, revision)
-
-    async with db.write_engine.begin() as connection:
-        await connection.run_sync(run)
 
 
 async def _schema(db: Database) -> dict[str, set[str]]:
@@ -72,14 +57,14 @@ async def test_0003_downgrades_to_0002_and_upgrades_again_keeping_the_records(db
             "policy_version, changed_at, cause_event_ids, dimensions) VALUES ('s1', 'e1', 't', 600, 640, "
             "'credit-2026.2', '2026-03-01 00:00:00+00:00', '[\"e1\"]', '{}')"))
 
-    await _alembic(db, "downgrade", "0002")
+    await migrate(db, MIGRATIONS, "0002", downgrade=True)
     below = await _schema(db)
     assert not TABLES_OF_0003 & set(below)
     for table, columns in ADDED_BY_0003.items():
         assert not columns & below[table], (table, columns & below[table])
         assert below[table] == head[table] - columns  # nothing else went
 
-    await _alembic(db, "upgrade", "head")
+    await migrate(db, MIGRATIONS, "head")
     assert await _schema(db) == head
     async with db.reading() as session:
         record = (await session.execute(sa.text(
@@ -91,7 +76,7 @@ async def test_0003_downgrades_to_0002_and_upgrades_again_keeping_the_records(db
 async def test_the_overdue_marks_are_backfilled_for_late_decisions_and_go_down_to_0003(db: Database) -> None:
     head = await _schema(db)
     added = {"overdue_at", "decided_late"}
-    await _alembic(db, "downgrade", "0003")
+    await migrate(db, MIGRATIONS, "0003", downgrade=True)
     below = await _schema(db)
     for table in ("credit_objections", "credit_repairs"):
         assert added <= head[table] and below[table] == head[table] - added, table
@@ -107,7 +92,7 @@ async def test_the_overdue_marks_are_backfilled_for_late_decisions_and_go_down_t
                 "decided_by, decided_at, note) VALUES (:id, 'l1', 's1', 'g', '2026-03-06 02:00:00+00:00', "
                 f"'2026-03-20 15:59:59.999999+00:00', 'dismissed', 'r1', '{decided}', '')"), {"id": row_id})
 
-    await _alembic(db, "upgrade", "head")
+    await migrate(db, MIGRATIONS, "head")
     assert await _schema(db) == head
     async with db.reading() as session:
         rows = {row.id: (row.decided_late, row.overdue_at) for row in await session.execute(sa.text(

@@ -12,14 +12,11 @@ from typing import Any
 
 import crowdsupport
 import pytest
-from alembic import command
-from alembic.config import Config
 from crowdsupport.domain.matching import Window
 from crowdsupport.handlers import attendance, instruments, mentors
 from crowdsupport.jobs import sweep_bookings
 from crowdsupport.models import UnsweptBooking
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from shared.auth import Principal
@@ -27,7 +24,7 @@ from shared.booking.models import Booking
 from shared.booking.rules import Interval
 from shared.context import ServiceContext
 from shared.db import Database
-from shared.migrations import upgrade_to_head
+from shared.migrations import migrate, upgrade_to_head
 from shared.outbox import read_feed
 from shared.uow import UnitOfWork
 
@@ -56,24 +53,11 @@ async def run(db: Database, handler: Any, *args: Any) -> Any:
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
-    await _upgrade(database, BEFORE_THE_SWEEP)
+    await migrate(database, MIGRATIONS, BEFORE_THE_SWEEP)
     try:
         yield database
     finally:
         await database.dispose()
-
-
-async def _upgrade(db: Database, revision: str) -> None:
-    """`alembic upgrade <revision>` on the service's own connection, as `upgrade_to_head` runs it."""
-
-    def upgrade(connection: Connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", MIGRATIONS)
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-    async with db.write_engine.begin() as connection:
-        await connection.run_sync(upgrade)
 
 
 async def _events(db: Database) -> list[tuple[str, str]]:
