@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from shared.db import Database
 from shared.ids import new_id, utcnow
@@ -33,6 +33,12 @@ class PaymentKind(StrEnum):
     CHARGE = "charge"
     REFUND = "refund"
     PAYOUT = "payout"
+
+
+_SET_ANSWER = ("UPDATE payment_attempts SET status = :status, reference = :ref, failure = :failure, "
+               "updated_at = :at")
+_RECORD_CALL = text(_SET_ANSWER + ", calls = calls + 1 WHERE idempotency_key = :k")  # a call we made
+_RECORD_ANSWER = text(_SET_ANSWER + " WHERE idempotency_key = :k AND status = 'pending'")  # asked afterwards
 
 
 @dataclass(frozen=True)
@@ -137,25 +143,21 @@ class Payments:
         if row.status != "pending":
             return PaymentResult(idempotency_key, row.status, row.reference, row.failure)
         result = await self._call_with_retries(kind, idempotency_key, amount, party)
-        async with self._db.writing() as session:
-            await session.execute(text(
-                "UPDATE payment_attempts SET status = :status, reference = :ref, failure = :failure, "
-                "calls = calls + 1, updated_at = :at WHERE idempotency_key = :k"),
-                {"status": result.status, "ref": result.reference, "failure": result.failure, "at": utcnow(),
-                 "k": idempotency_key})
+        await self._record(_RECORD_CALL, idempotency_key, result)
         return result
 
     async def status(self, idempotency_key: str) -> PaymentResult | None:
         """How the provider says a payment ended (None: it never executed it); recorded on our side as well."""
         result = await self.provider.status(idempotency_key)
         if result is not None:
-            async with self._db.writing() as session:
-                await session.execute(text(
-                    "UPDATE payment_attempts SET status = :status, reference = :ref, failure = :failure, "
-                    "updated_at = :at WHERE idempotency_key = :k AND status = 'pending'"),
-                    {"status": result.status, "ref": result.reference, "failure": result.failure, "at": utcnow(),
-                     "k": idempotency_key})
+            await self._record(_RECORD_ANSWER, idempotency_key, result)
         return result
+
+    async def _record(self, statement: TextClause, idempotency_key: str, result: PaymentResult) -> None:
+        """The provider's answer on our attempt row."""
+        async with self._db.writing() as session:
+            await session.execute(statement, {"status": result.status, "ref": result.reference,
+                                              "failure": result.failure, "at": utcnow(), "k": idempotency_key})
 
     async def _call_with_retries(self, kind: PaymentKind, key: str, amount: Money, party: str) -> PaymentResult:
         for attempt in range(1, self._attempts + 1):
