@@ -141,3 +141,27 @@ async def test_a_unit_of_work_used_after_its_commit_leaves_no_transaction_behind
         assert ids == ["a"]  # "b" came after the commit and was rolled back at the end of the unit of work
     finally:
         await db.dispose()
+
+
+async def test_a_run_of_commands_lets_the_loop_serve_others_between_them(tmp_path: Path) -> None:
+    """On the in-loop driver a command never waits for I/O; the write turn yields once when it ends, so a job of many
+    commands does not hold requests (or the relay) for all of them."""
+    db = await _database(f"sqlite+aiosqlite:///{tmp_path}/y.db")
+    served: list[int] = []
+    try:
+        async def job() -> None:
+            for n in range(20):
+                async with UnitOfWork(db, "test") as uow:
+                    await INSERT.run(await uow.connection(), {"id": f"j{n}", "count": n, "ready": True, "due": None})
+                    await uow.commit()
+
+        async def request() -> None:
+            for _ in range(20):
+                async with db.reading() as session:
+                    served.append(int((await session.execute(text("SELECT count(*) FROM things"))).scalar_one()))
+                await asyncio.sleep(0)
+
+        await asyncio.gather(job(), request())
+        assert 0 < served[1] < 20  # the request ran while the job was half-way, not after it
+    finally:
+        await db.dispose()
